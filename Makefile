@@ -1,0 +1,26 @@
+# The entry points people use; CI calls `make test` and nothing else.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## the whole stack: database, migrations, demo data, servers
+	$(BIN)/cutover up
+
+test: $(STAMP)  ## the whole test suite on a real PostgreSQL
+	$(BIN)/python -m pytest
+
+check: $(STAMP)  ## lint and type-check
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared_db cutover fastapi_app
+
+clean:
+	rm -rf $(VENV) .data

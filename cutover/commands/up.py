@@ -1,0 +1,59 @@
+"""``cutover up``: the whole stack on one machine (what ``make run`` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shared_db.embedded import DEFAULT_DATA_DIR
+
+from ..database import child_env, parse_url, provisioned_database
+from ..runner import Service, Supervisor, Terminated, python_module, raise_on_sigterm
+from ..stack import StackConfig, services
+
+console = Console(highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+def up(
+    host: Annotated[str, typer.Option(envvar="CUTOVER_HOST", help="Address every server binds to.")] = "127.0.0.1",
+    legacy_port: Annotated[int, typer.Option(envvar="CUTOVER_LEGACY_PORT", help="Django (gunicorn).")] = 8001,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL; default: embedded server.")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
+    seed: Annotated[bool, typer.Option(help="Create the demo users if missing.")] = True,
+) -> None:
+    """Start the database, migrate, seed, and serve the stack until Ctrl-C or SIGTERM."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        raise_on_sigterm()
+        config = StackConfig(host=host, legacy_port=legacy_port)
+        try:
+            with provisioned_database(parse_url(database_url), data_dir, seed=seed) as url:
+                with Supervisor(services(config, child_env(url))) as stack:
+                    _banner(config, url.redacted())
+                    stack.wait()
+        except (KeyboardInterrupt, Terminated):
+            console.print("stopped")
+
+    run()
+
+
+def _banner(config: StackConfig, db: str) -> None:
+    console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}/api/users/")
+    console.print(f"admin             http://{config.host}:{config.legacy_port}/admin/")
+    console.print(f"database          {db}")
+    console.print("demo credentials  demo / demo-password-123  (token: POST /api/auth/token/)")
+    console.print("Ctrl-C stops everything.")
+
+
+__all__ = ["Service", "python_module", "up"]

@@ -1,0 +1,1 @@
+"""The one PostgreSQL schema both apps use: its URL, its embedded server, its SQLAlchemy mapping."""

@@ -1,0 +1,99 @@
+"""Drift check: the SQLAlchemy mapping against a live, migrated database.
+
+Django owns the schema, so drift means the mapping in `shared_db.models` no longer describes what Django's
+migrations built (or someone altered the database by hand). Alembic's autogenerate comparison does the
+work; nothing here writes to the database.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine
+
+from .config import DatabaseURL
+from .models import Base
+
+__all__ = ["Difference", "check_drift"]
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str  # alembic's operation name: add_column, remove_index, modify_type, ...
+    table: str
+    detail: str
+
+    def __str__(self) -> str:
+        # Alembic names operations from the mapping's side: add_x means "the database lacks x".
+        if self.kind.startswith("add_"):
+            where = "mapped but missing from the database"
+        elif self.kind.startswith("remove_"):
+            where = "in the database but not mapped"
+        else:
+            where = "differs"
+        thing = self.kind.split("_", 1)[1]
+        return f"{self.table}: {thing} {self.detail} {where}".replace("  ", " ")
+
+
+def _include_object(mapped: set[str]):
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table":
+            return name in mapped
+        if type_ == "foreign_key_constraint" and reflected:
+            # Keys to tables we do not map (auth_group, django_content_type) are Django's business.
+            return obj.referred_table.name in mapped
+        return True
+
+    return include
+
+
+def _describe(op: tuple[Any, ...]) -> Difference:
+    kind = op[0]
+    if kind in ("add_column", "remove_column"):
+        _, _schema, table, column = op
+        return Difference(kind, table, f"{column.name} {column.type}")
+    if kind.startswith("modify_"):
+        _, _schema, table, column, _info, old, new = op
+        return Difference(kind, table, f"{column}: database {old!r}, mapping {new!r}")
+    if kind in ("add_index", "remove_index", "add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+        obj = op[1]
+        table = obj.table.name if obj.table is not None else "?"
+        columns = ", ".join(str(c) for c in getattr(obj, "expressions", None) or obj.columns)
+        return Difference(kind, table, f"{obj.name} ({columns})")
+    if kind in ("add_table", "remove_table"):
+        return Difference(kind, op[1].name, "")
+    return Difference(kind, "?", repr(op[1:]))
+
+
+def _flatten(diffs: Iterable[Any]) -> Iterable[tuple[Any, ...]]:
+    for diff in diffs:
+        if isinstance(diff, list):  # column modifications come grouped per column
+            yield from diff
+        else:
+            yield diff
+
+
+def check_drift(url: DatabaseURL, metadata: MetaData = Base.metadata) -> list[Difference]:
+    """Every difference between ``metadata`` and the database at ``url``; empty when they agree."""
+    engine = create_engine(url.sqlalchemy_sync())
+    try:
+        with engine.connect() as conn, warnings.catch_warnings():
+            # Alembic warns that it cannot compare expression indexes in detail; we compare them by name.
+            warnings.simplefilter("ignore")
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": False,
+                    "include_object": _include_object(set(metadata.tables)),
+                },
+            )
+            diffs = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    return [_describe(op) for op in _flatten(diffs)]

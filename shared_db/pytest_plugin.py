@@ -1,0 +1,29 @@
+"""pytest plugin: a throwaway embedded PostgreSQL for the test run when ``DATABASE_URL`` is unset.
+
+It must run before pytest-django configures Django (which reads the URL from the environment), hence a
+``-p`` plugin wrapping ``pytest_load_initial_conftests`` rather than a fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from .config import ENV_VAR
+from .embedded import embedded_database
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
+    if not os.environ.get(ENV_VAR):
+        stack = ExitStack()
+        data_dir = Path(tempfile.mkdtemp(prefix="cutover-test-pg-")) / "pgdata"
+        url = stack.enter_context(embedded_database(data_dir, throwaway=True))
+        os.environ[ENV_VAR] = url.libpq()
+        early_config.add_cleanup(stack.close)
+        early_config.add_cleanup(lambda: os.environ.pop(ENV_VAR, None))
+    return (yield)

@@ -1,0 +1,39 @@
+"""Shared fixtures. The database is real PostgreSQL: DATABASE_URL, else a throwaway embedded cluster
+started by the ``shared_db.pytest_plugin`` plugin before Django is configured."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from legacy_django.users.models import User
+
+# A cheap but real Django hash for fixtures: PBKDF2 at 1,000,000 iterations costs ~0.5 s per user, so the
+# fixture users share one hash computed once per run. Tests of hashing itself use the real setting.
+FIXTURE_PASSWORD = "fixture-password-123"
+
+
+@pytest.fixture(scope="session")
+def fixture_password_hash() -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(FIXTURE_PASSWORD)
+
+
+@pytest.fixture
+def make_user(db, fixture_password_hash):
+    counter = iter(range(1, 10_000))
+
+    def make(**attrs) -> User:
+        n = next(counter)
+        attrs.setdefault("username", f"person{n}")
+        attrs.setdefault("email", f"{attrs['username']}@example.com")
+        attrs.setdefault("password", fixture_password_hash)
+        return User.objects.create(**attrs)
+
+    return make
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
