@@ -12,7 +12,7 @@ from shared_db.drift import check_drift
 from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import parse_url, provisioned_database
-from ..errors import CutoverError
+from ..errors import CutoverError, one_line
 from ..exit_codes import ExitCode
 
 app = typer.Typer(help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True)
@@ -38,7 +38,7 @@ def check(
             try:
                 differences = check_drift(ready)
             except Exception as exc:  # connection refused, authentication failed, ...
-                raise CutoverError(f"cannot inspect the database at {ready.redacted()}: {exc}") from exc
+                raise CutoverError(f"cannot inspect the database at {ready.redacted()}: {one_line(exc)}") from exc
         if differences:
             for diff in differences:
                 console.print(f"drift: {diff}", markup=False)

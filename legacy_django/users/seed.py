@@ -34,8 +34,8 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 def generated_user(n: int) -> dict[str, object]:
     """The attributes of generated user ``n`` (1-based); a pure function of ``n``."""
-    first = FIRST_NAMES[(n * 7) % len(FIRST_NAMES)]
-    last = LAST_NAMES[(n * 11) % len(LAST_NAMES)]
+    first = FIRST_NAMES[(n * 5) % len(FIRST_NAMES)]  # multipliers coprime to the list lengths
+    last = LAST_NAMES[(n * 7) % len(LAST_NAMES)]
     username = f"user{n:03d}"
     return {
         "username": username,
