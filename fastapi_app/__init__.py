@@ -1,0 +1,1 @@
+"""The async FastAPI port of the legacy users API."""
