@@ -83,7 +83,9 @@ class Supervisor:
             for service in self.services:
                 assert service.process is not None
                 if service.process.poll() is not None:
-                    raise CutoverError(f"{service.name} exited unexpectedly (code {service.process.returncode})")
+                    raise CutoverError(
+                        f"{service.name} exited unexpectedly (code {service.process.returncode})"
+                    )
             time.sleep(0.5)
 
 
@@ -91,11 +93,18 @@ class Terminated(Exception):
     """Raised in the main thread when SIGTERM arrives, so that context managers clean up."""
 
 
-def raise_on_sigterm() -> None:
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
+def install_stop_signals() -> None:
+    """The first SIGINT (KeyboardInterrupt) or SIGTERM (Terminated) stops the stack; later ones are ignored
+    so they cannot interrupt the cleanup. Installed explicitly because a non-interactive shell starts
+    background jobs with SIGINT ignored, and Python would then never raise KeyboardInterrupt."""
 
-    signal.signal(signal.SIGTERM, handler)
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def python_module(module: str, *args: str) -> list[str]:

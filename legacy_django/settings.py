@@ -72,7 +72,8 @@ TEMPLATES = [
 _db = database_url_from_env()
 if _db is None:
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. Start the stack with `make run` (embedded PostgreSQL) or export DATABASE_URL."
+        "DATABASE_URL is not set. Start the stack with `make run` (embedded PostgreSQL)"
+        " or export DATABASE_URL."
     )
 DATABASES = {"default": {**_db.django(), "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "60"))}}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

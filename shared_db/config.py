@@ -81,7 +81,7 @@ class DatabaseURL:
         return self._render("postgresql+asyncpg")
 
     def sqlalchemy_sync(self) -> str:
-        """The URL for SQLAlchemy's psycopg 3 dialect (the toolkit's synchronous side: drift check, fixtures)."""
+        """The URL for SQLAlchemy's psycopg 3 dialect (the synchronous side: drift check, fixtures)."""
         return self._render("postgresql+psycopg")
 
     def django(self) -> dict[str, object]:
@@ -96,7 +96,11 @@ class DatabaseURL:
         }
 
     def redacted(self) -> str:
-        return self.libpq().replace(":" + quote(self.password, safe="") + "@", ":***@") if self.password else self.libpq()
+        return (
+            self.libpq().replace(":" + quote(self.password, safe="") + "@", ":***@")
+            if self.password
+            else self.libpq()
+        )
 
 
 def database_url_from_env(environ: dict[str, str] | None = None) -> DatabaseURL | None:

@@ -119,7 +119,12 @@ user_groups = Table(
     "users_groups",
     Base.metadata,
     Column("id", BigInteger, Identity(always=False), primary_key=True),
-    Column("user_id", BigInteger, _deferred_fk("users.id", "users_groups_user_id_f500bee5_fk_users_id"), nullable=False),
+    Column(
+        "user_id",
+        BigInteger,
+        _deferred_fk("users.id", "users_groups_user_id_f500bee5_fk_users_id"),
+        nullable=False,
+    ),
     Column("group_id", Integer, nullable=False),
     UniqueConstraint("user_id", "group_id", name="users_groups_user_id_group_id_fc7788e8_uniq"),
     Index("users_groups_group_id_2f3517aa", "group_id"),
@@ -162,4 +167,6 @@ class AdminLogEntry(Base):
     action_flag: Mapped[int] = mapped_column(SmallInteger)
     change_message: Mapped[str] = mapped_column(Text)
     content_type_id: Mapped[int | None] = mapped_column(Integer)
-    user_id: Mapped[int] = mapped_column(BigInteger, _deferred_fk("users.id", "django_admin_log_user_id_c564eba6_fk_users_id"))
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, _deferred_fk("users.id", "django_admin_log_user_id_c564eba6_fk_users_id")
+    )

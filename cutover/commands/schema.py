@@ -23,7 +23,9 @@ console = Console(highlight=False)
 def check(
     database_url: Annotated[
         str | None,
-        typer.Option(envvar="DATABASE_URL", help="Database to check; default: the embedded server, migrated first."),
+        typer.Option(
+            envvar="DATABASE_URL", help="Database to check; default: the embedded server, migrated first."
+        ),
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
 ) -> None:
@@ -38,7 +40,9 @@ def check(
             try:
                 differences = check_drift(ready)
             except Exception as exc:  # connection refused, authentication failed, ...
-                raise CutoverError(f"cannot inspect the database at {ready.redacted()}: {one_line(exc)}") from exc
+                raise CutoverError(
+                    f"cannot inspect the database at {ready.redacted()}: {one_line(exc)}"
+                ) from exc
         if differences:
             for diff in differences:
                 console.print(f"drift: {diff}", markup=False)

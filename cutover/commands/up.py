@@ -11,7 +11,7 @@ from rich.console import Console
 from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import child_env, parse_url, provisioned_database
-from ..runner import Service, Supervisor, Terminated, python_module, raise_on_sigterm
+from ..runner import Service, Supervisor, Terminated, install_stop_signals, python_module
 from ..stack import StackConfig, services
 
 console = Console(highlight=False)
@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
-    host: Annotated[str, typer.Option(envvar="CUTOVER_HOST", help="Address every server binds to.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(envvar="CUTOVER_HOST", help="Address every server binds to.")
+    ] = "127.0.0.1",
     legacy_port: Annotated[int, typer.Option(envvar="CUTOVER_LEGACY_PORT", help="Django (gunicorn).")] = 8001,
     database_url: Annotated[
         str | None, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL; default: embedded server.")
@@ -35,7 +37,7 @@ def up(
 
     @reports_errors
     def run() -> None:
-        raise_on_sigterm()
+        install_stop_signals()
         config = StackConfig(host=host, legacy_port=legacy_port)
         try:
             with provisioned_database(parse_url(database_url), data_dir, seed=seed) as url:

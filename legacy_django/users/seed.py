@@ -20,14 +20,62 @@ GENERATED_COUNT = 200
 GENERATED_PASSWORD = "user-password-123"
 
 FIRST_NAMES = [
-    "Alice", "Bob", "Chloé", "Dmitri", "Émile", "Fatima", "Günther", "Hana", "Ingrid", "José",
-    "Kenji", "Łukasz", "Maria", "Nguyễn", "Olga", "Ørjan", "Priya", "Quentin", "Renée", "Søren",
-    "Tomás", "Uma", "Vera", "Wei", "Zoë", "Ольга", "太郎", "",
+    "Alice",
+    "Bob",
+    "Chloé",
+    "Dmitri",
+    "Émile",
+    "Fatima",
+    "Günther",
+    "Hana",
+    "Ingrid",
+    "José",
+    "Kenji",
+    "Łukasz",
+    "Maria",
+    "Nguyễn",
+    "Olga",
+    "Ørjan",
+    "Priya",
+    "Quentin",
+    "Renée",
+    "Søren",
+    "Tomás",
+    "Uma",
+    "Vera",
+    "Wei",
+    "Zoë",
+    "Ольга",
+    "太郎",
+    "",
 ]
 LAST_NAMES = [
-    "Anderson", "Brontë", "Castillo", "Dvořák", "Eriksson", "Fernández", "García", "Håkansson",
-    "Ivanova", "Jäger", "Kowalski", "López", "Müller", "Novák", "O'Brien", "Petrović", "Smith",
-    "Tanaka", "Umarov", "Virtanen", "Wójcik", "Yılmaz", "Zhang", "Иванов", "山田", "",
+    "Anderson",
+    "Brontë",
+    "Castillo",
+    "Dvořák",
+    "Eriksson",
+    "Fernández",
+    "García",
+    "Håkansson",
+    "Ivanova",
+    "Jäger",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Novák",
+    "O'Brien",
+    "Petrović",
+    "Smith",
+    "Tanaka",
+    "Umarov",
+    "Virtanen",
+    "Wójcik",
+    "Yılmaz",
+    "Zhang",
+    "Иванов",
+    "山田",
+    "",
 ]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -55,10 +103,14 @@ def seed_demo(count: int = GENERATED_COUNT) -> int:
     """Create whatever demo users are missing; return how many were created."""
     created = 0
     if not User.objects.filter(username=DEMO_USERNAME).exists():
-        User.objects.create_superuser(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo", last_name="Admin")
+        User.objects.create_superuser(
+            DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo", last_name="Admin"
+        )
         created += 1
     wanted = [generated_user(n) for n in range(1, count + 1)]
-    existing = set(User.objects.filter(username__in=[w["username"] for w in wanted]).values_list("username", flat=True))
+    existing = set(
+        User.objects.filter(username__in=[w["username"] for w in wanted]).values_list("username", flat=True)
+    )
     missing = [w for w in wanted if w["username"] not in existing]
     if missing:
         password = make_password(GENERATED_PASSWORD)

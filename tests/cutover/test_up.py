@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tests.shared_db.test_embedded import servers_using
 
@@ -33,7 +34,8 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> httpx.Re
     raise AssertionError(f"{url} never answered")
 
 
-def test_up_serves_the_seeded_api_and_sigterm_stops_everything(tmp_path: Path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_up_serves_the_seeded_api_and_a_signal_stops_everything(tmp_path: Path, stop_signal: int):
     data_dir = tmp_path / "pg"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # exercise the embedded default
@@ -58,7 +60,7 @@ def test_up_serves_the_seeded_api_and_sigterm_stops_everything(tmp_path: Path):
         assert children, "gunicorn should be running"
         assert servers_using(data_dir), "the embedded server should be running"
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "demo / demo-password-123" in output

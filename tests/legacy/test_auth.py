@@ -25,8 +25,14 @@ def test_obtain_token_is_get_or_create(api_client, alice):
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"username": "alice", "password": "wrong"}, {"non_field_errors": ["Unable to log in with provided credentials."]}),
-        ({"username": "nobody", "password": "x"}, {"non_field_errors": ["Unable to log in with provided credentials."]}),
+        (
+            {"username": "alice", "password": "wrong"},
+            {"non_field_errors": ["Unable to log in with provided credentials."]},
+        ),
+        (
+            {"username": "nobody", "password": "x"},
+            {"non_field_errors": ["Unable to log in with provided credentials."]},
+        ),
         ({"username": "alice"}, {"password": ["This field is required."]}),
         ({}, {"username": ["This field is required."], "password": ["This field is required."]}),
     ],
@@ -39,7 +45,9 @@ def test_obtain_token_errors(api_client, alice, data, expected):
 
 def test_inactive_user_gets_no_token(api_client, make_user):
     make_user(username="sleeper", email="sleeper@example.com", is_active=False)
-    response = api_client.post(TOKEN_URL, {"username": "sleeper", "password": FIXTURE_PASSWORD}, format="json")
+    response = api_client.post(
+        TOKEN_URL, {"username": "sleeper", "password": FIXTURE_PASSWORD}, format="json"
+    )
     assert response.status_code == 400
     assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
 
@@ -99,7 +107,9 @@ def test_session_authenticates_safe_requests(session_client):
 
 
 def test_session_unsafe_request_without_csrf_is_403(session_client, alice):
-    response = session_client.patch(f"/api/users/{alice.pk}/", {"first_name": "X"}, content_type="application/json")
+    response = session_client.patch(
+        f"/api/users/{alice.pk}/", {"first_name": "X"}, content_type="application/json"
+    )
     assert response.status_code == 403
     assert response.json() == {"detail": "CSRF Failed: CSRF cookie not set."}
 
@@ -128,7 +138,9 @@ def test_session_with_wrong_csrf_token_is_403(session_client, alice):
         HTTP_X_CSRFTOKEN=_get_new_csrf_string(),
     )  # fmt: skip
     assert response.status_code == 403
-    assert response.json() == {"detail": "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect."}
+    assert response.json() == {
+        "detail": "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect."
+    }
 
 
 def test_password_change_ends_sessions(session_client, alice):

@@ -88,7 +88,13 @@ def test_put_requires_every_writable_field(client_as, alice):
 
 
 def test_put_replaces_and_rehashes_password(client_as, alice):
-    data = {"username": "alice2", "email": "alice2@example.com", "password": "another-fine-passphrase", "first_name": "", "last_name": ""}
+    data = {
+        "username": "alice2",
+        "email": "alice2@example.com",
+        "password": "another-fine-passphrase",
+        "first_name": "",
+        "last_name": "",
+    }
     response = client_as(alice).put(url(alice), data, format="json")
     assert response.status_code == 200
     alice.refresh_from_db()

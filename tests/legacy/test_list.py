@@ -12,8 +12,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(make_user):
     """45 users plus the requester, with names chosen for search and ordering."""
-    users = [make_user(username=f"member{n:02d}", email=f"m{n:02d}@example.com", is_active=n % 5 != 0) for n in range(45)]
-    users.append(make_user(username="percent", email="p@example.com", first_name="100%", last_name="lit_eral"))
+    users = [
+        make_user(username=f"member{n:02d}", email=f"m{n:02d}@example.com", is_active=n % 5 != 0)
+        for n in range(45)
+    ]
+    users.append(
+        make_user(username="percent", email="p@example.com", first_name="100%", last_name="lit_eral")
+    )
     users.append(make_user(username="zoe", email="ZOE@Example.com", first_name="Zoë", last_name="Ørsted"))
     return users
 
@@ -94,7 +99,8 @@ def test_page_size_cap_is_100(make_user, client_as, fixture_password_hash):
     from legacy_django.users.models import User
 
     User.objects.bulk_create(
-        User(username=f"bulk{n}", email=f"bulk{n}@example.com", password=fixture_password_hash) for n in range(120)
+        User(username=f"bulk{n}", email=f"bulk{n}@example.com", password=fixture_password_hash)
+        for n in range(120)
     )
     client = client_as(make_user(username="reader", email="reader@example.com"))
     body = client.get(URL, {"page_size": 500}).json()

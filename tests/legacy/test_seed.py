@@ -36,7 +36,9 @@ def test_seed_content():
     assert generated.count() == 200
     assert generated.filter(is_active=False).count() == 20
     assert check_password(GENERATED_PASSWORD, generated.first().password)
-    names = "".join(generated.values_list("first_name", flat=True)) + "".join(generated.values_list("last_name", flat=True))
+    names = "".join(generated.values_list("first_name", flat=True)) + "".join(
+        generated.values_list("last_name", flat=True)
+    )
     assert any(ord(ch) > 127 for ch in names)
     assert generated.filter(first_name="").exists()
 

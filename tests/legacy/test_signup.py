@@ -113,7 +113,11 @@ def test_the_database_enforces_case_insensitive_email_uniqueness(make_user):
     ("field", "value", "message"),
     [
         ("email", "not-an-email", "Enter a valid email address."),
-        ("username", "has space", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."),
+        (
+            "username",
+            "has space",
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+        ),
         ("username", "x" * 151, "Ensure this field has no more than 150 characters."),
         ("first_name", "y" * 151, "Ensure this field has no more than 150 characters."),
         ("username", 123, None),
@@ -165,7 +169,9 @@ def test_non_object_json_is_a_400(api_client):
 def test_unsupported_media_type_is_a_415(api_client):
     response = api_client.post(URL, data="username=x", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
-    assert response.json() == {"detail": 'Unsupported media type "application/x-www-form-urlencoded" in request.'}
+    assert response.json() == {
+        "detail": 'Unsupported media type "application/x-www-form-urlencoded" in request.'
+    }
 
 
 @pytest.mark.django_db

@@ -7,7 +7,13 @@ from shared_db.config import DatabaseURL, InvalidDatabaseURL, database_url_from_
 
 def test_tcp_url_renders_for_each_driver():
     url = DatabaseURL.parse("postgresql://app:s%40cret@db.internal:5433/users")
-    assert (url.user, url.password, url.host, url.port, url.name) == ("app", "s@cret", "db.internal", 5433, "users")
+    assert (url.user, url.password, url.host, url.port, url.name) == (
+        "app",
+        "s@cret",
+        "db.internal",
+        5433,
+        "users",
+    )
     assert url.libpq() == "postgresql://app:s%40cret@db.internal:5433/users"
     assert url.sqlalchemy_async() == "postgresql+asyncpg://app:s%40cret@db.internal:5433/users"
     assert url.django()["HOST"] == "db.internal" and url.django()["PORT"] == "5433"

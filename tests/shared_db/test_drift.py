@@ -108,7 +108,9 @@ def test_schema_check_cli_unreachable_database_is_one_line():
 
     from cutover.cli import app
 
-    result = CliRunner().invoke(app, ["schema", "check", "--database-url", "postgresql://nobody@127.0.0.1:9/none"])
+    result = CliRunner().invoke(
+        app, ["schema", "check", "--database-url", "postgresql://nobody@127.0.0.1:9/none"]
+    )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cutover: error: cannot inspect the database at")
