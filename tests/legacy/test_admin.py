@@ -36,3 +36,9 @@ def test_admin_session_works_on_the_api(make_user):
     response = client.get("/api/users/me/")
     assert response.status_code == 200
     assert response.json()["is_staff"] is True
+
+
+def test_admin_static_files_are_served():
+    response = Client().get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).strip()
