@@ -18,6 +18,9 @@ run: $(STAMP)  ## the whole stack: database, migrations, demo data, servers
 test: $(STAMP)  ## the whole test suite on a real PostgreSQL
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)  ## side-by-side load test (wrk): legacy, modern, both via nginx, a floor; see docs/performance.md
+	$(BIN)/cutover bench $(BENCH_ARGS)
+
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared_db cutover fastapi_app

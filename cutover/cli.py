@@ -43,9 +43,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from .commands import schema, up
+    from .commands import bench, schema, up
 
     up.register(app)
+    bench.register(app)
     app.add_typer(schema.app, name="schema")
 
 

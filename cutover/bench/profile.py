@@ -1,0 +1,91 @@
+"""CPU profiles of the servers under load, with py-spy (an optional dependency: ``pip install py-spy``).
+
+A profile answers "why is this target missed": the share of on-CPU samples by package (the ORM, the
+validation layer, the server, the JSON encoder...) and the hottest functions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+__all__ = ["py_spy", "record", "summarize_collapsed"]
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def py_spy() -> str | None:
+    """The py-spy executable next to this Python, or on PATH; None when it is not installed."""
+    local = Path(sys.executable).with_name("py-spy")
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def record(executable: str, pid: int, duration: int, out: Path, rate: int = 100) -> subprocess.Popen[bytes]:
+    """Start sampling ``pid`` and its children for ``duration`` s into collapsed stacks at ``out``."""
+    argv = [
+        executable,
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--duration",
+        str(duration),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--nonblocking",
+        "--full-filenames",
+    ]
+    # --nonblocking: do not pause the servers while sampling, so the profile costs them (almost) nothing.
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def package_of(path: str) -> str:
+    """A frame's file mapped to what a reader recognises: a distribution, a project package or 'stdlib'."""
+    if "site-packages/" in path:
+        top = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        return top.removesuffix(".py")
+    if re.search(r"/lib/python3\.\d+/", path) or path.startswith("<frozen"):
+        module = re.split(r"/lib/python3\.\d+/", path)[-1].split("/", 1)[0].removesuffix(".py")
+        return f"stdlib ({module})"
+    parts = Path(path).parts
+    for known in ("fastapi_app", "legacy_django", "cutover", "shared_db"):
+        if known in parts:
+            return known
+    return path or "?"
+
+
+def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
+    """Shares of self time by package and by function, from py-spy's ``--format raw`` output."""
+    by_package: Counter[str] = Counter()
+    by_function: Counter[str] = Counter()
+    total = 0
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue  # a process title may span lines; its remainder carries no sample
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        n = int(count)
+        total += n
+        leaf = _FRAME.match(frames[-1])
+        func, file = (leaf["func"], leaf["file"]) if leaf else (frames[-1], "")
+        by_package[package_of(file)] += n
+        by_function[f"{func} ({package_of(file)})"] += n
+    if not total:
+        return {"samples": 0, "by_package": [], "top_self": []}
+
+    def shares(counter: Counter[str]) -> list[tuple[str, float]]:
+        # Below half a percent is noise at a few thousand samples.
+        return [(k, round(v / total, 4)) for k, v in counter.most_common(top) if v / total >= 0.005]
+
+    return {"samples": total, "by_package": shares(by_package), "top_self": shares(by_function)}

@@ -1,0 +1,176 @@
+"""Rendering a benchmark run: JSON for machines, a Markdown table for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .results import HEADLINE_CONNECTIONS, BenchRun, checks, ratios
+
+__all__ = ["render_json", "render_markdown", "write_results"]
+
+ENDPOINT_TITLES = {
+    "detail": "GET /api/users/{id}/ (token auth)",
+    "search": "GET /api/users/?page=N&search=... (token auth)",
+    "signup": "POST /api/users/ (sign-up, PBKDF2 1,000,000 iterations)",
+}
+
+
+def render_json(run: BenchRun) -> dict[str, Any]:
+    """Everything measured, plus the derived ratios and checks."""
+    return {
+        "started": run.started,
+        "finished": run.finished,
+        "machine": run.machine,
+        "versions": run.versions,
+        "settings": run.settings,
+        "points": [p.as_dict() for p in run.points],
+        "ratios": [
+            {
+                "name": r.name,
+                "endpoint": r.endpoint,
+                "connections": r.connections,
+                "value": None if r.value is None else round(r.value, 3),
+            }
+            for r in ratios(run)
+        ],
+        "checks": [
+            {
+                "name": c.name,
+                "wanted": c.wanted,
+                "value": None if c.value is None else round(c.value, 3),
+                "status": c.status,
+            }
+            for c in checks(run)
+        ],
+        "profiles": run.profiles,
+        "notes": run.notes,
+    }
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def render_markdown(run: BenchRun) -> str:
+    """A self-contained Markdown report: machine, versions, settings, targets, results, ratios, profiles."""
+    m, s = run.machine, run.settings
+    lines = [
+        f"# Benchmark results, {run.started}",
+        "",
+        f"Produced by `{s.get('command', 'cutover bench')}` "
+        f"(started {run.started}, finished {run.finished}).",
+        "Loopback only; every figure is one window of "
+        f"{s.get('duration_s')} s after a {s.get('warmup_s')} s warm-up at the same concurrency.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m.get('cpu')} ({m.get('cores')} logical cores); memory {m.get('memory_gib')} GiB",
+        f"- OS: {m.get('os')}; Python {m.get('python')}",
+        f"- Load average (1, 5, 15 min) at start: {m.get('loadavg_start')}; at end: {m.get('loadavg_end')}",
+        "- The machine is shared: other processes (tests of other work) ran during the benchmark; "
+        "the 1-minute load average before each window is in the tables "
+        "(above the core count means contention).",
+        "",
+        "## Versions",
+        "",
+        "| component | version |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in run.versions.items()),
+        "",
+        "## Settings",
+        "",
+        *(f"- {k}: {v}" for k, v in s.items() if k != "command"),
+        "",
+        f"## Targets (GET /api/users/{{id}}/ at {HEADLINE_CONNECTIONS} connections)",
+        "",
+        "| target | wanted | measured | status |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in checks(run):
+        measured = _num(c.value, "{:.0%}") if "cost" in c.name else _num(c.value, "{:.2f}x")
+        lines.append(f"| {c.name} | {c.wanted} | {measured} | {c.status} |")
+    lines += ["", "## Results", ""]
+    endpoints = list(dict.fromkeys(p.endpoint for p in run.points))
+    for endpoint in endpoints:
+        lines += [
+            f"### {ENDPOINT_TITLES.get(endpoint, endpoint)}",
+            "",
+            "| target | conns | req/s | p50 ms | p99 ms | errors "
+            "| server CPU s/1k req | DB CPU s/1k req | load 1m |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for p in (p for p in run.points if p.endpoint == endpoint):
+            if p.load is None:
+                lines.append(f"| {p.target} | {p.connections} | not measured: {p.skipped} | | | | | | |")
+                continue
+            lines.append(
+                f"| {p.target} | {p.connections} | {p.rps:,.0f} | {p.load.latency_p50_ms:,.1f} | "
+                f"{p.load.latency_p99_ms:,.1f} | {p.load.errors} | "
+                f"{_num(p.per_1k(p.server_cpu_s), '{:.2f}')} | "
+                f"{_num(p.per_1k(p.db_cpu_s), '{:.2f}')} | {p.loadavg_before[0]:.2f} |"
+            )
+        lines.append("")
+    lines += _ratio_table(run)
+    for name, profile in run.profiles.items():
+        lines += _profile_section(name, profile)
+    if run.notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in run.notes), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _ratio_table(run: BenchRun) -> list[str]:
+    rs = ratios(run)
+    if not rs:
+        return []
+    levels = sorted({r.connections for r in rs})
+    lines = [
+        "## Ratios of requests/s",
+        "",
+        "| ratio | endpoint | " + " | ".join(f"{c} conns" for c in levels) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in levels) + " |",
+    ]
+    rows: dict[tuple[str, str], dict[int, float | None]] = {}
+    for r in rs:
+        rows.setdefault((r.name, r.endpoint), {})[r.connections] = r.value
+    for (name, endpoint), values in rows.items():
+        cells = " | ".join(_num(values.get(c), "{:.2f}") for c in levels)
+        lines.append(f"| {name} | {endpoint} | {cells} |")
+    return [*lines, ""]
+
+
+def _profile_section(name: str, profile: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Profile: {name}",
+        "",
+        f"{profile.get('description', '')} {profile.get('samples', 0):,} samples; "
+        f"{profile.get('rps_under_profile', 0):,.0f} req/s while sampled (not used for the ratios).",
+        "",
+        "| where the CPU goes (self time, by package) | share |",
+        "| --- | ---: |",
+        *(f"| {pkg} | {share:.0%} |" for pkg, share in profile.get("by_package", [])),
+        "",
+        "| hottest functions (self time) | share |",
+        "| --- | ---: |",
+        *(f"| `{frame}` | {share:.1%} |" for frame, share in profile.get("top_self", [])),
+        "",
+    ]
+    return lines
+
+
+def write_results(run: BenchRun, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``bench-<time>.json`` and ``.md`` plus ``latest.json``/``latest.md``; return the timed pair."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = run.started.replace(":", "").replace("-", "")
+    data = json.dumps(render_json(run), indent=2, ensure_ascii=False) + "\n"
+    text = render_markdown(run)
+    json_path, md_path = out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"
+    for path, content in (
+        (json_path, data),
+        (md_path, text),
+        (out_dir / "latest.json", data),
+        (out_dir / "latest.md", text),
+    ):
+        path.write_text(content, encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,176 @@
+"""The benchmark's results: one point per (endpoint, target, connections), the ratios and the targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .loadgen import LoadResult
+
+__all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "ratios"]
+
+# Target names. The nginx targets are the same upstream servers behind the front door.
+LEGACY, MODERN, FLOOR = "legacy", "modern", "floor"
+LEGACY_NGINX, MODERN_NGINX = "legacy+nginx", "modern+nginx"
+HEADLINE_ENDPOINT, HEADLINE_CONNECTIONS = "detail", 64
+
+
+@dataclass
+class Point:
+    """One measured window: wrk's numbers plus the CPU the servers and the database spent in it."""
+
+    endpoint: str
+    target: str
+    connections: int
+    load: LoadResult | None
+    server_cpu_s: float = 0.0  # the app server processes (and nginx, for the nginx targets)
+    nginx_cpu_s: float = 0.0
+    db_cpu_s: float | None = None  # None when the database is not a local process we can see
+    loadavg_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    skipped: str | None = None  # why it was not measured
+
+    @property
+    def rps(self) -> float:
+        return self.load.rps if self.load else 0.0
+
+    def per_1k(self, seconds: float | None) -> float | None:
+        if self.load is None or seconds is None or self.load.requests == 0:
+            return None
+        return seconds / self.load.requests * 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        load = self.load
+        return {
+            "endpoint": self.endpoint,
+            "target": self.target,
+            "connections": self.connections,
+            "skipped": self.skipped,
+            "rps": round(self.rps, 1),
+            "requests": load.requests if load else 0,
+            "errors": load.errors if load else 0,
+            "errors_detail": {
+                "connect": load.errors_connect,
+                "read": load.errors_read,
+                "write": load.errors_write,
+                "status": load.errors_status,
+                "timeout": load.errors_timeout,
+            }
+            if load
+            else None,
+            "latency_ms": {
+                "p50": load.latency_p50_ms,
+                "p90": load.latency_p90_ms,
+                "p99": load.latency_p99_ms,
+                "max": load.latency_max_ms,
+                "mean": load.latency_mean_ms,
+            }
+            if load
+            else None,
+            "duration_s": load.duration_s if load else 0.0,
+            "server_cpu_s": round(self.server_cpu_s, 3),
+            "nginx_cpu_s": round(self.nginx_cpu_s, 3),
+            "db_cpu_s": None if self.db_cpu_s is None else round(self.db_cpu_s, 3),
+            "server_cpu_s_per_1k": _round(self.per_1k(self.server_cpu_s)),
+            "db_cpu_s_per_1k": _round(self.per_1k(self.db_cpu_s)),
+            "loadavg_before": list(self.loadavg_before),
+        }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    name: str  # "modern/legacy"
+    endpoint: str
+    connections: int
+    value: float | None  # None when either side was not measured
+
+
+@dataclass(frozen=True)
+class Check:
+    """One of the issue's targets, checked on the headline scenario."""
+
+    name: str
+    wanted: str
+    value: float | None
+    met: bool | None  # None: not measured
+
+    @property
+    def status(self) -> str:
+        return {True: "met", False: "MISSED", None: "not measured"}[self.met]
+
+
+@dataclass
+class BenchRun:
+    started: str
+    finished: str
+    machine: dict[str, Any]
+    versions: dict[str, str]
+    settings: dict[str, Any]
+    points: list[Point] = field(default_factory=list)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def point(self, endpoint: str, target: str, connections: int) -> Point | None:
+        for p in self.points:
+            if (p.endpoint, p.target, p.connections) == (endpoint, target, connections) and p.skipped is None:
+                return p
+        return None
+
+
+RATIOS = [
+    ("modern/legacy", MODERN, LEGACY),
+    ("modern/floor", MODERN, FLOOR),
+    ("legacy/floor", LEGACY, FLOOR),
+    ("legacy nginx/direct", LEGACY_NGINX, LEGACY),
+    ("modern nginx/direct", MODERN_NGINX, MODERN),
+]
+
+
+def ratios(run: BenchRun) -> list[Ratio]:
+    """Requests/s ratios for every endpoint and concurrency where both sides were measured."""
+    keys = sorted(
+        {(p.endpoint, p.connections) for p in run.points}, key=lambda k: (_endpoint_order(k[0]), k[1])
+    )
+    out = []
+    for name, top, bottom in RATIOS:
+        for endpoint, connections in keys:
+            a, b = run.point(endpoint, top, connections), run.point(endpoint, bottom, connections)
+            value = a.rps / b.rps if a and b and b.rps > 0 else None
+            if a or b:
+                out.append(Ratio(name, endpoint, connections, value))
+    return out
+
+
+def _endpoint_order(endpoint: str) -> int:
+    order = ["detail", "search", "signup"]
+    return order.index(endpoint) if endpoint in order else len(order)
+
+
+def checks(run: BenchRun) -> list[Check]:
+    """The issue's targets on GET /api/users/{id}/ at 64 connections."""
+    by_name = {
+        r.name: r.value
+        for r in ratios(run)
+        if (r.endpoint, r.connections) == (HEADLINE_ENDPOINT, HEADLINE_CONNECTIONS)
+    }
+
+    def check(name: str, wanted: str, value: float | None, ok: bool) -> Check:
+        return Check(name, wanted, value, None if value is None else ok)
+
+    modern_legacy = by_name.get("modern/legacy")
+    modern_floor = by_name.get("modern/floor")
+    nginx = [v for k, v in by_name.items() if k.endswith("nginx/direct") and v is not None]
+    worst_nginx = min(nginx) if nginx else None
+    return [
+        check("modern/legacy req/s", ">= 3.0x", modern_legacy, (modern_legacy or 0) >= 3.0),
+        check("modern/floor req/s", ">= 0.8x", modern_floor, (modern_floor or 0) >= 0.8),
+        check(
+            "nginx cost (worst of legacy, modern)",
+            "<= 10%",
+            None if worst_nginx is None else 1 - worst_nginx,
+            (worst_nginx or 0) >= 0.9,
+        ),
+    ]

@@ -1,0 +1,72 @@
+"""Starting the benchmarked servers quietly, and reading the CPU time they spend."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import psutil
+
+from ..runner import Service
+
+__all__ = ["cpu_seconds", "cpu_spent", "postgres_pids", "running", "tree_pids"]
+
+
+@contextmanager
+def running(services: Sequence[Service], log_dir: Path, timeout: float = 60.0) -> Iterator[Sequence[Service]]:
+    """Start ``services`` in order with their output in ``log_dir/<name>.log``; stop them all on exit.
+
+    Access logs stay on (they are part of what a production server does) but go to a file, not the terminal.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        for service in services:
+            log = stack.enter_context(open(log_dir / f"{service.name}.log", "ab"))
+            stack.callback(service.stop)
+            service.process = subprocess.Popen(
+                list(service.argv),
+                env=service.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            service.wait_ready(timeout)
+        yield services
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and all its descendants (a gunicorn/uvicorn master and its workers; nginx and its workers)."""
+    try:
+        proc = psutil.Process(root)
+        return [root, *(c.pid for c in proc.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def postgres_pids(data_dir: Path) -> list[int]:
+    """The postmaster serving ``data_dir`` and its backends, found by the ``-D`` argument."""
+    wanted = str(Path(data_dir).absolute())
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if cmdline and Path(cmdline[0]).name == "postgres" and wanted in cmdline:
+            return tree_pids(proc.pid)
+    return []
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process (a process gone since is simply absent)."""
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        out[pid] = times.user + times.system
+    return out
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots; processes born in between count from zero."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())

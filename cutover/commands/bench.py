@@ -1,0 +1,150 @@
+"""``cutover bench``: what the async port buys, measured side by side (what ``make bench`` runs)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..bench.dataset import BENCH_DATA_DIR, bench_database, prepare_dataset
+from ..bench.harness import ENDPOINTS, Plan, new_run, now, profile_targets, sweep
+from ..bench.loadgen import ensure_wrk, wrk_version
+from ..bench.machine import describe_machine, versions
+from ..bench.report import write_results
+from ..bench.results import Point, checks
+from ..bench.servers import postgres_pids, running
+from ..bench.targets import ALL_TARGETS, build_targets
+from ..database import child_env, parse_url
+from ..errors import CutoverError
+
+console = Console(highlight=False, soft_wrap=True)
+
+FULL_LEVELS, QUICK_LEVELS = (8, 64, 256), (8, 64)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def _csv(raw: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    items = [x.strip() for x in raw.split(",") if x.strip()]
+    unknown = [x for x in items if x not in allowed]
+    if unknown or not items:
+        raise CutoverError(
+            f"unknown {what} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}"
+        )
+    return items
+
+
+def _levels(raw: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in raw.split(",") if x.strip())
+    except ValueError:
+        levels = ()
+    if not levels or min(levels) < 1 or max(levels) > 1024:
+        raise CutoverError(
+            f"--concurrency wants comma-separated numbers of connections in 1..1024, got {raw!r}"
+        )
+    return levels
+
+
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke run: 8 and 64 connections, 1 s warm-up, 3 s.")
+    ] = False,
+    targets: Annotated[str, typer.Option(help="Comma-separated targets.")] = ",".join(ALL_TARGETS),
+    endpoints: Annotated[str, typer.Option(help="Comma-separated: detail, search, signup.")] = ",".join(
+        ENDPOINTS
+    ),
+    concurrency: Annotated[str | None, typer.Option(help="Connections per level, e.g. 8,64,256.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Warm-up seconds per point.")] = None,
+    duration: Annotated[int | None, typer.Option(help="Measured seconds per point.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes for every server (equal on purpose).")] = 2,
+    threads: Annotated[int, typer.Option(help="gunicorn gthread threads per legacy worker.")] = 4,
+    users: Annotated[int, typer.Option(help="Generated users in the benchmark database.")] = 10_000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="BENCH_DATABASE_URL", help="PostgreSQL URL; default: embedded server."),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="The benchmark's embedded server data directory.")
+    ] = BENCH_DATA_DIR,
+    out: Annotated[Path, typer.Option(help="Where the JSON and Markdown results go.")] = Path(
+        "bench/results"
+    ),
+    profile: Annotated[
+        bool, typer.Option(help="py-spy profiles of the Python servers after the sweep.")
+    ] = True,
+) -> None:
+    """Load legacy, modern, both through nginx, and a bare Starlette+asyncpg floor; write bench/results/."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        wrk = ensure_wrk()
+        plan = Plan(
+            endpoints=tuple(_csv(endpoints, ENDPOINTS, "endpoint")),
+            concurrency=_levels(concurrency) if concurrency else QUICK_LEVELS if quick else FULL_LEVELS,
+            warmup_s=warmup if warmup is not None else 1 if quick else 3,
+            duration_s=duration if duration is not None else 3 if quick else 8,
+            workers=workers,
+            threads=threads,
+        )
+        names = _csv(targets, ALL_TARGETS, "target")
+        command = "cutover bench " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "cutover bench"
+        with bench_database(parse_url(database_url), data_dir) as url:
+            console.print(f"preparing the benchmark database ({users:,} users) at {url.redacted()}")
+            dataset = prepare_dataset(url, users)
+            servers = build_targets(
+                names, child_env(url, CONN_MAX_AGE="60"), workers=plan.workers, threads=plan.threads
+            )
+            db_pids = [] if database_url else postgres_pids(data_dir)
+            with tempfile.TemporaryDirectory(prefix="cutover-bench-") as tmp:
+                log_dir = Path(tmp)
+                with running(servers.services, log_dir):
+                    record = new_run(
+                        plan,
+                        describe_machine(),
+                        versions(url, {"wrk": wrk_version(wrk)}),
+                        {
+                            "command": command.strip(),
+                            "database": f"{dataset.users:,} users; search {dataset.search!r} spans "
+                            f"{dataset.search_pages} pages",
+                            **{
+                                f"{n} servers": "; ".join(t.argv) or t.missing
+                                for n, t in servers.targets.items()
+                            },
+                        },
+                    )
+                    record.points = sweep(wrk, plan, servers.targets, dataset, db_pids, on_point=_show)
+                    if profile:
+                        out.mkdir(parents=True, exist_ok=True)
+                        record.profiles = profile_targets(wrk, plan, servers.targets, dataset, out)
+                    record.machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+                    record.finished = now()
+        json_path, md_path = write_results(record, out)
+        for check in checks(record):
+            console.print(
+                f"target {check.name} {check.wanted}: {check.status}"
+                + ("" if check.value is None else f" ({check.value:.2f})")
+            )
+        console.print(f"results: {md_path} and {json_path}")
+
+    run()
+
+
+def _show(point: Point) -> None:
+    if point.load is None:
+        console.print(f"{point.endpoint:7} {point.target:13} {point.connections:4}  skipped: {point.skipped}")
+        return
+    console.print(
+        f"{point.endpoint:7} {point.target:13} {point.connections:4}  {point.rps:9,.1f} req/s  "
+        f"p50 {point.load.latency_p50_ms:8.1f} ms  p99 {point.load.latency_p99_ms:8.1f} ms  "
+        f"errors {point.load.errors:5}  load {point.loadavg_before[0]:.2f}"
+    )

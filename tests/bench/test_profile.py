@@ -1,0 +1,43 @@
+"""Summaries of py-spy's collapsed stacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from cutover.bench.profile import package_of, summarize_collapsed
+
+SITE = "/work/main/.venv/lib/python3.11/site-packages"
+STDLIB = "/usr/lib/python3.11"
+
+RAW = f"""process 101:"python -m uvicorn app";thread (0x7F):run (uvicorn/server.py);handle ({SITE}/starlette/routing.py:80);\
+execute ({SITE}/sqlalchemy/engine/base.py:1400) 60
+process 101:"python -m uvicorn app";handle ({SITE}/starlette/routing.py:80);encode ({STDLIB}/json/encoder.py:200) 30
+process 102:"python -m uvicorn app";user_detail (/work/main/fastapi_app/routes/users.py:12) 10
+garbage line without a count
+"""
+
+
+def test_self_time_by_package_and_function():
+    summary = summarize_collapsed(RAW)
+    assert summary["samples"] == 100
+    assert summary["by_package"] == [("sqlalchemy", 0.6), ("stdlib (json)", 0.3), ("fastapi_app", 0.1)]
+    assert summary["top_self"][0] == ("execute (sqlalchemy)", 0.6)
+
+
+def test_empty_profile():
+    assert summarize_collapsed("") == {"samples": 0, "by_package": [], "top_self": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "package"),
+    [
+        (f"{SITE}/asyncpg/connection.py", "asyncpg"),
+        (f"{SITE}/six.py", "six"),
+        (f"{STDLIB}/asyncio/base_events.py", "stdlib (asyncio)"),
+        (f"{STDLIB}/selectors.py", "stdlib (selectors)"),
+        ("/work/main/legacy_django/users/views.py", "legacy_django"),
+        ("/work/main/cutover/bench/floor.py", "cutover"),
+    ],
+)
+def test_package_of(path, package):
+    assert package_of(path) == package

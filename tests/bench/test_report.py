@@ -1,0 +1,135 @@
+"""Ratios, the issue's targets, and the JSON/Markdown rendering of a run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cutover.bench.loadgen import LoadResult
+from cutover.bench.report import render_json, render_markdown, write_results
+from cutover.bench.results import BenchRun, Point, checks, ratios
+
+
+def load(rps: float, *, status_errors: int = 0, timeouts: int = 0) -> LoadResult:
+    requests = int(rps * 10) + status_errors
+    return LoadResult(requests, 10.0, requests * 500, 0, 0, 0, status_errors, timeouts, 5.0, 8.0, 20.0, 40.0, 6.0)
+
+
+def point(target: str, rps: float, endpoint: str = "detail", connections: int = 64, **kw) -> Point:
+    return Point(endpoint, target, connections, load(rps), server_cpu_s=rps / 100, db_cpu_s=1.0, **kw)
+
+
+def make_run(points: list[Point]) -> BenchRun:
+    return BenchRun(
+        started="2026-11-28T03:00:00Z",
+        finished="2026-11-28T03:10:00Z",
+        machine={"cpu": "Test CPU", "cores": 2, "memory_gib": 4.0, "os": "Linux", "python": "3.11",
+                 "loadavg_start": [0.5, 0.4, 0.3], "loadavg_end": [1.0, 0.9, 0.8]},
+        versions={"Django": "5.2", "uvicorn": "0.34"},
+        settings={"command": "cutover bench --quick", "workers": 2, "duration_s": 8, "warmup_s": 3},
+        points=points,
+    )  # fmt: skip
+
+
+def by_name(run: BenchRun) -> dict[str, object]:
+    return {c.name: c for c in checks(run)}
+
+
+def headline(modern: float, legacy: float = 1000, floor: float = 5000, modern_nginx: float | None = None,
+             legacy_nginx: float | None = None) -> BenchRun:  # fmt: skip
+    points = [point("legacy", legacy), point("modern", modern), point("floor", floor)]
+    if modern_nginx is not None:
+        points.append(point("modern+nginx", modern_nginx))
+    if legacy_nginx is not None:
+        points.append(point("legacy+nginx", legacy_nginx))
+    return make_run(points)
+
+
+def test_ratios_pair_the_same_endpoint_and_concurrency():
+    run = make_run([
+        point("legacy", 100, connections=8), point("modern", 400, connections=8),
+        point("legacy", 200, connections=64), point("modern", 500, connections=64),
+    ])  # fmt: skip
+    found = {(r.name, r.connections): r.value for r in ratios(run)}
+    assert found[("modern/legacy", 8)] == pytest.approx(4.0)
+    assert found[("modern/legacy", 64)] == pytest.approx(2.5)
+    assert found[("modern/floor", 64)] is None  # no floor measured
+
+
+@pytest.mark.parametrize(("modern", "status"), [(3000, "met"), (2990, "MISSED"), (2000, "MISSED")])
+def test_modern_must_be_three_times_legacy(modern, status):
+    check = by_name(headline(modern=modern, floor=modern))["modern/legacy req/s"]
+    assert check.status == status
+
+
+@pytest.mark.parametrize(("modern", "floor", "status"), [(4000, 5000, "met"), (3990, 5000, "MISSED")])
+def test_modern_must_reach_four_fifths_of_the_floor(modern, floor, status):
+    assert by_name(headline(modern=modern, floor=floor))["modern/floor req/s"].status == status
+
+
+def test_nginx_cost_is_the_worse_of_the_two_upstreams():
+    run = headline(modern=3000, modern_nginx=2850, legacy_nginx=850)  # 5% and 15%
+    check = by_name(run)["nginx cost (worst of legacy, modern)"]
+    assert check.value == pytest.approx(0.15)
+    assert check.status == "MISSED"
+    fine = by_name(headline(modern=3000, modern_nginx=2850, legacy_nginx=950))
+    assert fine["nginx cost (worst of legacy, modern)"].status == "met"
+
+
+def test_unmeasured_targets_are_reported_as_such():
+    run = make_run([point("legacy", 1000), Point("detail", "modern", 64, None, skipped="no modern_service yet")])
+    assert {c.status for c in checks(run)} == {"not measured"}
+
+
+def test_checks_use_the_headline_scenario_only():
+    # modern is 10x legacy on search but only 2x on detail at 64: the check must say MISSED.
+    run = make_run([
+        point("legacy", 100, endpoint="search"), point("modern", 1000, endpoint="search"),
+        point("legacy", 100, connections=8), point("modern", 1000, connections=8),
+        point("legacy", 1000), point("modern", 2000),
+    ])  # fmt: skip
+    assert by_name(run)["modern/legacy req/s"].status == "MISSED"
+
+
+def test_status_errors_do_not_count_as_throughput():
+    fast_401s = Point("detail", "modern", 64, load(500, status_errors=100_000))
+    run = make_run([point("legacy", 1000), fast_401s])
+    check = by_name(run)["modern/legacy req/s"]
+    assert check.value == pytest.approx(0.5)
+
+
+def test_markdown_states_machine_versions_settings_targets_and_ratios():
+    run = headline(modern=3500, modern_nginx=3400, legacy_nginx=990)
+    run.points.append(Point("signup", "modern", 8, None, skipped="preflight answered 500"))
+    run.profiles["modern"] = {"description": "py-spy.", "samples": 1000, "rps_under_profile": 3000.0,
+                              "by_package": [("sqlalchemy", 0.4)], "top_self": [("execute (sqlalchemy)", 0.1)]}  # fmt: skip
+    text = render_markdown(run)
+    for expected in [
+        "Test CPU (2 logical cores)",
+        "| Django | 5.2 |",
+        "- workers: 2",
+        "`cutover bench --quick`",
+        "| modern/legacy req/s | >= 3.0x | 3.50x | met |",
+        "| modern/floor req/s | >= 0.8x | 0.70x | MISSED |",
+        "| nginx cost (worst of legacy, modern) | <= 10% | 3% | met |",
+        "| modern | 64 | 3,500 |",
+        "| modern | 8 | not measured: preflight answered 500 |",
+        "| modern/legacy | detail | 3.50 |",
+        "| sqlalchemy | 40% |",
+    ]:
+        assert expected in text, expected
+
+
+def test_json_carries_points_ratios_and_checks(tmp_path):
+    run = headline(modern=3500)
+    json_path, md_path = write_results(run, tmp_path)
+    data = json.loads(json_path.read_text())
+    assert data == render_json(run)
+    assert json.loads((tmp_path / "latest.json").read_text()) == data
+    assert md_path.read_text() == (tmp_path / "latest.md").read_text() == render_markdown(run)
+    modern = next(p for p in data["points"] if p["target"] == "modern")
+    assert modern["rps"] == 3500.0
+    assert modern["server_cpu_s_per_1k"] == pytest.approx(35 / 35000 * 1000, abs=1e-3)
+    assert {c["status"] for c in data["checks"]} == {"met", "MISSED", "not measured"}
+    assert json_path.name == "bench-20261128T030000Z.json"
