@@ -148,16 +148,21 @@ def _verify_scrypt(password: str, encoded: str) -> bool:
     return secrets.compare_digest(encoded.encode(), f"{algorithm}${n_}${salt}${r_}${p_}${b64}".encode())
 
 
-def check_password_sync(password: str, encoded: str) -> bool:
+def check_password_sync(password: str, encoded: str, *, equalize_timing: bool = True) -> bool:
     """Whether ``password`` matches the Django hash ``encoded`` (any hasher of the legacy's PASSWORD_HASHERS).
 
-    Unusable (``!``), unknown and malformed hashes never match. CPU-bound: call :func:`check_password` from
-    async code.
+    Unusable (``!``), unknown and malformed hashes never match. For unusable and unknown hashes Django
+    still runs the default hasher once, so that their timing does not tell them apart from real accounts;
+    ``equalize_timing`` does the same (turn it off only in tests). For a username that does not exist,
+    Django's ModelBackend hashes the given password once: call :func:`make_password` for that.
+    CPU-bound: call :func:`check_password` from async code.
     """
-    if not isinstance(password, str) or not isinstance(encoded, str) or not is_password_usable(encoded):
+    if not isinstance(password, str) or not isinstance(encoded, str):
         return False
-    algorithm = identify_algorithm(encoded)
+    algorithm = identify_algorithm(encoded) if is_password_usable(encoded) else None
     if algorithm is None:
+        if equalize_timing:
+            make_password_sync(get_random_string(UNUSABLE_PASSWORD_SUFFIX_LENGTH))
         return False
     try:
         if algorithm in _PBKDF2_DIGESTS:

@@ -26,7 +26,7 @@ def test_importing_compat_does_not_import_django():
 def test_the_api_the_fastapi_app_calls():
     sig = inspect.signature
     assert list(sig(compat.make_password_sync).parameters) == ["password", "salt", "iterations"]
-    assert list(sig(compat.check_password_sync).parameters) == ["password", "encoded"]
+    assert list(sig(compat.check_password_sync).parameters)[:2] == ["password", "encoded"]
     assert inspect.iscoroutinefunction(compat.make_password)
     assert inspect.iscoroutinefunction(compat.check_password)
     assert list(sig(compat.decode_session).parameters) == ["session_data", "secret_key", "fallbacks"]

@@ -266,3 +266,28 @@ def test_body_is_read_where_drf_reads_it():
     assert django_reason(
         Case("malformed-body-put", method="PUT", cookies={"csrftoken": SECRET}, body="{nope")
     ) == ("CSRF token missing.")
+
+
+def test_legacy_allowed_hosts_are_the_settings_defaults():
+    from django.conf import settings
+
+    from legacy_django import settings as legacy_settings
+
+    # The settings module's list = these + the ALLOWED_HOSTS environment variable (unset in tests); the
+    # test runner appends its own "testserver" to the live settings, so read the module.
+    assert list(compat.LEGACY_ALLOWED_HOSTS) == legacy_settings.ALLOWED_HOSTS
+    assert settings.USE_X_FORWARDED_HOST is True
+    assert settings.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert settings.CSRF_COOKIE_NAME == compat.CSRF_COOKIE_NAME and settings.CSRF_USE_SESSIONS is False
+    assert settings.CSRF_HEADER_NAME == "HTTP_X_CSRFTOKEN" and settings.CSRF_COOKIE_DOMAIN is None
+
+
+def test_get_host_and_request_is_secure():
+    assert compat.get_host({"Host": "localhost:8000"}) == "localhost:8000"
+    assert compat.get_host({"Host": "localhost", "X-Forwarded-Host": "127.0.0.1:8000"}) == "127.0.0.1:8000"
+    assert compat.get_host({"Host": "evil.example"}) is None
+    assert compat.get_host({"Host": "evil.example"}, allowed_hosts=[".example"]) == "evil.example"
+    assert compat.get_host({}, server_host="testserver") == "testserver"
+    assert compat.request_is_secure({"x-forwarded-proto": "https"}, False) is True
+    assert compat.request_is_secure({"X-Forwarded-Proto": "http"}, True) is False
+    assert compat.request_is_secure({}, True) is True

@@ -132,7 +132,8 @@ def test_unusable_passwords():
     assert compat.is_password_usable("pbkdf2_sha256$1$a$b") is dj.is_password_usable("pbkdf2_sha256$1$a$b")
     assert compat.make_unusable_password() != encoded
     for value in [encoded, dj.make_password(None), "!", "!pbkdf2_sha256$1$abc$def"]:
-        assert compat.check_password_sync("", value) is dj.check_password("", value) is False
+        assert compat.check_password_sync("", value, equalize_timing=False) is False
+        assert dj.check_password("", value) is False
 
 
 # Formats Django itself refuses without raising (unknown algorithm, hasher not installed in the legacy).
@@ -150,7 +151,8 @@ UNKNOWN = [
 
 @pytest.mark.parametrize("encoded", UNKNOWN)
 def test_unknown_formats_never_match_and_are_not_rehashed(encoded):
-    assert compat.check_password_sync("password", encoded) is dj.check_password("password", encoded) is False
+    assert compat.check_password_sync("password", encoded, equalize_timing=False) is False
+    assert dj.check_password("password", encoded) is False
     assert compat.needs_rehash(encoded) is False
 
 
@@ -173,7 +175,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize("encoded", MALFORMED)
 def test_malformed_known_formats_are_false_not_errors(encoded):
-    assert compat.check_password_sync("password", encoded) is False
+    assert compat.check_password_sync("password", encoded, equalize_timing=False) is False
 
 
 def test_unencodable_password_is_false():
@@ -240,3 +242,24 @@ async def test_async_wrappers_run_off_the_event_loop(monkeypatch):
     assert not await compat.check_password("nope", encoded)
     assert len(seen) == 3 and loop_thread not in seen
     assert dj.check_password("async-pw", encoded)
+
+
+@pytest.mark.parametrize(
+    ("encoded", "dummy_hashes"), [("!unusable", 1), ("md5$abc$def", 1), ("", 1), ("pbkdf2_sha256$x", 0)]
+)
+def test_unusable_and_unknown_hashes_cost_one_default_hash_like_django(monkeypatch, encoded, dummy_hashes):
+    # Django's verify_password runs make_password() once for unusable/unknown hashes (anti-enumeration);
+    # a malformed hash of a known algorithm raises in Django before any hashing. Count our PBKDF2 runs.
+    iterations_seen: list[int] = []
+    real = compat._pbkdf2_encode
+
+    def counting(algorithm, password, salt, iterations):
+        iterations_seen.append(iterations)
+        return real(algorithm, password, salt, 1)  # keep the test fast
+
+    monkeypatch.setattr(compat, "_pbkdf2_encode", counting)
+    assert compat.check_password_sync("pw", encoded) is False
+    assert iterations_seen == [compat.PBKDF2_ITERATIONS] * dummy_hashes
+    iterations_seen.clear()
+    assert compat.check_password_sync("pw", encoded, equalize_timing=False) is False
+    assert iterations_seen == []
