@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +24,19 @@ class Service:
     env: dict[str, str]
     url: str  # an HTTP URL that answers (any status) once the service is ready
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def check_port_free(self) -> None:
+        parts = urlsplit(self.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise CutoverError(
+                    f"port {port} on {host} is already in use; "
+                    f"stop what holds it or give the {self.name} server another port"
+                ) from None
 
     def start(self) -> None:
         # A session of its own: the supervisor decides when the service stops, not the terminal's Ctrl-C.
@@ -62,6 +77,8 @@ class Supervisor:
 
     def __enter__(self) -> Supervisor:
         try:
+            for service in self.services:
+                service.check_port_free()
             for service in self.services:
                 service.start()
                 service.wait_ready(timeout=60)
