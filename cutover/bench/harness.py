@@ -22,7 +22,17 @@ from .results import FLOOR, HEADLINE_CONNECTIONS, HEADLINE_ENDPOINT, LEGACY, MOD
 from .servers import cpu_seconds, cpu_spent, tree_pids
 from .targets import Target
 
-__all__ = ["ENDPOINTS", "Plan", "measure", "new_run", "now", "preflight", "profile_targets", "sweep"]
+__all__ = [
+    "ENDPOINTS",
+    "Plan",
+    "measure",
+    "median_point",
+    "new_run",
+    "now",
+    "preflight",
+    "profile_targets",
+    "sweep",
+]
 
 ENDPOINTS = ("detail", "search", "signup")
 
@@ -39,6 +49,7 @@ class Plan:
     wrk_threads: int = 2
     workers: int = 2
     threads: int = 4  # gunicorn gthread threads per worker (the legacy)
+    headline_repeats: int = 3  # windows of the headline scenario (detail at 64), the median kept
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
     def settings(self) -> dict[str, Any]:
@@ -179,25 +190,42 @@ def sweep(
     points: list[Point] = []
     for endpoint in plan.endpoints:
         broken: dict[str, str] = {}
-        for name, target in targets.items():
-            reason = target.missing or preflight(endpoint, target, dataset, f"b{plan.run_id}{name[:1]}")
+        for index, (name, target) in enumerate(targets.items()):
+            reason = target.missing or preflight(endpoint, target, dataset, f"b{plan.run_id}p{index}")
             if reason:
                 broken[name] = reason
         for connections in plan.concurrency:
-            for name, target in targets.items():
-                if name in broken:
-                    point = Point(endpoint, name, connections, None, skipped=broken[name])
-                else:
-                    prefix = f"b{plan.run_id}{list(targets).index(name)}c{connections}"
-                    try:
-                        point = measure(
-                            wrk, plan, endpoint, target, connections, dataset, db_pids, prefix=prefix
-                        )
-                    except CutoverError as exc:
-                        point = Point(endpoint, name, connections, None, skipped=str(exc))
-                points.append(point)
-                on_point(point)
+            # The headline scenario decides the targets: repeated, and the median run kept, so that one
+            # window disturbed by the machine's other work does not decide a ratio.
+            headline = (endpoint, connections) == (HEADLINE_ENDPOINT, HEADLINE_CONNECTIONS)
+            samples: dict[str, list[Point]] = {name: [] for name in targets}
+            for round_ in range(plan.headline_repeats if headline else 1):
+                for index, (name, target) in enumerate(targets.items()):
+                    if name in broken:
+                        point = Point(endpoint, name, connections, None, skipped=broken[name])
+                    else:
+                        prefix = f"b{plan.run_id}{index}c{connections}r{round_}"
+                        try:
+                            point = measure(
+                                wrk, plan, endpoint, target, connections, dataset, db_pids, prefix=prefix
+                            )
+                        except CutoverError as exc:
+                            point = Point(endpoint, name, connections, None, skipped=str(exc))
+                    samples[name].append(point)
+                    on_point(point)
+            points.extend(median_point(runs) for runs in samples.values())
     return points
+
+
+def median_point(runs: list[Point]) -> Point:
+    """The run with the median throughput, carrying every run's req/s; a skipped run wins only if all are."""
+    measured = sorted((p for p in runs if p.load is not None), key=lambda p: p.rps)
+    if not measured:
+        return runs[0]
+    chosen = measured[(len(measured) - 1) // 2]
+    if len(runs) > 1:
+        chosen.rps_samples = [round(p.rps, 1) for p in runs if p.load is not None]
+    return chosen
 
 
 def profile_targets(

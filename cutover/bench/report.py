@@ -105,8 +105,13 @@ def render_markdown(run: BenchRun) -> str:
             if p.load is None:
                 lines.append(f"| {p.target} | {p.connections} | not measured: {p.skipped} | | | | | | |")
                 continue
+            rps = f"{p.rps:,.0f}"
+            if len(p.rps_samples) > 1:
+                rps += (
+                    f" (median of {len(p.rps_samples)}: {min(p.rps_samples):,.0f}–{max(p.rps_samples):,.0f})"
+                )
             lines.append(
-                f"| {p.target} | {p.connections} | {p.rps:,.0f} | {p.load.latency_p50_ms:,.1f} | "
+                f"| {p.target} | {p.connections} | {rps} | {p.load.latency_p50_ms:,.1f} | "
                 f"{p.load.latency_p99_ms:,.1f} | {p.load.errors} | "
                 f"{_num(p.per_1k(p.server_cpu_s), '{:.2f}')} | "
                 f"{_num(p.per_1k(p.db_cpu_s), '{:.2f}')} | {p.loadavg_before[0]:.2f} |"

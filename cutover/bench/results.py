@@ -28,6 +28,7 @@ class Point:
     db_cpu_s: float | None = None  # None when the database is not a local process we can see
     loadavg_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     skipped: str | None = None  # why it was not measured
+    rps_samples: list[float] = field(default_factory=list)  # every window's req/s when repeated
 
     @property
     def rps(self) -> float:
@@ -46,6 +47,7 @@ class Point:
             "connections": self.connections,
             "skipped": self.skipped,
             "rps": round(self.rps, 1),
+            "rps_samples": self.rps_samples,
             "requests": load.requests if load else 0,
             "errors": load.errors if load else 0,
             "errors_detail": {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import stack
@@ -68,31 +70,40 @@ def floor_service(host: str, port: int, workers: int, env: dict[str, str]) -> Se
 
 
 def build_targets(
-    names: list[str], env: dict[str, str], *, workers: int, threads: int, host: str = "127.0.0.1"
+    names: list[str],
+    env: dict[str, str],
+    work_dir: Path,
+    *,
+    workers: int,
+    threads: int,
+    host: str = "127.0.0.1",
 ) -> Servers:
-    """Services and targets for ``names``; a target whose parts are not in this checkout is marked missing."""
+    """Services and targets for ``names``; a target whose parts are not in this checkout is marked missing.
+
+    The apps are started by ``cutover.stack``'s own service definitions (the same command lines as
+    ``cutover up``), on free ports; each nginx target gets its own nginx instance in ``work_dir``.
+    """
     out = Servers()
     wanted = set(names)
-    need_legacy = bool(wanted & {LEGACY, LEGACY_NGINX})
-    need_modern = bool(wanted & {MODERN, MODERN_NGINX})
     config = stack.StackConfig(
         host=host, legacy_port=free_port(host), legacy_workers=workers, legacy_threads=threads
     )
+    config = _with(config, modern_port=free_port(host), modern_workers=workers)
 
-    legacy = stack.legacy_service(config, env) if need_legacy else None
-    if legacy is not None:
+    if wanted & {LEGACY, LEGACY_NGINX}:
+        legacy = stack.legacy_service(config, env)
         out.services.append(legacy)
         out.targets[LEGACY] = Target(LEGACY, f"http://{host}:{config.legacy_port}", [legacy])
 
-    if need_modern:
-        modern_port = free_port(host)
+    if wanted & {MODERN, MODERN_NGINX}:
         make_modern = getattr(stack, "modern_service", None)
         if make_modern is None:
             out.targets[MODERN] = Target(MODERN, "", [], missing="cutover.stack has no modern_service yet")
         else:
-            modern = _modern(make_modern, config, env, host, modern_port, workers)
+            modern = make_modern(config, env)
             out.services.append(modern)
-            out.targets[MODERN] = Target(MODERN, f"http://{host}:{modern_port}", [modern])
+            port = getattr(config, "modern_port", None)
+            out.targets[MODERN] = Target(MODERN, f"http://{host}:{port}", [modern])
 
     if FLOOR in wanted:
         port = free_port(host)
@@ -102,27 +113,50 @@ def build_targets(
 
     for name, upstream in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN)):
         if name in wanted:
-            out.targets[name] = _through_nginx(name, out.targets.get(upstream), env, host, out)
+            target = _through_nginx(name, upstream, out.targets.get(upstream), config, env, work_dir)
+            if target.nginx is not None:
+                out.services.append(target.nginx)
+            out.targets[name] = target
     return Servers(out.services, {n: out.targets[n] for n in names if n in out.targets})
 
 
-def _modern(
-    make_modern, config: stack.StackConfig, env: dict[str, str], host: str, port: int, workers: int
-) -> Service:
-    import dataclasses
+def _with(config: stack.StackConfig, **changes: Any) -> stack.StackConfig:
+    # Only the fields this checkout's StackConfig has (it grows as the stack does).
+    known = {f.name for f in dataclasses.fields(config)}
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if k in known})
 
-    fields = {f.name for f in dataclasses.fields(config)}
-    extra: dict[str, Any] = {
-        k: v for k, v in {"modern_port": port, "modern_workers": workers}.items() if k in fields
-    }
-    return make_modern(dataclasses.replace(config, **extra), env)
+
+# The users API's routes in the manifest: what the modern+nginx target moves to modern.
+USER_ROUTES = ("users", "user-detail")
 
 
 def _through_nginx(
-    name: str, upstream: Target | None, env: dict[str, str], host: str, out: Servers
+    name: str,
+    upstream_name: str,
+    upstream: Target | None,
+    config: stack.StackConfig,
+    env: dict[str, str],
+    work_dir: Path,
 ) -> Target:
     if upstream is None or upstream.missing:
-        return Target(
-            name, "", [], missing=f"its upstream is missing ({upstream.missing if upstream else 'none'})"
-        )
-    return Target(name, "", [], missing="the nginx front door (cutover.proxy) is not in this checkout yet")
+        why = upstream.missing if upstream else "not started"
+        return Target(name, "", [], missing=f"its upstream {upstream_name} is missing ({why})")
+    make_proxy = getattr(stack, "proxy_service", None)
+    if make_proxy is None:
+        return Target(name, "", [], missing="cutover.stack has no proxy_service yet")
+    from ..proxy.manifest import DEFAULT_MANIFEST, read_text, set_route_mode
+
+    # The real manifest, with the users API routed to the upstream under test (legacy: as committed).
+    text = read_text(DEFAULT_MANIFEST)
+    if upstream_name == MODERN:
+        for route_id in USER_ROUTES:
+            text = set_route_mode(text, route_id, "modern", source=str(DEFAULT_MANIFEST))
+    manifest = work_dir / f"{name.replace('+', '-')}.toml"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(text, encoding="utf-8")
+    port = free_port(config.host)
+    proxy = make_proxy(
+        _with(config, proxy_port=port, manifest=manifest, proxy_dir=work_dir / name.replace("+", "-")), env
+    )
+    proxy.name = name.replace("+", "-")
+    return Target(name, f"http://{config.host}:{port}", upstream.services, nginx=proxy)

@@ -95,25 +95,27 @@ def bench(
             duration_s=duration if duration is not None else 3 if quick else 8,
             workers=workers,
             threads=threads,
+            headline_repeats=1 if quick else 3,
         )
         names = _csv(targets, ALL_TARGETS, "target")
-        command = "cutover bench " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "cutover bench"
+        # The command line as typed, for the report; from Python (tests) there is none to quote.
+        invoked = Path(sys.argv[0]).name == "cutover" and sys.argv[1:2] == ["bench"]
+        command = shlex.join(["cutover", *sys.argv[1:]]) if invoked else "cutover bench (from Python)"
         with bench_database(parse_url(database_url), data_dir) as url:
             console.print(f"preparing the benchmark database ({users:,} users) at {url.redacted()}")
             dataset = prepare_dataset(url, users)
-            servers = build_targets(
-                names, child_env(url, CONN_MAX_AGE="60"), workers=plan.workers, threads=plan.threads
-            )
             db_pids = [] if database_url else postgres_pids(data_dir)
             with tempfile.TemporaryDirectory(prefix="cutover-bench-") as tmp:
-                log_dir = Path(tmp)
-                with running(servers.services, log_dir):
+                work = Path(tmp)
+                env = child_env(url, CONN_MAX_AGE="60")
+                servers = build_targets(names, env, work, workers=plan.workers, threads=plan.threads)
+                with running(servers.services, work / "logs"):
                     record = new_run(
                         plan,
                         describe_machine(),
                         versions(url, {"wrk": wrk_version(wrk)}),
                         {
-                            "command": command.strip(),
+                            "command": command,
                             "database": f"{dataset.users:,} users; search {dataset.search!r} spans "
                             f"{dataset.search_pages} pages",
                             **{

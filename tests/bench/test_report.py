@@ -133,3 +133,20 @@ def test_json_carries_points_ratios_and_checks(tmp_path):
     assert modern["server_cpu_s_per_1k"] == pytest.approx(35 / 35000 * 1000, abs=1e-3)
     assert {c["status"] for c in data["checks"]} == {"met", "MISSED", "not measured"}
     assert json_path.name == "bench-20261128T030000Z.json"
+
+
+def test_the_headline_keeps_the_median_window_and_shows_the_spread():
+    from cutover.bench.harness import median_point
+
+    chosen = median_point([point("modern", 900), point("modern", 1200), point("modern", 1000)])
+    assert chosen.rps == pytest.approx(1000)
+    assert sorted(chosen.rps_samples) == [900, 1000, 1200]
+    assert "| modern | 64 | 1,000 (median of 3: 900–1,200) |" in render_markdown(make_run([chosen]))
+
+
+def test_a_window_that_failed_does_not_become_the_median():
+    from cutover.bench.harness import median_point
+
+    failed = Point("detail", "modern", 64, None, skipped="wrk failed")
+    assert median_point([failed, point("modern", 800)]).rps == pytest.approx(800)
+    assert median_point([failed]).skipped == "wrk failed"

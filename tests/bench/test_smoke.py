@@ -1,0 +1,95 @@
+"""A real, small run: the floor on the test cluster, loaded by wrk through the CLI. Never asserts speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from cutover.bench import loadgen
+from cutover.cli import app
+from shared_db.config import DatabaseURL
+from shared_db.embedded import ensure_database
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def smoke_db_url() -> str:
+    # Its own database in the test cluster: the bench migrates and seeds it; pytest-django's test_app is untouched.
+    return ensure_database(DatabaseURL.parse(os.environ["DATABASE_URL"]), "bench_smoke").libpq()
+
+
+def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smoke_db_url):
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is required for this test: " + loadgen.HOW_TO_GET_WRK)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = runner.invoke(app, [
+        "bench", "--targets", "floor", "--endpoints", "detail,search,signup", "--concurrency", "2",
+        "--warmup", "0", "--duration", "2", "--workers", "1", "--users", "30", "--no-profile",
+        "--database-url", smoke_db_url, "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert [(p["endpoint"], p["target"], p["connections"]) for p in data["points"]] == [
+        ("detail", "floor", 2), ("search", "floor", 2), ("signup", "floor", 2),
+    ]  # fmt: skip
+    for p in data["points"]:
+        assert p["skipped"] is None
+        assert p["errors"] == 0, p
+        assert p["requests"] > 0, p
+        assert p["latency_ms"]["p50"] > 0
+        assert p["server_cpu_s"] > 0
+        assert len(p["loadavg_before"]) == 3
+    assert data["settings"]["workers"] == 1
+    assert data["versions"]["PostgreSQL"].split(".")[0].isdigit()
+    assert {c["status"] for c in data["checks"]} == {"not measured"}  # only the floor ran
+    text = (tmp_path / "latest.md").read_text()
+    assert "| floor | 2 |" in text and "## Targets" in text
+    # Every server it started is gone.
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+
+
+def test_a_target_that_answers_wrongly_is_reported_not_measured(tmp_path, smoke_db_url, monkeypatch):
+    # The preflight must catch a server that answers, but not as the load expects (here: a bad token).
+    from cutover.bench import dataset
+
+    real = dataset.describe_dataset
+    monkeypatch.setattr(dataset, "describe_dataset", lambda url, token: real(url, "0" * 40))
+    result = runner.invoke(app, [
+        "bench", "--targets", "floor", "--endpoints", "detail", "--concurrency", "2", "--warmup", "0",
+        "--duration", "1", "--workers", "1", "--users", "30", "--no-profile",
+        "--database-url", smoke_db_url, "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (point,) = json.loads((tmp_path / "latest.json").read_text())["points"]
+    assert point["requests"] == 0
+    assert point["skipped"].startswith("preflight answered 401")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--targets", "legacy,nope"], "unknown target nope"),
+        (["--endpoints", "delete"], "unknown endpoint delete"),
+        (["--concurrency", "8,lots"], "--concurrency wants"),
+        (["--concurrency", "0"], "--concurrency wants"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(args, message):
+    result = runner.invoke(app, ["bench", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_wrk_is_explained_with_exit_2(monkeypatch):
+    monkeypatch.setattr(loadgen.shutil, "which", lambda name: None)
+    monkeypatch.setattr(loadgen.os, "geteuid", lambda: 1000)  # not root: no automatic install
+    result = runner.invoke(app, ["bench", "--quick"])
+    assert result.exit_code == 2
+    assert "wrk is not installed" in result.output
