@@ -1,0 +1,125 @@
+"""Run cases: reset -> legacy -> capture -> (reset -> legacy again, for noise) -> reset -> modern -> capture
+-> compare. One :class:`CaseResult` per case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .capture import Observation, build_request, observe
+from .cases import Case, CaseError
+from .compare import Difference, Rule, diff_paths, differences
+from .fixture import Fixture, FixtureDatabase, Snapshot, build_fixture
+from .targets import Target
+
+__all__ = ["CaseResult", "ParityRunner"]
+
+Outcome = Literal["match", "mismatch", "error"]
+
+
+@dataclass
+class CaseResult:
+    """How one case went: ``match`` only when nothing differed but noise and ruled-out paths."""
+
+    case: Case
+    outcome: Outcome
+    differences: list[Difference] = field(default_factory=list)
+    legacy: Observation | None = None
+    modern: Observation | None = None
+    error: str = ""
+
+    @property
+    def mismatches(self) -> list[Difference]:
+        return [d for d in self.differences if d.kind == "mismatch"]
+
+    @property
+    def noise(self) -> list[Difference]:
+        return [d for d in self.differences if d.kind == "noise"]
+
+    @property
+    def ignored(self) -> list[Difference]:
+        return [d for d in self.differences if d.kind == "ignored"]
+
+    @property
+    def matched(self) -> bool:
+        return self.outcome == "match"
+
+
+class ParityRunner:
+    """Runs cases against a legacy and a modern target from the same database state.
+
+    ``database`` is the database both targets use; without one (live servers, no reset URL given) no
+    state is reset or captured, so only safe-method cases may run.
+    """
+
+    def __init__(
+        self,
+        legacy: Target,
+        modern: Target,
+        database: FixtureDatabase | None,
+        *,
+        rules: Sequence[Rule] = (),
+        detect_noise: bool = True,
+        fixture: Fixture | None = None,
+    ) -> None:
+        self.legacy = legacy
+        self.modern = modern
+        self.database = database
+        self.rules = list(rules)
+        self.detect_noise = detect_noise
+        self.fixture = database.fixture if database is not None else (fixture or build_fixture())
+        self._baseline: Snapshot | None = None
+
+    def check(self, cases: Iterable[Case]) -> None:
+        """Refuse cases this runner cannot run faithfully, before running any (CaseError)."""
+        for case in cases:
+            if self.database is None and not case.safe:
+                raise CaseError(f"{case.key}: {case.method} changes state and no database to reset was given")
+            table = {"token": self.fixture.tokens, "session": self.fixture.sessions}.get(case.auth.kind)
+            if table is not None and case.auth.identity not in table:
+                raise CaseError(
+                    f"{case.key}: no {case.auth.kind} credential {case.auth.identity!r} in the fixture "
+                    f"(known: {', '.join(sorted(table))})"
+                )
+
+    def run(
+        self, cases: Sequence[Case], on_result: Callable[[CaseResult], Any] | None = None
+    ) -> list[CaseResult]:
+        """Run every case in order; ``on_result`` is called after each (a progress bar, say)."""
+        self.check(cases)
+        results = []
+        for case in cases:
+            result = self.run_case(case)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
+
+    def run_case(self, case: Case) -> CaseResult:
+        """One case, both targets, compared."""
+        try:
+            first = self._observe(self.legacy, case)
+            second = self._observe(self.legacy, case) if self.detect_noise and case.detect_noise else None
+            modern = self._observe(self.modern, case)
+        except Exception as exc:  # a transport failure or a broken setup: the case cannot be judged
+            return CaseResult(case, "error", error=f"{type(exc).__name__}: {exc}")
+        noise = [d.path for d in diff_paths(first.data, second.data)] if second is not None else []
+        found = differences(case, first.data, modern.data, noise=noise, rules=self.rules)
+        outcome: Outcome = "mismatch" if any(d.kind == "mismatch" for d in found) else "match"
+        return CaseResult(case, outcome, found, first, modern)
+
+    def _observe(self, target: Target, case: Case) -> Observation:
+        request = build_request(case, self.fixture)
+        before: Snapshot = {}
+        if self.database is not None:
+            self.database.reset(case.setup_sql)
+            if case.setup_sql:
+                before = self.database.snapshot()
+            else:
+                if self._baseline is None:
+                    self._baseline = self.database.snapshot()
+                before = self._baseline
+        response = target.send(request)
+        after = self.database.snapshot() if self.database is not None else {}
+        return observe(case, target, request, response, before, after, self.fixture)
