@@ -100,7 +100,8 @@ async def _authenticate(request: Request, conn: asyncpg.Connection) -> Response 
     if not parts or parts[0].lower() != "token":
         return _json(401, NOT_AUTHENTICATED, {"WWW-Authenticate": "Token"})
     if len(parts) != 2:
-        return _json(401, INVALID_TOKEN, {"WWW-Authenticate": "Token"})
+        detail = "No credentials provided." if len(parts) == 1 else "Token string should not contain spaces."
+        return _json(401, {"detail": f"Invalid token header. {detail}"}, {"WWW-Authenticate": "Token"})
     row = await conn.fetchrow(
         "SELECT u.is_active FROM authtoken_token t JOIN users u ON u.id = t.user_id WHERE t.key = $1",
         parts[1],

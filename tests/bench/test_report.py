@@ -13,7 +13,9 @@ from cutover.bench.results import BenchRun, Point, checks, ratios
 
 def load(rps: float, *, status_errors: int = 0, timeouts: int = 0) -> LoadResult:
     requests = int(rps * 10) + status_errors
-    return LoadResult(requests, 10.0, requests * 500, 0, 0, 0, status_errors, timeouts, 5.0, 8.0, 20.0, 40.0, 6.0)
+    return LoadResult(
+        requests, 10.0, requests * 500, 0, 0, 0, status_errors, timeouts, 5.0, 8.0, 20.0, 40.0, 6.0
+    )
 
 
 def point(target: str, rps: float, endpoint: str = "detail", connections: int = 64, **kw) -> Point:
@@ -78,7 +80,9 @@ def test_nginx_cost_is_the_worse_of_the_two_upstreams():
 
 
 def test_unmeasured_targets_are_reported_as_such():
-    run = make_run([point("legacy", 1000), Point("detail", "modern", 64, None, skipped="no modern_service yet")])
+    run = make_run(
+        [point("legacy", 1000), Point("detail", "modern", 64, None, skipped="no modern_service yet")]
+    )
     assert {c.status for c in checks(run)} == {"not measured"}
 
 
