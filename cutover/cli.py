@@ -44,9 +44,11 @@ app = typer.Typer(
 
 def _register() -> None:
     from .commands import bench, schema, up
+    from .commands import routes as routing
 
     up.register(app)
     bench.register(app)
+    routing.register(app)
     app.add_typer(schema.app, name="schema")
 
 

