@@ -1,0 +1,41 @@
+"""The request's host and scheme as Django computes them (``USE_X_FORWARDED_HOST``, ``SECURE_PROXY_SSL_HEADER``,
+``ALLOWED_HOSTS``), and ``build_absolute_uri()``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from starlette.requests import Request
+
+from .compat.csrf import get_host, request_is_secure
+from .responses import full_path
+
+__all__ = ["absolute_uri", "allowed_host", "is_secure", "server_host"]
+
+
+def server_host(scope: Mapping[str, object]) -> str:
+    """``SERVER_NAME[:SERVER_PORT]`` for a request without any Host header."""
+    server = scope.get("server")
+    if not server:
+        return ""
+    host, port = server  # type: ignore[misc]
+    default = 443 if scope.get("scheme") == "https" else 80
+    return f"{host}:{port}" if port and port != default else str(host)
+
+
+def allowed_host(
+    headers: Mapping[str, str], scope: Mapping[str, object], allowed: Sequence[str]
+) -> str | None:
+    """``request.get_host()``, or ``None`` where Django raises ``DisallowedHost`` (a 400)."""
+    return get_host(headers, allowed, server_host=server_host(scope))
+
+
+def is_secure(request: Request) -> bool:
+    return request_is_secure(request.headers, request.url.scheme == "https")
+
+
+def absolute_uri(request: Request) -> str:
+    """``request.build_absolute_uri()`` for the current request."""
+    host = request.state.host  # validated by the host middleware before any route runs
+    scheme = "https" if is_secure(request) else "http"
+    return f"{scheme}://{host}{full_path(request)}"

@@ -1,0 +1,63 @@
+"""The FastAPI app: settings, engine, DRF/Django-compatible error handling and middleware, the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .compat.password_validation import common_passwords
+from .db import create_engine, reset_pool, session_factory
+from .errors import install_handlers
+from .middleware import LegacyMiddleware
+from .routes import auth, users
+from .settings import Settings, get_settings
+
+__all__ = ["app", "create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: the environment, as Django reads it)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        # A fresh pool: no connection (and no prepared statement) predates the migrations just run.
+        await reset_pool(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        common_passwords()  # load the validator's list now, not inside the first sign-up request
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    # No /docs or /openapi.json: the legacy answers those URLs with its 404 page (see migration_notes).
+    app = FastAPI(
+        title="Users API (FastAPI port)",
+        version="1.0.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    app.include_router(users.router)
+    app.include_router(auth.router)
+    # After the typed routes: the other methods on the same paths (405 after authentication, as DRF).
+    app.router.routes.extend([*users.fallbacks, *auth.fallbacks])
+    app.add_middleware(LegacyMiddleware, allowed_hosts=settings.allowed_hosts)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``uvicorn fastapi_app.main:app``: built on first access, so importing the package needs no settings.
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

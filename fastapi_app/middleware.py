@@ -1,0 +1,70 @@
+"""What the legacy's Django middleware adds around every response, as one pure ASGI middleware.
+
+- ``CommonMiddleware``: ``request.get_host()`` validated against ``ALLOWED_HOSTS`` first (a 400 HTML page);
+- ``SessionMiddleware``: ``Vary: Cookie`` when the session was read, the cookie deleted when it is empty;
+- ``SecurityMiddleware``: ``X-Content-Type-Options``, ``Referrer-Policy``, ``Cross-Origin-Opener-Policy``;
+- ``XFrameOptionsMiddleware``: ``X-Frame-Options: DENY`` (not on the responses made outside it: the
+  ``APPEND_SLASH`` redirect and the bad-host page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request, cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .hosts import allowed_host
+from .responses import django_error_page
+from .sessions import SessionState
+
+__all__ = ["LegacyMiddleware"]
+
+SECURITY_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("cross-origin-opener-policy", "same-origin"),
+)
+
+
+class LegacyMiddleware:
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed_hosts = tuple(allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        cookies = cookie_parser(headers.get("cookie", ""))
+        session = SessionState.from_cookies(cookies)
+        state.update(cookies=cookies, session=session, xframe=True)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                if state.get("xframe", True) and "x-frame-options" not in out:
+                    out["X-Frame-Options"] = "DENY"
+                for name, value in session.response_headers():
+                    if name == "vary":
+                        existing = out.get("vary")
+                        if not existing or "cookie" not in existing.lower():
+                            out["Vary"] = f"{existing}, {value}" if existing else value
+                    else:
+                        out.append(name, value)
+                for name, value in SECURITY_HEADERS:
+                    if name not in out:
+                        out[name] = value
+            await send(message)
+
+        host = allowed_host(headers, scope, self.allowed_hosts)
+        if host is None:
+            state["xframe"] = False
+            response = django_error_page(Request(scope), 400)
+            await response(scope, receive, send_with_headers)
+            return
+        state["host"] = host
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,126 @@
+"""What the users API reads and writes: ``UserOut`` as DRF's ``UserSerializer`` renders a user, and the
+input rules of its writable fields (``UserSerializer`` in ``legacy_django/users/serializers.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_serializer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_db.models import User
+
+from . import crud
+from . import validators as v
+from .compat import validate_password
+from .errors import ValidationError
+from .fields import EMPTY, CharField, FieldErrors, SkipField
+
+__all__ = ["DUPLICATE_EMAIL", "DUPLICATE_USERNAME", "UserOut", "drf_datetime", "validate_user_input"]
+
+DUPLICATE_EMAIL = "A user with that email already exists."
+DUPLICATE_USERNAME = "A user with that username already exists."
+
+
+def drf_datetime(value: datetime | None) -> str | None:
+    """DRF's ``DateTimeField.to_representation`` with ``TIME_ZONE="UTC"``: ISO 8601, ``Z``, microseconds
+    only when non-zero."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class UserOut(BaseModel):
+    """A user as the legacy renders it (field order included: it is the JSON key order)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    is_active: bool
+    is_staff: bool
+    date_joined: datetime
+    last_login: datetime | None
+
+    @field_serializer("date_joined", "last_login")
+    def _datetime(self, value: datetime | None) -> str | None:
+        return drf_datetime(value)
+
+    @classmethod
+    def render(cls, user: User) -> dict[str, Any]:
+        return cls.model_validate(user).model_dump(mode="json")
+
+
+def normalize_email(email: str) -> str:
+    """``BaseUserManager.normalize_email``: the domain part lower-cased."""
+    try:
+        name, domain = email.strip().rsplit("@", 1)
+    except ValueError:
+        return email
+    return name + "@" + domain.lower()
+
+
+def _fields(db: AsyncSession, instance: User | None) -> dict[str, CharField]:
+    exclude = instance.id if instance is not None else None
+
+    async def unique_username(value: str) -> str | None:
+        return DUPLICATE_USERNAME if await crud.username_taken(db, value, exclude) else None
+
+    return {
+        # ModelSerializer's field: the model's validators (username regex, UniqueValidator) come first.
+        "username": CharField(max_length=150, leading=(v.unicode_username, unique_username)),
+        # Declared on the serializer: DRF's EmailField appends Django's EmailValidator last.
+        "email": CharField(max_length=254, invalid_message=v.EMAIL_INVALID, extra=(v.email,)),
+        "password": CharField(max_length=128, trim_whitespace=False),
+        "first_name": CharField(max_length=150, required=False, allow_blank=True),
+        "last_name": CharField(max_length=150, required=False, allow_blank=True),
+    }
+
+
+async def validate_user_input(
+    data: Any, db: AsyncSession, *, instance: User | None = None, partial: bool = False
+) -> dict[str, str]:
+    """``UserSerializer(instance, data=data, partial=partial).is_valid(raise_exception=True)``.
+
+    Returns the validated writable fields (``password`` raw); raises ValidationError with DRF's body.
+    """
+    if data is None:
+        # Serializer.errors' special case for a null body.
+        raise ValidationError({"non_field_errors": ["No data provided"]})
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(data).__name__}."]}
+        )
+    validated: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for name, field in _fields(db, instance).items():
+        try:
+            value = await field.run(data.get(name, EMPTY), partial=partial)
+            if name == "email":
+                value = normalize_email(value)
+                if await crud.email_taken(db, value, instance.id if instance is not None else None):
+                    raise FieldErrors([DUPLICATE_EMAIL])
+        except FieldErrors as exc:
+            errors[name] = exc.messages
+        except SkipField:
+            continue
+        else:
+            validated[name] = value
+    if errors:
+        raise ValidationError(errors)
+    if "password" in validated:
+        # UserAttributeSimilarityValidator sees the user as it will be saved.
+        attributes: dict[str, object] = {"username": "", "email": "", "first_name": "", "last_name": ""}
+        if instance is not None:
+            attributes.update({k: getattr(instance, k) for k in attributes})
+        attributes.update({k: val for k, val in validated.items() if k != "password"})
+        messages = validate_password(validated["password"], attributes)
+        if messages:
+            raise ValidationError({"password": messages})
+    return validated

@@ -1,0 +1,80 @@
+"""The FastAPI port's configuration: one pydantic-settings class, read from the same environment as Django.
+
+``DATABASE_URL``, ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``, ``APP_ENV`` and ``ALLOWED_HOSTS`` mean exactly what
+they mean in ``legacy_django/settings.py``, so both apps share one database, one signing secret (sessions,
+session auth hashes) and one host allow-list. Nothing else in ``fastapi_app/`` reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared_db.config import DatabaseURL, InvalidDatabaseURL
+
+__all__ = ["DEV_SECRET_KEY", "LEGACY_ALLOWED_HOSTS", "Settings", "get_settings"]
+
+# The legacy's development default; refused in production by both apps.
+DEV_SECRET_KEY = "django-insecure-dev-only-change-me"
+# legacy_django.settings.ALLOWED_HOSTS before the ALLOWED_HOSTS environment additions.
+LEGACY_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "testserver", "[::1]")
+
+
+def _comma_list(value: object) -> list[str]:
+    # Django's settings split these on commas and drop empty items; do the same.
+    if isinstance(value, str):
+        return [item for item in value.split(",") if item]
+    return list(value or [])  # type: ignore[call-overload]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    DATABASE_URL: str
+    SECRET_KEY: str = DEV_SECRET_KEY
+    SECRET_KEY_FALLBACKS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    APP_ENV: str = "development"
+    ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Pool sizing (see fastapi_app/db.py): per worker process, pool + overflow connections at most.
+    DB_POOL_SIZE: int = Field(default=5, ge=1)
+    DB_MAX_OVERFLOW: int = Field(default=5, ge=0)
+    DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+
+    @field_validator("SECRET_KEY_FALLBACKS", "ALLOWED_HOSTS", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> list[str]:
+        return _comma_list(value)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            DatabaseURL.parse(value.strip())
+        except InvalidDatabaseURL as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> Settings:
+        if self.APP_ENV == "production" and self.SECRET_KEY == DEV_SECRET_KEY:
+            raise ValueError("SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def database(self) -> DatabaseURL:
+        return DatabaseURL.parse(self.DATABASE_URL)
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        """Django's ``ALLOWED_HOSTS`` as the legacy computes it."""
+        return LEGACY_ALLOWED_HOSTS + tuple(self.ALLOWED_HOSTS)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()  # type: ignore[call-arg]
