@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = ["py_spy", "record", "summarize_collapsed"]
 
+_PROCESS = re.compile(r'process \d+:"[^"]*";?')
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -67,12 +68,15 @@ def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
     """Shares of self time by package and by function, from py-spy's ``--format raw`` output."""
     by_package: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue  # a process title may span lines; its remainder carries no sample
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        # Process titles are quoted command lines, which may themselves contain ';'.
+        stack = _PROCESS.sub("", stack)
+        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
         n = int(count)
@@ -81,11 +85,26 @@ def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
         func, file = (leaf["func"], leaf["file"]) if leaf else (frames[-1], "")
         by_package[package_of(file)] += n
         by_function[f"{func} ({package_of(file)})"] += n
+        names = set()
+        for frame in frames:
+            m = _FRAME.match(frame)
+            if m and not package_of(m["file"]).startswith("stdlib"):
+                names.add(f"{m['func']} ({package_of(m['file'])})")
+        for name in names:
+            inclusive[name] += n
     if not total:
-        return {"samples": 0, "by_package": [], "top_self": []}
+        return {"samples": 0, "by_package": [], "top_self": [], "top_inclusive": []}
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
         # Below half a percent is noise at a few thousand samples.
         return [(k, round(v / total, 4)) for k, v in counter.most_common(top) if v / total >= 0.005]
 
-    return {"samples": total, "by_package": shares(by_package), "top_self": shares(by_function)}
+    # Inclusive time says which request phase costs what (authentication, the query, rendering); the
+    # outermost frames (the server loop) include everything and say nothing, hence the cut at 60%.
+    phases = Counter({k: v for k, v in inclusive.items() if v / total < 0.6})
+    return {
+        "samples": total,
+        "by_package": shares(by_package),
+        "top_self": shares(by_function),
+        "top_inclusive": shares(phases),
+    }

@@ -160,6 +160,10 @@ def _profile_section(name: str, profile: dict[str, Any]) -> list[str]:
         "| --- | ---: |",
         *(f"| `{frame}` | {share:.1%} |" for frame, share in profile.get("top_self", [])),
         "",
+        "| request phases (inclusive time, below 60%) | share |",
+        "| --- | ---: |",
+        *(f"| `{frame}` | {share:.1%} |" for frame, share in profile.get("top_inclusive", [])),
+        "",
     ]
     return lines
 

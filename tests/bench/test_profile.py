@@ -10,9 +10,10 @@ SITE = "/work/main/.venv/lib/python3.11/site-packages"
 STDLIB = "/usr/lib/python3.11"
 
 RAW = f"""process 101:"python -m uvicorn app";thread (0x7F):run (uvicorn/server.py);handle ({SITE}/starlette/routing.py:80);\
-execute ({SITE}/sqlalchemy/engine/base.py:1400) 60
-process 101:"python -m uvicorn app";handle ({SITE}/starlette/routing.py:80);encode ({STDLIB}/json/encoder.py:200) 30
-process 102:"python -m uvicorn app";user_detail (/work/main/fastapi_app/routes/users.py:12) 10
+execute ({SITE}/sqlalchemy/engine/base.py:1400) 55
+process 101:"python -m uvicorn app";handle ({SITE}/starlette/routing.py:80);encode ({STDLIB}/json/encoder.py:200) 35
+process 102:"python -c from multiprocessing.spawn import spawn_main; spawn_main(fd=7)";\
+user_detail (/work/main/fastapi_app/routes/users.py:12) 10
 garbage line without a count
 """
 
@@ -20,12 +21,14 @@ garbage line without a count
 def test_self_time_by_package_and_function():
     summary = summarize_collapsed(RAW)
     assert summary["samples"] == 100
-    assert summary["by_package"] == [("sqlalchemy", 0.6), ("stdlib (json)", 0.3), ("fastapi_app", 0.1)]
-    assert summary["top_self"][0] == ("execute (sqlalchemy)", 0.6)
+    assert summary["by_package"] == [("sqlalchemy", 0.55), ("stdlib (json)", 0.35), ("fastapi_app", 0.1)]
+    assert summary["top_self"][0] == ("execute (sqlalchemy)", 0.55)
+    # handle() is on 90% of the stacks: too general to explain anything; user_detail is 10%.
+    assert dict(summary["top_inclusive"]) == {"execute (sqlalchemy)": 0.55, "user_detail (fastapi_app)": 0.1}
 
 
 def test_empty_profile():
-    assert summarize_collapsed("") == {"samples": 0, "by_package": [], "top_self": []}
+    assert summarize_collapsed("") == {"samples": 0, "by_package": [], "top_self": [], "top_inclusive": []}
 
 
 @pytest.mark.parametrize(
