@@ -35,6 +35,15 @@ def render_json(run: BenchRun) -> dict[str, Any]:
             }
             for r in ratios(run)
         ],
+        "cpu_ratios": [
+            {
+                "name": r.name,
+                "endpoint": r.endpoint,
+                "connections": r.connections,
+                "value": None if r.value is None else round(r.value, 3),
+            }
+            for r in ratios(run, cpu=True)
+        ],
         "checks": [
             {
                 "name": c.name,
@@ -118,6 +127,7 @@ def render_markdown(run: BenchRun) -> str:
             )
         lines.append("")
     lines += _ratio_table(run)
+    lines += _ratio_table(run, cpu=True)
     for name, profile in run.profiles.items():
         lines += _profile_section(name, profile)
     if run.notes:
@@ -125,13 +135,18 @@ def render_markdown(run: BenchRun) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _ratio_table(run: BenchRun) -> list[str]:
-    rs = ratios(run)
+def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
+    rs = ratios(run, cpu=cpu)
     if not rs:
         return []
     levels = sorted({r.connections for r in rs})
+    title = (
+        "## Ratios of CPU efficiency (server CPU per request, the second target's over the first's)"
+        if cpu
+        else "## Ratios of requests/s"
+    )
     lines = [
-        "## Ratios of requests/s",
+        title,
         "",
         "| ratio | endpoint | " + " | ".join(f"{c} conns" for c in levels) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in levels) + " |",

@@ -131,8 +131,13 @@ RATIOS = [
 ]
 
 
-def ratios(run: BenchRun) -> list[Ratio]:
-    """Requests/s ratios for every endpoint and concurrency where both sides were measured."""
+def ratios(run: BenchRun, *, cpu: bool = False) -> list[Ratio]:
+    """Ratios for every endpoint and concurrency where both sides were measured.
+
+    Of requests/s by default; with ``cpu``, of server CPU per request, bottom over top ("modern/legacy"
+    = how many times less CPU a modern request costs), which background load on a shared machine
+    disturbs far less than throughput.
+    """
     keys = sorted(
         {(p.endpoint, p.connections) for p in run.points}, key=lambda k: (_endpoint_order(k[0]), k[1])
     )
@@ -140,7 +145,12 @@ def ratios(run: BenchRun) -> list[Ratio]:
     for name, top, bottom in RATIOS:
         for endpoint, connections in keys:
             a, b = run.point(endpoint, top, connections), run.point(endpoint, bottom, connections)
-            value = a.rps / b.rps if a and b and b.rps > 0 else None
+            value: float | None = None
+            if a and b and not cpu and b.rps > 0:
+                value = a.rps / b.rps
+            elif a and b and cpu:
+                ca, cb = a.per_1k(a.server_cpu_s), b.per_1k(b.server_cpu_s)
+                value = cb / ca if ca and cb else None
             if a or b:
                 out.append(Ratio(name, endpoint, connections, value))
     return out

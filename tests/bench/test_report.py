@@ -48,6 +48,14 @@ def headline(modern: float, legacy: float = 1000, floor: float = 5000, modern_ng
     return make_run(points)
 
 
+def test_cpu_ratios_compare_cpu_per_request():
+    legacy = Point("detail", "legacy", 64, load(100), server_cpu_s=5.0)  # 1000 requests: 5 ms each
+    modern = Point("detail", "modern", 64, load(400), server_cpu_s=4.0)  # 4000 requests: 1 ms each
+    (ratio,) = [r for r in ratios(make_run([legacy, modern]), cpu=True) if r.name == "modern/legacy"]
+    assert ratio.value == pytest.approx(5.0)
+    assert "## Ratios of CPU efficiency" in render_markdown(make_run([legacy, modern]))
+
+
 def test_ratios_pair_the_same_endpoint_and_concurrency():
     run = make_run([
         point("legacy", 100, connections=8), point("modern", 400, connections=8),
