@@ -16,6 +16,7 @@ from ..bench.dataset import BENCH_DATA_DIR, bench_database, prepare_dataset
 from ..bench.harness import ENDPOINTS, Plan, new_run, now, profile_targets, sweep
 from ..bench.loadgen import ensure_wrk, wrk_version
 from ..bench.machine import describe_machine, versions
+from ..bench.profile import py_spy
 from ..bench.report import write_results
 from ..bench.results import Point, checks
 from ..bench.servers import postgres_pids, running
@@ -125,9 +126,14 @@ def bench(
                         },
                     )
                     record.points = sweep(wrk, plan, servers.targets, dataset, db_pids, on_point=_show)
-                    if profile:
-                        out.mkdir(parents=True, exist_ok=True)
-                        record.profiles = profile_targets(wrk, plan, servers.targets, dataset, out)
+                    if profile and py_spy() is None:
+                        record.notes.append(
+                            "no profiles: py-spy is not installed (pip install 'py-spy>=0.4,<0.5')"
+                        )
+                    elif profile:
+                        profile_dir = out / "profiles"
+                        profile_dir.mkdir(parents=True, exist_ok=True)
+                        record.profiles = profile_targets(wrk, plan, servers.targets, dataset, profile_dir)
                     record.machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
                     record.finished = now()
         json_path, md_path = write_results(record, out)
