@@ -14,9 +14,13 @@ __all__ = ["method_fallback"]
 
 
 class DRFLookupConvertor(Convertor[str]):
-    """SimpleRouter's default lookup pattern ``[^/.]+``: ``/api/users/1.5/`` matches no route (HTML 404)."""
+    """SimpleRouter's default lookup pattern ``[^/.]+``: ``/api/users/1.5/`` matches no route (HTML 404).
 
-    regex = "[^/.]+"
+    ``me/`` is excluded: SimpleRouter lists extra actions before the detail route, so Django resolves
+    ``/api/users/me/`` to the ``me`` view for every method (``PUT`` there is a 405, not a lookup of "me").
+    """
+
+    regex = "(?!me/)[^/.]+"
 
     def convert(self, value: str) -> str:
         return value
