@@ -11,7 +11,7 @@ import psutil
 
 from ..runner import Service
 
-__all__ = ["cpu_seconds", "cpu_spent", "postgres_pids", "running", "tree_pids"]
+__all__ = ["cpu_seconds", "cpu_spent", "postgres_pids", "running", "tree_pids", "worker_processes"]
 
 
 @contextmanager
@@ -43,6 +43,23 @@ def tree_pids(root: int) -> list[int]:
         return [root, *(c.pid for c in proc.children(recursive=True))]
     except psutil.NoSuchProcess:
         return []
+
+
+def worker_processes(root: int) -> int:
+    """Live worker processes under a server master (multiprocessing's helper processes not counted)."""
+    try:
+        children = psutil.Process(root).children()
+    except psutil.NoSuchProcess:
+        return 0
+    helpers = ("resource_tracker", "semaphore_tracker", "forkserver")
+    count = 0
+    for child in children:
+        try:
+            cmdline = " ".join(child.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        count += not any(h in cmdline for h in helpers)
+    return count
 
 
 def postgres_pids(data_dir: Path) -> list[int]:

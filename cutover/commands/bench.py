@@ -19,10 +19,11 @@ from ..bench.machine import describe_machine, versions
 from ..bench.profile import py_spy
 from ..bench.report import write_results
 from ..bench.results import Point, checks
-from ..bench.servers import postgres_pids, running
+from ..bench.servers import postgres_pids, running, worker_processes
 from ..bench.targets import ALL_TARGETS, build_targets
 from ..database import child_env, parse_url
 from ..errors import CutoverError
+from ..runner import Service
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -111,6 +112,7 @@ def bench(
                 env = child_env(url, CONN_MAX_AGE="60")
                 servers = build_targets(names, env, work, workers=plan.workers, threads=plan.threads)
                 with running(servers.services, work / "logs"):
+                    workers_seen = _worker_counts(servers.services)
                     record = new_run(
                         plan,
                         describe_machine(),
@@ -123,8 +125,15 @@ def bench(
                                 f"{n} servers": "; ".join(t.argv) or t.missing
                                 for n, t in servers.targets.items()
                             },
+                            "worker processes (counted while running)": workers_seen,
                         },
                     )
+                    unequal = {n: c for n, c in workers_seen.items() if c != plan.workers}
+                    if unequal:
+                        record.notes.append(
+                            f"worker processes differ from --workers {plan.workers}: {unequal}; "
+                            "ratios between these targets are not at equal workers"
+                        )
                     record.points = sweep(wrk, plan, servers.targets, dataset, db_pids, on_point=_show)
                     if profile and py_spy() is None:
                         record.notes.append(
@@ -145,6 +154,15 @@ def bench(
         console.print(f"results: {md_path} and {json_path}")
 
     run()
+
+
+def _worker_counts(services: list[Service]) -> dict[str, int]:
+    # nginx's workers are not app workers: the comparison at equal workers is about the app servers.
+    return {
+        s.name: worker_processes(s.process.pid)
+        for s in services
+        if s.process is not None and "nginx" not in s.name and s.name != "proxy"
+    }
 
 
 def _show(point: Point) -> None:
