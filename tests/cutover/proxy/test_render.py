@@ -1,0 +1,83 @@
+"""The rendered nginx configuration, checked by the real `nginx -t` in every mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from cutover.proxy.apply import check_rendered
+from cutover.proxy.manifest import parse_manifest, set_route_mode
+from cutover.proxy.nginx import NginxError
+from cutover.proxy.render import render
+
+from .test_manifest import demo_text
+
+MODES = [("legacy", None), ("canary", 10), ("canary", 75), ("modern", None)]
+
+
+@pytest.mark.parametrize(("mode", "percent"), MODES)
+def test_nginx_accepts_the_demo_in_every_mode(mode, percent):
+    text = demo_text()
+    for route_id in ("auth-token", "users", "users-me", "user-detail"):
+        text = set_route_mode(text, route_id, mode, percent, source="routes.toml")
+    check_rendered(render(parse_manifest(text), listen="127.0.0.1:18999"))
+
+
+def test_mixed_modes_and_sticky_keys_render_one_split_per_key_and_percentage():
+    text = demo_text()
+    # the demo's sticky keys: auth-token by client address, the others by Authorization header
+    for route_id, percent in [("auth-token", 10), ("users", 10), ("users-me", 30), ("user-detail", 10)]:
+        text = set_route_mode(text, route_id, "canary", percent, source="r")
+    conf = render(parse_manifest(text))
+    check_rendered(conf)
+    assert conf.count("split_clients") == 3  # client/10, authorization/10, authorization/30
+    assert 'split_clients "$cutover_key_authorization" $cutover_split_authorization_10' in conf
+
+
+def test_the_configuration_has_what_both_apps_rely_on():
+    conf = render(parse_manifest(demo_text()), listen="127.0.0.1:8000")
+    for directive in (
+        "listen 127.0.0.1:8000;",
+        "keepalive 16;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Forwarded-Host $cutover_forwarded_host;",
+        "proxy_connect_timeout 2s;",
+        "proxy_read_timeout 60s;",
+        "proxy_next_upstream error timeout;",
+        "add_header X-Cutover-Route $cutover_route always;",
+        "add_header X-Cutover-Backend $cutover_served_by always;",
+        "access_log logs/access.log cutover_json;",
+        "server 127.0.0.1:8001 backup;",  # failover to Django
+    ):
+        assert directive in conf, directive
+    assert "non_idempotent" not in conf.replace("(no non_idempotent)", "")
+    assert 'location = "/api/users/me/"' in conf
+    assert 'location ~ "^/api/users/[^/]+/$"' in conf
+    assert 'location ^~ "/admin/"' in conf
+    assert 'location = "/admin"' in conf  # no nginx-made 301 for the path without its slash
+
+
+def test_render_is_deterministic_and_machine_independent():
+    manifest = parse_manifest(demo_text())
+    first = render(manifest)
+    assert first == render(manifest)
+    assert "/work/" not in first and "/tmp/" not in first  # paths are relative to the nginx prefix
+
+
+def test_quotes_and_backslashes_in_a_pattern_reach_nginx_intact():
+    text = demo_text().replace('"^/api/users/[^/]+/$"', "'^/api/users/\\d+\\.json$'")
+    conf = render(parse_manifest(text))
+    assert 'location ~ "^/api/users/\\\\d+\\\\.json$"' in conf  # nginx unescapes \\ back to \
+    check_rendered(conf)
+
+
+def test_nginx_rejection_is_one_line_with_its_reason():
+    conf = render(parse_manifest(demo_text())).replace(
+        "proxy_http_version 1.1;", "proxy_http_version banana;"
+    )
+    with pytest.raises(NginxError) as exc:
+        check_rendered(conf)
+    assert str(exc.value).startswith("nginx rejected the configuration: ")
+    assert 'invalid value "banana"' in str(exc.value) and "\n" not in str(exc.value)
