@@ -1,0 +1,57 @@
+"""The targets are built from the stack's own service definitions, on free ports, with equal workers."""
+
+from __future__ import annotations
+
+import tomllib
+
+from cutover import stack
+from cutover.bench.targets import ALL_TARGETS, Target, _through_nginx, build_targets
+
+ENV = {"DATABASE_URL": "postgresql://u@127.0.0.1/bench"}
+
+
+def test_legacy_and_floor_use_the_stack_command_lines_at_equal_workers(tmp_path):
+    servers = build_targets(["legacy", "floor"], ENV, tmp_path, workers=3, threads=5)
+    legacy, floor = servers.targets["legacy"], servers.targets["floor"]
+    expected = stack.legacy_service(stack.StackConfig(legacy_workers=3, legacy_threads=5), ENV).argv
+    # The same command as `cutover up`, only on another port.
+    assert [a for a in legacy.services[0].argv if "127.0.0.1" not in a] == [
+        a for a in expected if "127.0.0.1" not in a
+    ]
+    argv = floor.services[0].argv
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert {"uvloop", "httptools", "cutover.bench.floor:app"} <= set(argv)
+    ports = {t.base_url.rsplit(":", 1)[1] for t in servers.targets.values()}
+    assert len(ports) == 2 and not ports & {"8000", "8001", "8002"}
+
+
+def test_a_target_missing_from_the_stack_is_marked_not_faked(tmp_path, monkeypatch):
+    monkeypatch.delattr(stack, "modern_service", raising=False)
+    servers = build_targets(["modern", "modern+nginx"], ENV, tmp_path, workers=2, threads=4)
+    assert servers.services == []
+    assert "no modern_service" in (servers.targets["modern"].missing or "")
+    assert "upstream modern is missing" in (servers.targets["modern+nginx"].missing or "")
+
+
+def test_nginx_targets_route_the_users_api_to_their_upstream(tmp_path):
+    servers = build_targets(["legacy+nginx"], ENV, tmp_path, workers=2, threads=4)
+    target = servers.targets["legacy+nginx"]
+    assert target.nginx is not None and target.nginx in servers.services
+    assert target.services == servers.targets.get("legacy", target).services
+    manifest = tomllib.loads((tmp_path / "legacy-nginx.toml").read_text())
+    assert {r["id"]: r["mode"] for r in manifest["routes"]}["user-detail"] == "legacy"
+
+
+def test_the_modern_nginx_target_moves_exactly_the_users_routes(tmp_path):
+    upstream = Target("modern", "http://127.0.0.1:1", [])
+    target = _through_nginx("modern+nginx", "modern", upstream, stack.StackConfig(), ENV, tmp_path)
+    assert target.missing is None and target.nginx is not None
+    modes = {
+        r["id"]: r["mode"] for r in tomllib.loads((tmp_path / "modern-nginx.toml").read_text())["routes"]
+    }
+    assert modes.pop("users") == modes.pop("user-detail") == "modern"
+    assert set(modes.values()) == {"legacy"}  # admin, static, token, me: untouched
+
+
+def test_every_target_has_a_name_the_report_knows():
+    assert ALL_TARGETS == ("legacy", "modern", "legacy+nginx", "modern+nginx", "floor")
