@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from legacy_django.users.models import User
 
-from .compare import Call, compare_all
+from .compare import Answer, Call, compare_all, differences
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,3 +205,13 @@ def test_refused_writes(world, legacy_client, modern_client):
     # Nothing above wrote a row.
     assert User.objects.count() == 33
     assert not User.objects.filter(username="newbie").exists()
+
+
+def test_the_comparison_catches_a_real_difference():
+    call = Call("GET", "/api/users/")
+    base = Answer(200, {"content-type": "application/json", "allow": "GET"}, b'{"a":1}', {})
+    assert differences(call, base, base) == []
+    assert differences(call, base, Answer(200, {**base.headers, "allow": "GET, POST"}, base.body, {}))
+    assert differences(call, base, Answer(200, base.headers, b'{"a": 1}', {}))  # same JSON, other bytes
+    assert differences(call, base, Answer(422, base.headers, base.body, {}))
+    assert differences(call, base, Answer(200, base.headers, base.body, {"sessionid": ("", "0")}))
