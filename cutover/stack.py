@@ -18,6 +18,7 @@ class StackConfig:
     legacy_workers: int = 2
     legacy_threads: int = 4
     modern_port: int = 8002
+    modern_workers: int = 2
     # the front door: nginx, rendered from the routing manifest
     proxy_port: int = 8000
     manifest: Path = field(default=DEFAULT_MANIFEST)
@@ -38,6 +39,21 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
     return Service("legacy", argv, env, f"http://{config.host}:{config.legacy_port}/api/users/")
 
 
+def modern_service(config: StackConfig, env: dict[str, str]) -> Service:
+    """The FastAPI port under uvicorn (uvloop + httptools), beside Django, on the same database and secret."""
+    argv = python_module(
+        "uvicorn",
+        "fastapi_app.main:app",
+        "--host", config.host,
+        "--port", str(config.modern_port),
+        "--workers", str(config.modern_workers),
+        "--loop", "uvloop",
+        "--http", "httptools",
+        "--no-server-header",
+    )  # fmt: skip
+    return Service("modern", argv, env, f"http://{config.host}:{config.modern_port}/api/users/")
+
+
 def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
     """nginx on ``proxy_port`` in front of both apps, from the manifest (checked with ``nginx -t`` here)."""
     nginx = Nginx(config.proxy_dir)
@@ -55,4 +71,4 @@ def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
 
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:
     # The front door starts last, once both apps answer.
-    return [legacy_service(config, env), proxy_service(config, env)]
+    return [legacy_service(config, env), modern_service(config, env), proxy_service(config, env)]

@@ -28,6 +28,7 @@ def up(
         str, typer.Option(envvar="CUTOVER_HOST", help="Address every server binds to.")
     ] = "127.0.0.1",
     legacy_port: Annotated[int, typer.Option(envvar="CUTOVER_LEGACY_PORT", help="Django (gunicorn).")] = 8001,
+    modern_port: Annotated[int, typer.Option(envvar="CUTOVER_MODERN_PORT", help="FastAPI (uvicorn).")] = 8002,
     database_url: Annotated[
         str | None, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL; default: embedded server.")
     ] = None,
@@ -50,7 +51,7 @@ def up(
     @reports_errors
     def run() -> None:
         install_stop_signals()
-        config = StackConfig(host=host, legacy_port=legacy_port)
+        config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port)
         config = replace(
             config,
             proxy_port=proxy_port,
@@ -71,6 +72,7 @@ def up(
 def _banner(config: StackConfig, db: str) -> None:
     console.print(f"front door        http://{config.host}:{config.proxy_port}/api/users/")
     console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}/api/users/")
+    console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}/api/users/")
     console.print(f"admin             http://{config.host}:{config.legacy_port}/admin/")
     console.print(f"database          {db}")
     console.print(f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)")
