@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .analysis import explain
 from .results import HEADLINE_CONNECTIONS, BenchRun, checks, ratios
 
 __all__ = ["render_json", "render_markdown", "write_results"]
@@ -54,6 +55,7 @@ def render_json(run: BenchRun) -> dict[str, Any]:
             for c in checks(run)
         ],
         "profiles": run.profiles,
+        "why": explain(run),
         "notes": run.notes,
     }
 
@@ -100,6 +102,9 @@ def render_markdown(run: BenchRun) -> str:
     for c in checks(run):
         measured = _num(c.value, "{:.0%}") if "cost" in c.name else _num(c.value, "{:.2f}x")
         lines.append(f"| {c.name} | {c.wanted} | {measured} | {c.status} |")
+    why = explain(run)
+    if why:
+        lines += ["", "### Why the missed targets are missed", "", *why]
     lines += ["", "## Results", ""]
     endpoints = list(dict.fromkeys(p.endpoint for p in run.points))
     for endpoint in endpoints:

@@ -162,3 +162,29 @@ def test_a_window_that_failed_does_not_become_the_median():
     failed = Point("detail", "modern", 64, None, skipped="wrk failed")
     assert median_point([failed, point("modern", 800)]).rps == pytest.approx(800)
     assert median_point([failed]).skipped == "wrk failed"
+
+
+def test_a_missed_target_is_explained_from_cpu_and_profiles():
+    from cutover.bench.analysis import explain
+
+    legacy = Point("detail", "legacy", 64, load(100), server_cpu_s=5.0)  # 5 ms per request
+    modern = Point("detail", "modern", 64, load(200), server_cpu_s=5.0)  # 2.5 ms
+    floor = Point("detail", "floor", 64, load(1000), server_cpu_s=5.0)  # 0.5 ms
+    run = make_run([legacy, modern, floor])
+    run.profiles = {
+        "modern": {"by_package": [("sqlalchemy", 0.3), ("asyncpg", 0.2)],
+                   "top_inclusive": [("authenticated (fastapi_app)", 0.4)]},
+        "floor": {"by_package": [("asyncpg", 0.5)], "top_inclusive": []},
+    }  # fmt: skip
+    modern_legacy, modern_floor = explain(run)
+    assert "5.00 ms" in modern_legacy and "2.50 ms" in modern_legacy and "2.0x less" in modern_legacy
+    assert "`authenticated (fastapi_app)` 40%" in modern_legacy
+    assert "0.50 ms" in modern_floor and "(5.0x)" in modern_floor
+    assert "sqlalchemy 30%" in modern_floor and "asyncpg" not in modern_floor.split("spend:")[1].split(";")[0]
+    assert "### Why the missed targets are missed" in render_markdown(run)
+
+
+def test_nothing_to_explain_when_targets_are_met():
+    from cutover.bench.analysis import explain
+
+    assert explain(headline(modern=4500, floor=5000)) == []

@@ -1,0 +1,88 @@
+"""Why a target was missed: the CPU each request costs, and where the profile says it goes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .results import (
+    FLOOR,
+    HEADLINE_CONNECTIONS,
+    HEADLINE_ENDPOINT,
+    LEGACY,
+    LEGACY_NGINX,
+    MODERN,
+    MODERN_NGINX,
+    BenchRun,
+    Point,
+    checks,
+)
+
+__all__ = ["explain"]
+
+
+def _cpu_ms(point: Point | None) -> float | None:
+    # Seconds per 1,000 requests is milliseconds per request.
+    return None if point is None else point.per_1k(point.server_cpu_s)
+
+
+def _extra_packages(profile: dict[str, Any], baseline: dict[str, Any], top: int = 5) -> str:
+    """The packages taking a larger share of ``profile`` than of ``baseline``, largest difference first."""
+    ours, theirs = dict(profile.get("by_package", [])), dict(baseline.get("by_package", []))
+    extra = sorted(((k, v - theirs.get(k, 0.0)) for k, v in ours.items()), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {ours[k]:.0%}" for k, d in extra[:top] if d > 0.02) or "no single package"
+
+
+def _phases(profile: dict[str, Any], top: int = 4) -> str:
+    return ", ".join(f"`{k}` {v:.0%}" for k, v in profile.get("top_inclusive", [])[:top]) or "(no samples)"
+
+
+def explain(run: BenchRun) -> list[str]:
+    """One paragraph per missed target, from CPU per request and the profiles."""
+    at = {t: run.point(HEADLINE_ENDPOINT, t, HEADLINE_CONNECTIONS) for t in (LEGACY, MODERN, FLOOR)}
+    cpu = {t: _cpu_ms(p) or 0.0 for t, p in at.items()}
+    profiles = run.profiles
+    out: list[str] = []
+    for check in checks(run):
+        if check.met is not False:
+            continue
+        if check.name.startswith("modern/legacy") and cpu[MODERN] and cpu[LEGACY]:
+            text = (
+                f"**modern/legacy {check.value:.2f}x < 3x.** A legacy request costs {cpu[LEGACY]:.2f} ms "
+                f"of server CPU and a modern one {cpu[MODERN]:.2f} ms ({cpu[LEGACY] / cpu[MODERN]:.1f}x "
+                "less): with both stacks CPU-bound on the same cores, throughput can only grow by about "
+                "that factor, whatever the concurrency model."
+            )
+            if MODERN in profiles:
+                text += f" Modern's request phases (inclusive CPU): {_phases(profiles[MODERN])}."
+            out.append(text)
+        elif check.name.startswith("modern/floor") and cpu[MODERN] and cpu[FLOOR]:
+            text = (
+                f"**modern/floor {check.value:.2f}x < 0.8x.** The floor answers the same request with the "
+                f"same queries for {cpu[FLOOR]:.2f} ms of server CPU, modern for {cpu[MODERN]:.2f} ms "
+                f"({cpu[MODERN] / cpu[FLOOR]:.1f}x)."
+            )
+            if MODERN in profiles and FLOOR in profiles:
+                text += (
+                    " What the floor does not spend: "
+                    f"{_extra_packages(profiles[MODERN], profiles[FLOOR])} of modern's on-CPU samples; "
+                    f"its request phases: {_phases(profiles[MODERN])}."
+                )
+            out.append(text)
+        elif check.name.startswith("nginx"):
+            parts = []
+            for via, direct in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN)):
+                p, d = run.point(HEADLINE_ENDPOINT, via, HEADLINE_CONNECTIONS), at.get(direct)
+                if p and d and p.load and d.rps:
+                    nginx_ms = p.per_1k(p.nginx_cpu_s) or 0.0
+                    parts.append(
+                        f"{via}: {1 - p.rps / d.rps:.0%} fewer req/s, nginx itself {nginx_ms:.2f} ms CPU per "
+                        f"request against the app's {(_cpu_ms(d) or 0):.2f} ms"
+                    )
+            out.append(
+                f"**nginx cost {check.value:.0%} > 10%.** "
+                + "; ".join(parts)
+                + ". On a machine whose cores are shared by wrk, nginx, the app and PostgreSQL, every "
+                "millisecond nginx spends is taken from the app: the cost is nginx's CPU relative to the "
+                "app's."
+            )
+    return out
