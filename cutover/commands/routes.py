@@ -106,7 +106,7 @@ def routes_cmd(
             return
         table = Table(title=f"routes ({manifest})", title_justify="left")
         for column in ("route", "match", "methods", "mode", "% modern", "backend", "parity"):
-            table.add_column(column, no_wrap=column in ("route", "mode"))
+            table.add_column(column, no_wrap=column in ("route", "mode"), overflow="fold")
         for route, addresses, parity in rows:
             mode = route.mode + (" (pinned)" if route.pinned else "")
             if route.mode == "canary":

@@ -75,7 +75,7 @@ def parity_result(report: Path, route_id: str) -> ParityResult:
     """The latest parity result for ``route_id`` in the report at ``report`` (format 1 of cutover.parity)."""
     try:
         from ..parity.report import latest_status  # the parity engine's own reader
-    except ImportError:  # a toolkit installed without the parity engine: read the same format here
+    except Exception:  # the engine is absent or cannot load: read the same format here
         return _read_report(report, route_id)
     status = latest_status(report, route_id)
     if status.revision is None or not status.counts:
