@@ -117,7 +117,6 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "        # Retry on the next server (Django, for modern) only when FastAPI could not be reached",
         "        # or timed out; a POST, PATCH or LOCK already sent is never retried (no non_idempotent).",
         "        proxy_next_upstream error timeout;",
-        "        proxy_next_upstream_tries 2;",
         "",
         f"        proxy_hide_header {ROUTE_HEADER};",
         f"        proxy_hide_header {BACKEND_HEADER};",

@@ -150,3 +150,19 @@ def test_a_post_that_reached_fastapi_is_never_replayed_on_django(
     assert not User.objects.filter(username="only-once").exists()  # never replayed on Django
     # the same failure on a GET is retried on Django: it is safe to repeat
     assert get.status_code == 200 and get.headers["x-cutover-backend"] == "legacy"
+
+
+def test_with_several_fastapi_servers_down_requests_still_reach_django(echo_backends, make_front_door):
+    """Backends here: the echo servers (``echo_app.py``) as Django; two addresses nobody listens on."""
+    dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    text = manifest_text(echo_backends.legacy.address, dead[0]).replace(
+        f'servers = ["{dead[0]}"]', f'servers = ["{dead[0]}", "{dead[1]}"]'
+    )
+    door = make_front_door(
+        text.replace('mode = "legacy"\nsticky = "authorization"', 'mode = "modern"\nsticky = "authorization"')
+    )
+    with door.client() as client:
+        for _ in range(4):
+            response = client.get("/api/users/")
+            assert response.status_code == 200
+            assert response.headers["x-cutover-backend"] == response.json()["backend"] == "legacy"
