@@ -11,6 +11,7 @@ Exit status: 0 every case matched, 1 a mismatch (or a case that could not run), 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -228,11 +229,15 @@ def _migrate() -> None:
 
 
 def _import_app(ref: str) -> Any:
+    """``module:attribute``: an ASGI app, or a factory function that returns one (``create_app``)."""
     module, sep, attr = ref.partition(":")
     if not sep:
         raise CutoverError(f"--modern-app must be module:attribute, got {ref!r}")
     try:
-        return getattr(importlib.import_module(module), attr)
+        app = getattr(importlib.import_module(module), attr)
+        if inspect.isfunction(app) and not inspect.iscoroutinefunction(app):
+            app = app()
+        return app
     except (ImportError, AttributeError) as exc:
         raise CutoverError(f"cannot import the modern app {ref}: {exc}") from exc
     except Exception as exc:  # its settings refused to load, say

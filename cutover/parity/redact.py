@@ -15,7 +15,7 @@ SECRET_KEYS = frozenset({
     "csrfmiddlewaretoken", "password", "new_password", "old_password", "token", "key", "session_key",
     "session_data", "secret", "secret_key", "api_key",
 })  # fmt: skip
-_CREDENTIAL_VALUE = re.compile(r"(?i)\b(token|bearer|basic)\s+\S+")
+_CREDENTIAL_VALUE = re.compile(r"(?i)\b(token|bearer|basic)\s+[A-Za-z0-9._~+/=:-]{16,}")
 
 
 class Redactor:

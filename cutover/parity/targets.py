@@ -7,9 +7,11 @@ blocking portal), which also keeps the app's connection pool on one loop for the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,10 +90,31 @@ class _SyncTarget:
 
 
 class WSGITarget(_SyncTarget):
-    """A WSGI app called in this process (the Django app)."""
+    """A WSGI app called in this process (the Django app), on a worker thread of its own.
 
-    def __init__(self, app: Callable[..., Any], name: str = "legacy") -> None:
+    A thread of its own, as under a threaded WSGI server: Django's connection there is outside any
+    transaction the calling thread holds (pytest-django wraps each test in one), so every write is
+    committed and visible to the other app. ``on_close`` runs on that thread at the end (closing
+    Django's connections, so the database can be dropped).
+    """
+
+    def __init__(
+        self, app: Callable[..., Any], name: str = "legacy", *, on_close: Callable[[], Any] | None = None
+    ) -> None:
         super().__init__(name, httpx.WSGITransport(app=app, raise_app_exceptions=False), IN_PROCESS_ORIGIN)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parity-{name}")
+        self._on_close = on_close
+
+    def send(self, request: Request) -> Response:
+        return self._worker.submit(super().send, request).result()
+
+    def close(self) -> None:
+        try:
+            if self._on_close is not None:
+                self._worker.submit(self._on_close).result()
+        finally:
+            self._worker.shutdown()
+            super().close()
 
 
 class LiveTarget(_SyncTarget):
@@ -104,10 +127,52 @@ class LiveTarget(_SyncTarget):
         super().__init__(name, None, base_url)
 
 
+class _Lifespan:
+    """The ASGI lifespan protocol, as a server speaks it: startup before the first request, shutdown last.
+
+    An app that does not speak it (it raises on the lifespan scope, as Django's handler does) runs
+    without, as the ASGI spec says servers should allow.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        await self.app(scope, self._to_app.get, self._from_app.put)
+
+    async def _exchange(self, event: str) -> None:
+        assert self._task is not None
+        await self._to_app.put({"type": f"lifespan.{event}"})
+        reply = asyncio.ensure_future(self._from_app.get())
+        done, _ = await asyncio.wait({reply, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if reply not in done:
+            reply.cancel()
+            if event == "startup" and self._task.exception() is not None:
+                self._task = None  # no lifespan support: carry on without
+                return
+            raise RuntimeError(f"the app stopped during lifespan {event}: {self._task.exception()!r}")
+        message = reply.result()
+        if message["type"] == f"lifespan.{event}.failed":
+            raise RuntimeError(f"lifespan {event} failed: {message.get('message', '')}")
+
+    async def startup(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+        await self._exchange("startup")
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            await self._exchange("shutdown")
+            await self._task
+
+
 class ASGITarget:
     """An ASGI app called in this process on its own event loop (the FastAPI app, or an altered one).
 
-    ``lifespan`` runs the app's startup and shutdown (FastAPI's ``router.lifespan_context``) on that loop.
+    ``lifespan`` runs the app's startup and shutdown (its connection pool, say) around the requests.
     """
 
     def __init__(self, app: Any, name: str = "modern", *, lifespan: bool = True) -> None:
@@ -120,14 +185,19 @@ class ASGITarget:
             base_url=self.origin,
             timeout=TIMEOUT,
         )
-        context = getattr(getattr(app, "router", None), "lifespan_context", None)
-        if lifespan and context is not None:
-            cm: AbstractContextManager[Any] = self._portal.wrap_async_context_manager(context(app))
+        self._lifespan: _Lifespan | None = None
+        if lifespan:
             try:
-                self._stack.enter_context(cm)
+                self._lifespan = self._portal.call(self._start, app)
             except BaseException:
                 self._stack.close()
                 raise
+
+    @staticmethod
+    async def _start(app: Any) -> _Lifespan:
+        lifespan = _Lifespan(app)
+        await lifespan.startup()
+        return lifespan
 
     async def _send(self, request: Request) -> tuple[int, httpx.Headers, bytes]:
         self._client.cookies.clear()
@@ -147,6 +217,8 @@ class ASGITarget:
     def close(self) -> None:
         try:
             self._portal.call(self._client.aclose)
+            if self._lifespan is not None:
+                self._portal.call(self._lifespan.shutdown)
         finally:
             self._stack.close()
 
@@ -154,5 +226,6 @@ class ASGITarget:
 def django_wsgi_target(name: str = "legacy") -> WSGITarget:
     """The configured Django project as a target (Django must already be set up in this process)."""
     from django.core.wsgi import get_wsgi_application
+    from django.db import connections
 
-    return WSGITarget(get_wsgi_application(), name)
+    return WSGITarget(get_wsgi_application(), name, on_close=connections.close_all)
