@@ -49,6 +49,7 @@ def _register() -> None:
     up.register(app)
     bench.register(app)
     routing.register(app)
+    from .commands import parity; parity.register(app)  # noqa: E702, I001
     app.add_typer(schema.app, name="schema")
 
 
