@@ -3,8 +3,10 @@ behind the proxy does not matter. Run as ``uvicorn tests.cutover.proxy.echo_app:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from urllib.parse import parse_qs
 
 NAME = os.environ.get("ECHO_NAME", "echo")
 
@@ -24,6 +26,9 @@ async def app(scope, receive, send):
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
+    query = parse_qs(scope["query_string"].decode("latin-1"))
+    if "sleep" in query:  # a slow request, to be in flight during a reload
+        await asyncio.sleep(float(query["sleep"][0]))
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     payload = {
         "backend": NAME,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from cutover.proxy.apply import ProxyTarget, install_manifest
+from cutover.proxy.apply import ProxyTarget, install_manifest, move_route
 from cutover.proxy.nginx import Nginx, NginxError, find_nginx
 
 from .conftest import free_port, manifest_text
@@ -71,3 +73,17 @@ def test_a_configuration_nginx_rejects_is_not_installed(tmp_path: Path):
     with pytest.raises(NginxError, match="nginx rejected the configuration: unknown directive"):
         nginx.install("events {}\nhttp { bogus_directive on; }\n")
     assert nginx.installed_text() == "events {}\nhttp {}\n"
+
+
+def test_a_request_in_flight_during_a_move_completes_on_the_configuration_it_started_with(front_door):
+    with ThreadPoolExecutor(1) as pool, front_door.client() as client:
+        slow = pool.submit(client.get, "/api/users/?sleep=1.5")
+        time.sleep(0.5)  # the request has reached the backend
+        move_route(front_door.manifest, front_door.nginx, "users", "modern")  # reload while it runs
+        with front_door.client() as other:
+            assert (
+                other.get("/api/users/").headers["x-cutover-backend"] == "modern"
+            )  # new requests: new config
+        response = slow.result(timeout=10)
+    assert response.status_code == 200
+    assert response.headers["x-cutover-backend"] == response.json()["backend"] == "legacy"
