@@ -16,6 +16,12 @@ from typing import Any
 
 __all__ = ["py_spy", "record", "summarize_collapsed"]
 
+# Where a request's phases (authentication, the query, rendering) have names: the apps, the floor, and the
+# layers they call. The servers' own loops (uvicorn, gunicorn, asyncio) frame everything and say nothing.
+PHASE_PACKAGES = frozenset({
+    "fastapi_app", "legacy_django", "cutover", "rest_framework", "django", "fastapi", "sqlalchemy",
+    "asyncpg", "psycopg", "pydantic", "starlette",
+})  # fmt: skip
 _PROCESS = re.compile(r'process \d+:"[^"]*";?')
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -88,7 +94,7 @@ def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
         names = set()
         for frame in frames:
             m = _FRAME.match(frame)
-            if m and not package_of(m["file"]).startswith("stdlib"):
+            if m and package_of(m["file"]) in PHASE_PACKAGES:
                 names.add(f"{m['func']} ({package_of(m['file'])})")
         for name in names:
             inclusive[name] += n

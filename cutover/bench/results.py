@@ -29,6 +29,7 @@ class Point:
     loadavg_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     skipped: str | None = None  # why it was not measured
     rps_samples: list[float] = field(default_factory=list)  # every window's req/s when repeated
+    settle_s: float = 0.0  # waited for the servers to finish abandoned work before this window
 
     @property
     def rps(self) -> float:
@@ -75,6 +76,7 @@ class Point:
             "server_cpu_s_per_1k": _round(self.per_1k(self.server_cpu_s)),
             "db_cpu_s_per_1k": _round(self.per_1k(self.db_cpu_s)),
             "loadavg_before": list(self.loadavg_before),
+            "settle_s": self.settle_s,
         }
 
 

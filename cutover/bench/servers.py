@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import psutil
 
 from ..runner import Service
 
-__all__ = ["cpu_seconds", "cpu_spent", "postgres_pids", "running", "tree_pids", "worker_processes"]
+__all__ = ["cpu_seconds", "cpu_spent", "postgres_pids", "running", "settle", "tree_pids", "worker_processes"]
 
 
 @contextmanager
@@ -82,6 +83,25 @@ def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
             continue
         out[pid] = times.user + times.system
     return out
+
+
+def settle(
+    pids: Callable[[], Iterable[int]], quiet_cores: float = 0.15, interval: float = 0.3, timeout: float = 90.0
+) -> float:
+    """Wait until ``pids`` use less than ``quiet_cores`` of CPU; return the seconds waited.
+
+    A server keeps working on requests whose client has gone (a sign-up abandoned at the end of a window
+    still hashes its password): without this, one window's leftovers would be charged to the next.
+    """
+    start = time.monotonic()
+    previous = cpu_seconds(pids())
+    while time.monotonic() - start < timeout:
+        time.sleep(interval)
+        current = cpu_seconds(pids())
+        if cpu_spent(previous, current) / interval < quiet_cores:
+            break
+        previous = current
+    return time.monotonic() - start
 
 
 def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:

@@ -44,15 +44,13 @@ def _csv(raw: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return items
 
 
-def _levels(raw: str) -> tuple[int, ...]:
+def _levels(raw: str, option: str = "--concurrency") -> tuple[int, ...]:
     try:
         levels = tuple(int(x) for x in raw.split(",") if x.strip())
     except ValueError:
         levels = ()
     if not levels or min(levels) < 1 or max(levels) > 1024:
-        raise CutoverError(
-            f"--concurrency wants comma-separated numbers of connections in 1..1024, got {raw!r}"
-        )
+        raise CutoverError(f"{option} wants comma-separated numbers of connections in 1..1024, got {raw!r}")
     return levels
 
 
@@ -65,6 +63,9 @@ def bench(
         ENDPOINTS
     ),
     concurrency: Annotated[str | None, typer.Option(help="Connections per level, e.g. 8,64,256.")] = None,
+    signup_concurrency: Annotated[
+        str | None, typer.Option(help="Connections per level for POST /api/users/ (CPU-bound hashing).")
+    ] = None,
     warmup: Annotated[int | None, typer.Option(help="Warm-up seconds per point.")] = None,
     duration: Annotated[int | None, typer.Option(help="Measured seconds per point.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes for every server (equal on purpose).")] = 2,
@@ -93,6 +94,11 @@ def bench(
         plan = Plan(
             endpoints=tuple(_csv(endpoints, ENDPOINTS, "endpoint")),
             concurrency=_levels(concurrency) if concurrency else QUICK_LEVELS if quick else FULL_LEVELS,
+            signup_concurrency=_levels(signup_concurrency, "--signup-concurrency")
+            if signup_concurrency
+            else (4,)
+            if quick
+            else (4, 16),
             warmup_s=warmup if warmup is not None else 1 if quick else 3,
             duration_s=duration if duration is not None else 3 if quick else 8,
             workers=workers,
@@ -142,7 +148,9 @@ def bench(
                     elif profile:
                         profile_dir = out / "profiles"
                         profile_dir.mkdir(parents=True, exist_ok=True)
-                        record.profiles = profile_targets(wrk, plan, servers.targets, dataset, profile_dir)
+                        record.profiles = profile_targets(
+                            wrk, plan, servers.targets, dataset, profile_dir, db_pids=db_pids
+                        )
                     record.machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
                     record.finished = now()
         json_path, md_path = write_results(record, out)
