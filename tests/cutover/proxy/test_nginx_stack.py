@@ -1,6 +1,6 @@
-"""`cutover up` (what `make run` runs) puts real nginx in front of the apps: the banner's first line is the
-front door, requests through it carry the routing headers, pagination links point at it, and stopping
-the stack leaves no nginx behind."""
+"""`cutover up` (what `make run` runs) puts real nginx in front of the real apps: the banner's first line is
+the front door, requests through it carry the routing headers, pagination links point at it, a route moves
+to FastAPI and back on the running stack, and stopping the stack leaves no nginx behind."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+from typer.testing import CliRunner
+
+from cutover.cli import app
 
 from .conftest import REPO, free_port
 
@@ -21,6 +24,9 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
     ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
+    manifest = tmp_path / "routes.toml"  # a copy: the test moves routes
+    manifest.write_text((REPO / "migration_notes" / "routes.toml").read_text())
+    env["CUTOVER_MANIFEST"] = str(manifest)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cutover", "up", "--data-dir", str(tmp_path / "pg")],
         cwd=REPO,
@@ -57,6 +63,20 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
         assert page["next"].startswith(f"{front}/api/users/?page=2")  # built from X-Forwarded-Host
         log = (nginx_dir / "logs" / "access.log").read_text().splitlines()
         assert '"route":"users"' in log[-1] and '"served_by":"legacy"' in log[-1]
+
+        # move a route to FastAPI and back, through the CLI, on the running stack
+        where = ["--manifest", str(manifest), "--proxy-dir", str(nginx_dir)]
+        auth = {"Authorization": f"Token {token}"}
+        moved = CliRunner().invoke(app, ["move", "users-me", "--to", "modern", "--force", *where])
+        assert moved.exit_code == 0 and "reloaded gracefully" in moved.stdout, moved.output
+        me = httpx.get(f"{front}/api/users/me/", headers=auth)
+        assert (me.status_code, me.headers["x-cutover-backend"]) == (200, "modern")
+        assert me.json()["username"] == "demo"
+        back = CliRunner().invoke(app, ["rollback", "users-me", *where])
+        assert back.exit_code == 0, back.output
+        me_again = httpx.get(f"{front}/api/users/me/", headers=auth)
+        assert (me_again.status_code, me_again.headers["x-cutover-backend"]) == (200, "legacy")
+        assert me_again.json() == me.json()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
