@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from .compat.password_validation import common_passwords
@@ -28,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await reset_pool(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        common_passwords()  # load the validator's list now, not inside the first sign-up request
+        # Load the common-password list (a gzip file) now and off the loop, not inside the first sign-up.
+        await anyio.to_thread.run_sync(common_passwords)
         try:
             yield
         finally:

@@ -75,3 +75,16 @@ def auth_header(token_for):
         return {"Authorization": f"Token {token_for(user)}"}
 
     return header
+
+
+@pytest.fixture
+def django_session():
+    """The ``sessionid`` of a real Django login of ``user``."""
+    from django.test import Client
+
+    def login(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    return login
