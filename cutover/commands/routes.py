@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..errors import CutoverError
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
-from ..proxy.gate import DEFAULT_REPORT, gate_move, parity_result
+from ..proxy.gate import DEFAULT_REPORT, gate_move, parity_result, why_not_green
 from ..proxy.manifest import DEFAULT_MANIFEST, Route, load_manifest
 from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 
@@ -74,6 +74,7 @@ def routes_cmd(
     report: ReportOpt = DEFAULT_REPORT,
     proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    repo: Annotated[Path, typer.Option(help="Git work tree the parity report must match.")] = Path("."),
 ) -> None:
     """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
     from ..cli import reports_errors
@@ -83,8 +84,10 @@ def routes_cmd(
         nginx = Nginx(proxy_dir)
         loaded = read_target(nginx).apply_to(load_manifest(manifest))
         rows = []
+        gate: dict[str, str | None] = {}
         for route in loaded.routes:
             parity = parity_result(report, route.id)
+            gate[route.id] = why_not_green(route.id, report, repo) if parity.green else None
             rows.append((route, _addresses(route, loaded.backends), parity))
         if as_json:
             data = [
@@ -99,6 +102,8 @@ def routes_cmd(
                     "pinned": r.pinned,
                     "servers": addresses,
                     "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time},
+                    # may the route move toward modern now: None when it may, else why not
+                    "gate": None if p.green and gate[r.id] is None else (gate[r.id] or p.detail or p.status),
                 }
                 for r, addresses, p in rows
             ]
@@ -118,7 +123,7 @@ def routes_cmd(
                 mode,
                 str(route.modern_share),
                 "\n".join(addresses),
-                parity.short(),
+                parity.short() + (" (not for this code)" if gate[route.id] else ""),
             )
         table.add_row(
             "default", "everything else", "*", "legacy", "0", "\n".join(loaded.backends["legacy"].servers), ""

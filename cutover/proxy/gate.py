@@ -131,7 +131,7 @@ def gate_move(
     share = 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
     if share <= route.modern_share:
         return None
-    problem = _why_not_green(route.id, report, repo)
+    problem = why_not_green(route.id, report, repo)
     if problem is None:
         return None
     if force:
@@ -142,7 +142,8 @@ def gate_move(
     )
 
 
-def _why_not_green(route_id: str, report: Path, repo: Path) -> str | None:
+def why_not_green(route_id: str, report: Path, repo: Path) -> str | None:
+    """Why the gate would refuse to move ``route_id`` toward modern now, or None when it would allow it."""
     result = parity_result(report, route_id)
     if result.status == "missing":
         return result.detail
@@ -169,4 +170,5 @@ __all__ = [
     "current_revision",
     "gate_move",
     "parity_result",
+    "why_not_green",
 ]

@@ -113,6 +113,7 @@ def test_routes_shows_modes_addresses_and_parity(manifest: Path, tmp_path: Path,
         move(manifest, tmp_path, "user-detail", "--to", "canary", "--percent", "15", "--force").exit_code == 0
     )
     where = ["--manifest", str(manifest), "--report", str(report), "--proxy-dir", str(tmp_path / "nginx")]
+    where += ["--repo", str(repo)]
     result = cli("routes", *where, "--json")
     assert result.exit_code == 0, result.output
     routes = {r["id"]: r for r in json.loads(result.stdout)["routes"]}
@@ -121,10 +122,17 @@ def test_routes_shows_modes_addresses_and_parity(manifest: Path, tmp_path: Path,
     assert routes["users"]["parity"]["status"] == "green"
     assert routes["users-me"]["parity"]["status"] == "red"
     assert routes["auth-token"]["parity"]["status"] == "missing"
+    assert routes["users"]["gate"] is None  # green for this very commit: it may move
+    assert "mismatched" in routes["users-me"]["gate"]
+    assert "no cases for auth-token" in routes["auth-token"]["gate"]
     table = cli("routes", *where)
     assert table.exit_code == 0
     for text in ("auth-token", "user-detail", "canary", "15", "default", "nginx: not running"):
         assert text in table.stdout
+    (repo / "app.py").write_text("changed\n")  # the green result no longer vouches for the code
+    stale = json.loads(cli("routes", *where, "--json").stdout)["routes"]
+    users = next(r for r in stale if r["id"] == "users")
+    assert users["parity"]["status"] == "green" and "uncommitted changes" in users["gate"]
 
 
 # --- the parity gate --------------------------------------------------------------------------------------
