@@ -19,7 +19,7 @@ from shared_db.config import DatabaseURL
 ASGIApp = Callable[..., Any]
 
 
-def test_database_url() -> DatabaseURL:
+def this_run_database_url() -> DatabaseURL:
     """The database pytest-django created for this run (the one Django in this process uses)."""
     from django.db import connection
 
@@ -35,7 +35,7 @@ def modern_app() -> Any:
 
     return create_app(
         Settings(
-            DATABASE_URL=test_database_url().libpq(),
+            DATABASE_URL=this_run_database_url().libpq(),
             SECRET_KEY=settings.SECRET_KEY,
             SECRET_KEY_FALLBACKS=list(settings.SECRET_KEY_FALLBACKS),
         )

@@ -19,7 +19,7 @@ from cutover.parity.runner import ParityRunner
 from cutover.parity.targets import ASGITarget, WSGITarget, django_wsgi_target
 from shared_db.config import DatabaseURL
 
-from .apps import modern_app, test_database_url
+from .apps import modern_app, this_run_database_url
 
 HERE = Path(__file__).parent
 CASES_DIR = HERE / "cases"
@@ -28,7 +28,7 @@ RULES_FILE = HERE / "rules.toml"
 
 @pytest.fixture(scope="session")
 def parity_database_url(django_db_setup) -> DatabaseURL:
-    return test_database_url()
+    return this_run_database_url()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,164 @@
+"""``cutover parity`` through typer's CliRunner: exit codes, the table, diffs, the JSON and JUnit reports.
+
+The in-process runs here use pytest-django's test database (``--database-url``, since Django is already
+configured in this process) and the legacy itself over ASGI as the control, so that exit 0 is a fact of
+the engine; the altered control must exit 1 naming the case and the path.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cutover.cli import app
+from cutover.parity.fixture import build_fixture
+from cutover.parity.report import Revision, latest_status
+
+from .apps import this_run_database_url
+from .conftest import CASES_DIR
+
+pytestmark = pytest.mark.django_db
+
+CONTROL = "tests.parity.apps:legacy_asgi_app"
+ALTERED = "tests.parity.apps:renamed_field_on_legacy_app"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, ["parity", *args])
+
+
+def in_process(tmp_path: Path, *args: str):
+    return invoke(
+        "--database-url", this_run_database_url().libpq(), "--generated", "0",
+        "--report", str(tmp_path / "report.json"), *args,
+    )  # fmt: skip
+
+
+def no_secrets(text: str) -> None:
+    for secret in build_fixture().secrets():
+        assert secret not in text
+
+
+def test_identical_apps_exit_0_with_a_table_and_a_green_report(tmp_path):
+    junit = tmp_path / "junit.xml"
+    result = in_process(tmp_path, "--modern-app", CONTROL, "--route", "users-me", "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    cases = sum(1 for line in (CASES_DIR / "users-me.toml").read_text().splitlines() if line == "[[cases]]")
+    assert f"all {cases} case(s) matched" in result.stdout
+    assert "users-me" in result.stdout and "green" in result.stdout
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["format"] == 1 and report["mode"] == "in-process"
+    route = report["routes"]["users-me"]
+    assert (route["status"], route["cases"], route["matched"], route["mismatched"]) == (
+        "green",
+        cases,
+        cases,
+        0,
+    )
+    # Routes not run are listed red with no cases: a --route run never vouches for the others.
+    assert report["routes"]["admin"]["status"] == "red" and report["routes"]["admin"]["cases"] == 0
+
+    made_from = Revision.from_dict(report["revision"])
+    status = latest_status(tmp_path / "report.json", "users-me", revision=made_from)
+    assert status.green and status.passed and status.counts["cases"] == cases
+    moved_on = Revision("0" * 40, False)
+    stale = latest_status(tmp_path / "report.json", "users-me", revision=moved_on)
+    assert not stale.green and stale.passed and "revision" in stale.reason
+    assert not latest_status(tmp_path / "report.json", "admin", revision=made_from).green
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("name") == "users-me"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (str(cases), "0", "0")
+
+
+def test_a_difference_exits_1_with_a_readable_diff_and_a_red_report(tmp_path):
+    junit = tmp_path / "junit.xml"
+    result = in_process(tmp_path, "--modern-app", ALTERED, "--route", "users-me", "--junit", str(junit))
+    assert result.exit_code == 1, result.output
+    assert "users-me/token-alice: GET /api/users/me/ as token:alice" in result.stdout
+    assert '  body.username\n    legacy: "alice"\n    modern: <absent>' in result.stdout
+    assert "case(s) did not match" in result.stdout
+    no_secrets(result.output)
+
+    text = (tmp_path / "report.json").read_text()
+    no_secrets(text)
+    route = json.loads(text)["routes"]["users-me"]
+    assert route["status"] == "red" and route["mismatched"] >= 1
+    mismatch = next(m for m in route["mismatches"] if m["case"] == "users-me/token-alice")
+    assert {"path": "body.username", "legacy": "alice", "modern": "<absent>"} in mismatch["differences"]
+    assert mismatch["request"]["headers"] == [["Authorization", "Token ***"]]
+    assert not latest_status(tmp_path / "report.json", "users-me").green
+
+    failures = [tc for tc in ET.parse(junit).getroot().iter("testcase") if tc.find("failure") is not None]
+    assert "token-alice" in {tc.get("name") for tc in failures}
+    no_secrets(junit.read_text())
+
+
+def test_a_route_run_keeps_the_other_routes_of_a_report_of_the_same_revision(tmp_path):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "me.toml").write_text('route = "users-me"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n')
+    (cases / "list.toml").write_text('route = "users"\n[[cases]]\nid = "list"\npath = "/api/users/"\n')
+    for route in ("users-me", "users"):
+        result = in_process(tmp_path, "--cases", str(cases), "--modern-app", CONTROL, "--route", route)
+        assert result.exit_code == 0, result.output
+    routes = json.loads((tmp_path / "report.json").read_text())["routes"]
+    assert routes["users-me"]["status"] == routes["users"]["status"] == "green"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--legacy", "http://127.0.0.1:8001"], "live mode needs both --legacy URL and --modern URL"),
+        (["--reset-database-url", "postgresql://x@localhost/x"], "need --legacy/--modern"),
+        (["--route", "users"], "Django is already configured in this process: pass --database-url"),
+        (["--database-url", "mysql://x@localhost/x"], "must be a postgresql:// URL"),
+        (["--database-url", "postgresql://x@localhost/other"], "names 'other'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--route", "nope"], "no cases for route(s) nope"),
+        (["--modern-app", "no.such.module:app"], "cannot import the modern app no.such.module:app"),
+        (["--modern-app", "fastapi_app"], "--modern-app must be module:attribute"),
+        (["--cases", "/nonexistent"], "no cases directory at /nonexistent"),
+    ],
+)
+def test_setup_errors_exit_2_with_one_line(tmp_path, args, message):
+    result = in_process(tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_broken_case_file_is_a_usage_error_naming_the_file(tmp_path):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "mine.toml").write_text(
+        'route = "users"\n[[cases]]\nid = "x"\npath = "/api/users/"\nverb = "GET"\n'
+    )
+    result = in_process(tmp_path, "--cases", str(cases), "--modern-app", CONTROL)
+    assert result.exit_code == 2
+    assert "mine.toml case 'x': unknown key(s) verb" in result.stderr
+
+
+def test_a_rule_without_a_reason_is_a_usage_error(tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nroute = "users"\npath = "body.detail"\n')
+    result = in_process(tmp_path, "--rules", str(rules), "--modern-app", CONTROL, "--route", "users-me")
+    assert result.exit_code == 2
+    assert "every rule needs a written reason" in result.stderr
