@@ -58,7 +58,10 @@ def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
     """nginx on ``proxy_port`` in front of both apps, from the manifest (checked with ``nginx -t`` here)."""
     nginx = Nginx(config.proxy_dir)
     if nginx.running_pid() is not None:
-        raise NginxError(f"an nginx from {nginx.prefix} is already running (pid {nginx.running_pid()})")
+        raise NginxError(
+            f"an nginx from {nginx.prefix} is already running (pid {nginx.running_pid()}): "
+            "is another `cutover up` running? (`kill -QUIT <pid>` stops a stray one)"
+        )
     listen = f"{config.host}:{config.proxy_port}"
     # The apps run where this stack starts them, whatever ports the manifest names.
     servers = {

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CutoverError
 from .manifest import Backend, Manifest, ManifestError, Route, parse_manifest, read_text, set_route_mode
 from .nginx import Nginx, NginxError
 from .render import DEFAULT_LISTEN, render
@@ -116,14 +117,16 @@ def move_route(
         config = rendered(new_manifest, read_target(nginx))
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet
-        _atomic_write(manifest_path, new_text)
         try:
+            _atomic_write(manifest_path, new_text)
             reloaded = nginx.reload()
-        except NginxError:
-            # nginx kept serving the previous configuration: make the files say so again.
-            _atomic_write(manifest_path, text)
+        except (OSError, NginxError) as exc:
+            # nginx still serves the previous configuration: make the files say so again.
             if previous_config is not None:
                 _atomic_write(nginx.conf_path, previous_config)
+            if isinstance(exc, OSError):  # the manifest could not be written: it is unchanged
+                raise CutoverError(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
+            _atomic_write(manifest_path, text)
             raise
         return MoveResult(before, new_manifest.route(route_id), reloaded, warning)
 

@@ -7,6 +7,7 @@ Backends where traffic flows: two tiny real uvicorn servers (``echo_app.py``) be
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -279,5 +280,21 @@ def test_move_on_a_running_front_door_reloads_it(front_door):
         assert client.get("/api/users/").headers["x-cutover-backend"] == "modern"
     result = flip(front_door, "rollback", "users")
     assert result.exit_code == 0 and "reloaded gracefully" in result.stdout
+    with front_door.client() as client:
+        assert client.get("/api/users/").headers["x-cutover-backend"] == "legacy"
+
+
+def test_a_reload_nginx_refuses_puts_the_files_back_and_keeps_serving(front_door):
+    # `nginx -t` does not bind sockets: a port taken by another process passes it and fails the reload.
+    state = front_door.nginx.prefix / "cutover-proxy.json"
+    config, manifest = front_door.nginx.conf_path.read_text(), front_door.manifest.read_text()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        state.write_text(json.dumps({"listen": f"127.0.0.1:{taken.getsockname()[1]}", "servers": {}}))
+        result = flip(front_door, "move", "users", "--to", "modern", "--force")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "nginx kept its previous configuration" in line and "failed (98: Address" in line
+    assert front_door.manifest.read_text() == manifest
+    assert front_door.nginx.conf_path.read_text() == config
     with front_door.client() as client:
         assert client.get("/api/users/").headers["x-cutover-backend"] == "legacy"
