@@ -88,7 +88,7 @@ Authenticated = Annotated[Auth, Depends(authenticated)]
 
 
 async def current_user(auth: Authenticated) -> User:
-    """``IsAuthenticated``: 401 ``NotAuthenticated`` (with ``WWW-Authenticate: Token``) for anonymous requests."""
+    """``IsAuthenticated``: anonymous requests get 401 ``NotAuthenticated`` (``WWW-Authenticate: Token``)."""
     if auth.user is None:
         raise NotAuthenticated()
     return auth.user

@@ -1,9 +1,10 @@
 """DRF's exceptions and Django's error answers, and the handlers that render them.
 
-Every API error has DRF's shape: ``{"detail": "..."}`` for a single message, the field dict (or list) of a
-validation error as is, 400 instead of FastAPI's 422, 401 with ``WWW-Authenticate: Token`` (TokenAuthentication
-is the legacy's first authenticator), and the view's ``Allow`` header. URLs no route matches get Django's
-``APPEND_SLASH`` redirect or its non-DEBUG HTML 404 page; unexpected errors its HTML 500 page.
+Every API error has DRF's shape: ``{"detail": "..."}`` for a single message, a validation error's field
+dict (or list) as is, 400 instead of FastAPI's 422, 401 with ``WWW-Authenticate: Token``
+(TokenAuthentication is the legacy's first authenticator), and the view's ``Allow`` header. URLs no route
+matches get Django's ``APPEND_SLASH`` redirect or its non-DEBUG HTML 404 page; unexpected errors its
+HTML 500 page.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The request's host and scheme as Django computes them (``USE_X_FORWARDED_HOST``, ``SECURE_PROXY_SSL_HEADER``,
-``ALLOWED_HOSTS``), and ``build_absolute_uri()``."""
+"""The request's host and scheme as Django computes them (``USE_X_FORWARDED_HOST``,
+``SECURE_PROXY_SSL_HEADER``, ``ALLOWED_HOSTS``), and ``build_absolute_uri()``."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def server_host(scope: Mapping[str, object]) -> str:
     server = scope.get("server")
     if not server:
         return ""
-    host, port = server  # type: ignore[misc]
+    host, port = str(server[0]), int(server[1] or 0)  # type: ignore[index]
     default = 443 if scope.get("scheme") == "https" else 80
-    return f"{host}:{port}" if port and port != default else str(host)
+    return f"{host}:{port}" if port and port != default else host
 
 
 def allowed_host(

@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+app: FastAPI  # created on first access (below), so that importing the package needs no settings
+
+
 def __getattr__(name: str) -> FastAPI:
     # ``uvicorn fastapi_app.main:app``: built on first access, so importing the package needs no settings.
     if name == "app":

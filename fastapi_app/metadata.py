@@ -30,7 +30,8 @@ USER_FIELDS: dict[str, Any] = {
         "Unselect this instead of deleting accounts.",
     ),
     "is_staff": _field(
-        "boolean", False, True, "Staff status", help_text="Designates whether the user can log into this admin site."
+        "boolean", False, True, "Staff status",
+        help_text="Designates whether the user can log into this admin site."
     ),
     "date_joined": _field("datetime", False, True, "Date joined"),
     "last_login": _field("datetime", False, True, "Last login"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
@@ -91,13 +92,15 @@ def _parse_multipart(body: bytes, content_type: str) -> dict[str, str]:
     data: dict[str, str] = {}
     if not message.is_multipart():
         return data
-    for part in message.get_payload():  # type: ignore[union-attr]
+    parts: list[Message] = message.get_payload()  # type: ignore[assignment]
+    for part in parts:
         if part.get_param("filename", header="content-disposition") is not None:
             continue  # files are not fields
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            payload = part.get_payload(decode=True) or b""
-            data[name] = payload.decode(_encoding(content_type), errors="replace")
+            payload = part.get_payload(decode=True)
+            raw = payload if isinstance(payload, bytes) else b""
+            data[name] = raw.decode(_encoding(content_type), errors="replace")
     return data
 
 

@@ -19,6 +19,7 @@ from .compat import SESSION_COOKIE_NAME, decode_session, encode_session, new_ses
 __all__ = ["SESSION_COOKIE_AGE", "SessionState"]
 
 SESSION_COOKIE_AGE = 1209600  # Django's default: two weeks
+_DELETED = "expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax"
 
 
 @dataclass
@@ -87,10 +88,7 @@ class SessionState:
         """The ``Set-Cookie``/``Vary`` headers ``SessionMiddleware.process_response`` adds."""
         if self.cookie_present and self.is_empty():
             return [
-                (
-                    "set-cookie",
-                    f'{SESSION_COOKIE_NAME}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax',
-                ),
+                ("set-cookie", f'{SESSION_COOKIE_NAME}=""; {_DELETED}'),
                 ("vary", "Cookie"),
             ]
         headers: list[tuple[str, str]] = []

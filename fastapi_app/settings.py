@@ -1,8 +1,9 @@
 """The FastAPI port's configuration: one pydantic-settings class, read from the same environment as Django.
 
-``DATABASE_URL``, ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``, ``APP_ENV`` and ``ALLOWED_HOSTS`` mean exactly what
-they mean in ``legacy_django/settings.py``, so both apps share one database, one signing secret (sessions,
-session auth hashes) and one host allow-list. Nothing else in ``fastapi_app/`` reads ``os.environ``.
+``DATABASE_URL``, ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``, ``APP_ENV`` and ``ALLOWED_HOSTS`` mean exactly
+what they mean in ``legacy_django/settings.py``, so both apps share one database, one signing secret
+(sessions, session auth hashes) and one host allow-list. Nothing else in ``fastapi_app/`` reads
+``os.environ``.
 """
 
 from __future__ import annotations

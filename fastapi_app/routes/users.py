@@ -1,4 +1,4 @@
-"""``/api/users/`` (list, sign-up), ``/api/users/me/`` and ``/api/users/{pk}/``: the legacy ``UserViewSet``."""
+"""``/api/users/`` (list, sign-up), ``/api/users/me/``, ``/api/users/{pk}/``: the legacy ``UserViewSet``."""
 
 from __future__ import annotations
 

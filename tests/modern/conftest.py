@@ -10,14 +10,12 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from rest_framework.authtoken.models import Token
-
 from django.db import connections
+from rest_framework.authtoken.models import Token
 
 from fastapi_app.main import create_app
 from fastapi_app.settings import Settings
 from shared_db.config import DatabaseURL
-
 
 T = TypeVar("T")
 

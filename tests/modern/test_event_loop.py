@@ -16,7 +16,6 @@ import httpx
 import pytest
 from rest_framework.authtoken.models import Token
 
-from fastapi_app.main import create_app
 from tests.conftest import FIXTURE_PASSWORD
 from tests.modern.conftest import orm
 
@@ -70,7 +69,7 @@ async def test_the_detector_catches_a_blocking_route(app_client):
 
     @app.get("/blocking-for-the-test/")
     async def blocking() -> dict[str, str]:
-        time.sleep(THRESHOLD * 3)  # the mistake the test must catch: a blocking call in async def
+        time.sleep(THRESHOLD * 3)  # noqa: ASYNC251 - the mistake the test must catch
         return {}
 
     async def requests() -> None:
