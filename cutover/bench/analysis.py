@@ -64,7 +64,7 @@ def explain(run: BenchRun) -> list[str]:
             if MODERN in profiles and FLOOR in profiles:
                 text += (
                     " What the floor does not spend: "
-                    f"{_extra_packages(profiles[MODERN], profiles[FLOOR])} of modern's on-CPU samples; "
+                    f"{_extra_packages(profiles[MODERN], profiles[FLOOR])} of modern's GIL-holding samples; "
                     f"its request phases: {_phases(profiles[MODERN])}."
                 )
             out.append(text)

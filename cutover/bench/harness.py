@@ -303,8 +303,9 @@ def profile_targets(
             continue
         summary = profiling.summarize_collapsed(raw.read_text(encoding="utf-8", errors="replace"))
         summary["description"] = (
-            f"py-spy, {HEADLINE_ENDPOINT} at {HEADLINE_CONNECTIONS} connections, "
-            "all worker processes, on-CPU samples only."
+            f"py-spy, {HEADLINE_ENDPOINT} at {HEADLINE_CONNECTIONS} connections, all worker processes, "
+            "samples of threads holding the GIL (Python-level CPU; C code that releases the GIL, such as "
+            "socket waits, is not in it)."
         )
         summary["rps_under_profile"] = round(load.rps, 1)
         summary["raw"] = raw.name
