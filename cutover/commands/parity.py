@@ -191,16 +191,16 @@ def _in_process(
             url = stack.enter_context(_throwaway_database())
         _configure_django(url)
         _migrate()
+    app = _import_app(modern_app)
+    database = stack.enter_context(FixtureDatabase(url))
+    legacy_target = django_wsgi_target()  # (re)configures Django's logging: quieten it after this
+    stack.callback(legacy_target.close)
     # Django logs every 4xx of the legacy as a warning; the table and the diffs say what matters.
     quiet = {"django.request": logging.ERROR, "django.security.DisallowedHost": logging.CRITICAL}
     for name, level in quiet.items():
         logger = logging.getLogger(name)
         stack.callback(logger.setLevel, logger.level)
         logger.setLevel(level)
-    app = _import_app(modern_app)
-    database = stack.enter_context(FixtureDatabase(url))
-    legacy_target = django_wsgi_target()
-    stack.callback(legacy_target.close)
     try:
         modern_target = ASGITarget(app, "modern")
     except Exception as exc:
@@ -378,7 +378,7 @@ def _finish(
     redactor = Redactor(runner.fixture.secrets())
     for result in results:
         if result.outcome != "match":
-            console.print(render_result(result, redactor), markup=False)
+            console.print(render_result(result, redactor), markup=False, soft_wrap=True)
             console.print()
     table = Table(title=f"parity: {names[0]} vs {names[1]}")
     for column in ("route", "cases", "matched", "mismatched", "errors", "noise", "status"):
