@@ -80,6 +80,8 @@ def parity_result(report: Path, route_id: str) -> ParityResult:
     status = latest_status(report, route_id)
     if status.revision is None or not status.counts:
         return ParityResult("missing", detail=status.reason)
+    if not status.counts.get("cases"):  # the route was not run (e.g. `cutover parity --route other`)
+        return ParityResult("missing", detail=f"the parity report has no cases for {route_id}")
     return ParityResult(
         "green" if status.passed else "red",
         revision=status.revision.commit,
@@ -102,6 +104,8 @@ def _read_report(report: Path, route_id: str) -> ParityResult:
     if not isinstance(entry, dict):
         return ParityResult("missing", detail=f"the parity report has no cases for {route_id!r}")
     cases, matched = int(entry.get("cases", 0)), int(entry.get("matched", 0))
+    if not cases:
+        return ParityResult("missing", detail=f"the parity report has no cases for {route_id}")
     passed = entry.get("status") == "green" and cases > 0 and matched == cases
     revision: Any = data.get("revision") or {}
     return ParityResult(

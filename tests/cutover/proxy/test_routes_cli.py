@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cutover.cli import app
+from cutover.proxy.gate import parity_result
 
 from .test_manifest import demo_text
 
@@ -298,3 +300,20 @@ def test_a_reload_nginx_refuses_puts_the_files_back_and_keeps_serving(front_door
     assert front_door.nginx.conf_path.read_text() == config
     with front_door.client() as client:
         assert client.get("/api/users/").headers["x-cutover-backend"] == "legacy"
+
+
+def test_the_gate_reads_reports_the_same_with_or_without_the_parity_engine(tmp_path: Path, monkeypatch):
+    report = write_report(tmp_path / "r.json", "a" * 40, {"users": True, "users-me": False}, dirty=True)
+    ids = ["users", "users-me", "auth-token"]
+    with_engine = [parity_result(report, i) for i in ids]
+    monkeypatch.setitem(sys.modules, "cutover.parity.report", None)  # importing it now fails
+    without = [parity_result(report, i) for i in ids]
+    assert [(r.status, r.revision, r.dirty) for r in with_engine] == [
+        ("green", "a" * 40, True),
+        ("red", "a" * 40, True),
+        ("missing", None, False),
+    ]
+    assert [(r.status, r.revision, r.dirty) for r in without] == [
+        (r.status, r.revision, r.dirty) for r in with_engine
+    ]
+    assert parity_result(tmp_path / "absent.json", "users").status == "missing"
