@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 from typer.testing import CliRunner
 
 from cutover.cli import app
@@ -82,3 +83,23 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert not [p for p in nginx_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_with_a_broken_manifest_says_so_in_one_line_and_starts_nothing(tmp_path: Path):
+    manifest = tmp_path / "routes.toml"
+    manifest.write_text(
+        (REPO / "migration_notes" / "routes.toml").read_text().replace('"^/api/users/', '"/api/users/')
+    )
+    ports = [str(free_port()) for _ in range(3)]
+    args = ["up", "--no-seed", "--manifest", str(manifest), "--proxy-dir", str(tmp_path / "nginx")]
+    args += ["--legacy-port", ports[0], "--modern-port", ports[1], "--proxy-port", ports[2]]
+    result = CliRunner().invoke(app, args)  # on DATABASE_URL: the test run's throwaway cluster
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"cutover: error: {manifest}: route 'user-detail': a pattern must be anchored and start with '^/' "
+        "(got '/api/users/[^/]+/$')"
+    )
+    assert not (tmp_path / "nginx" / "nginx.pid").exists()
+    for port in ports:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/")
