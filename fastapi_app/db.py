@@ -6,19 +6,22 @@ connections) that is 20 + 8 connections, well under PostgreSQL's default ``max_c
 ``workers x (pool + overflow)`` against your server's limit (and PgBouncer's pool) when you scale out.
 ``pool_timeout`` bounds how long a request waits for a connection before failing instead of hanging.
 
-Stale statements: asyncpg prepares every statement and caches it per connection (SQLAlchemy's
-``prepared_statement_cache_size``, 100 by default). Django owns the schema; after its migrations change a
-table, a cached statement on an old connection fails with ``InvalidCachedStatementError`` ("cached plan
-must not change result type"). Connections therefore never outlive a migration: the app disposes the pool
-when it starts (``cutover up`` migrates before starting the servers, and a deploy restarts the workers after
-``migrate``), and :func:`reset_pool` drops every pooled connection for a migration run while the app is live.
-Behind PgBouncer in transaction mode, set the cache sizes to 0 instead (names are per server connection).
+Stale statements: asyncpg prepares every statement and SQLAlchemy caches it per connection
+(``prepared_statement_cache_size``, 100 by default). Django owns the schema; once a migration changes a
+column a cached statement reads, that statement fails on its old connection ("cached plan must not change
+result type"). So every checkout compares the ``django_migrations`` ledger with what the connection saw
+when it last served a request; after ``migrate`` recorded anything, the connection is discarded (SQLAlchemy
+retries the checkout with a fresh one, whose caches are empty). The check is one indexed aggregate per
+checkout. DDL run outside Django migrations is not seen: call :func:`reset_pool` (or restart the workers)
+after it. Behind PgBouncer in transaction mode, set both statement caches to 0 instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .settings import Settings
@@ -26,9 +29,12 @@ from .settings import Settings
 __all__ = ["create_engine", "reset_pool", "session_factory", "sessions"]
 
 
+SCHEMA_VERSION_SQL = "SELECT count(*), coalesce(max(id), 0) FROM django_migrations"
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """An asyncpg engine for ``settings.DATABASE_URL`` with the documented pool."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database.sqlalchemy_async(),
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
@@ -37,6 +43,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "fastapi_app", "timezone": "UTC"}},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_if_migrated)
+    return engine
+
+
+def _discard_if_migrated(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # Runs inside SQLAlchemy's greenlet: the adapted asyncpg cursor awaits without blocking the loop.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(SCHEMA_VERSION_SQL)
+        version = tuple(cursor.fetchone())
+    finally:
+        cursor.close()
+    seen = record.info.setdefault("schema_version", version)
+    if seen != version:
+        # Prepared statements on this connection may predate the migration: use a new connection.
+        raise exc.DisconnectionError("Django migrations ran since this connection was opened")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

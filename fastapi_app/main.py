@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 from .compat.password_validation import common_passwords
-from .db import create_engine, reset_pool, session_factory
+from .db import create_engine, session_factory
 from .errors import install_handlers
 from .middleware import LegacyMiddleware
 from .routes import auth, users
@@ -25,8 +25,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        # A fresh pool: no connection (and no prepared statement) predates the migrations just run.
-        await reset_pool(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         # Load the common-password list (a gzip file) now and off the loop, not inside the first sign-up.

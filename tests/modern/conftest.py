@@ -69,8 +69,10 @@ def token_for():
 
 @pytest.fixture
 def auth_header(token_for):
-    def header(user) -> dict[str, str]:
-        return {"Authorization": f"Token {token_for(user)}"}
+    """``await auth_header(user)``: DRF token credentials for ``user`` (the token made by Django)."""
+
+    async def header(user) -> dict[str, str]:
+        return {"Authorization": f"Token {await orm(token_for, user)}"}
 
     return header
 

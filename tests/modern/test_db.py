@@ -1,0 +1,60 @@
+"""The FastAPI pool after Django migrations: no stale prepared statements (fastapi_app/db.py)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from sqlalchemy.exc import DBAPIError
+
+from fastapi_app.db import reset_pool
+from tests.modern.conftest import orm
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WIDEN = "ALTER TABLE users ALTER COLUMN first_name TYPE varchar(200)"
+RESTORE = "ALTER TABLE users ALTER COLUMN first_name TYPE varchar(150)"
+
+
+def _sql(*statements: str) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+@pytest.fixture
+def widened_column():
+    """A change of result type to a column every user query reads (what AlterField(max_length) does)."""
+    yield
+    _sql(RESTORE, "DELETE FROM django_migrations WHERE name = 'zz_widen_first_name'")
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user(username="alice", email="alice@example.com")
+
+
+async def test_a_migration_recorded_by_django_retires_pooled_connections(
+    modern, alice, auth_header, widened_column
+):
+    headers = await auth_header(alice)
+    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200  # statements now cached
+    # What `manage.py migrate` does: the DDL and its ledger row, in one transaction.
+    await orm(
+        _sql,
+        WIDEN,
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('users', 'zz_widen_first_name', now())",
+    )
+    response = await modern.get("/api/users/me/", headers=headers)
+    assert response.status_code == 200 and response.json()["username"] == "alice"
+
+
+async def test_the_hazard_is_real_and_reset_pool_clears_it(
+    modern_app, modern, alice, auth_header, widened_column
+):
+    headers = await auth_header(alice)
+    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200
+    await orm(_sql, WIDEN)  # DDL that no migration recorded: invisible to the ledger check
+    with pytest.raises(DBAPIError, match="InvalidCachedStatementError|cached statement plan is invalid"):
+        await modern.get("/api/users/me/", headers=headers)
+    await reset_pool(modern_app.state.engine)
+    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200

@@ -1,0 +1,43 @@
+"""fastapi_app.settings: the same variables as Django, and the production guard."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from fastapi_app.settings import DEV_SECRET_KEY, Settings
+
+URL = "postgresql://app@localhost/app"
+
+
+def test_reads_djangos_variables(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", URL)
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old1,,old2")
+    monkeypatch.setenv("ALLOWED_HOSTS", "api.example.com")
+    settings = Settings()
+    assert settings.database.name == "app"
+    assert settings.SECRET_KEY_FALLBACKS == ["old1", "old2"]
+    assert settings.allowed_hosts == ("127.0.0.1", "localhost", "testserver", "[::1]", "api.example.com")
+
+
+def test_development_default_secret():
+    assert Settings(DATABASE_URL=URL).SECRET_KEY == DEV_SECRET_KEY
+
+
+def test_production_refuses_the_development_secret():
+    with pytest.raises(ValidationError, match="SECRET_KEY must be set in production"):
+        Settings(DATABASE_URL=URL, APP_ENV="production")
+    assert Settings(DATABASE_URL=URL, APP_ENV="production", SECRET_KEY="real").APP_ENV == "production"
+
+
+@pytest.mark.parametrize("bad", ["mysql://x@y/z", "postgresql://x@y/"])
+def test_database_url_is_validated(bad):
+    with pytest.raises(ValidationError):
+        Settings(DATABASE_URL=bad)
+
+
+def test_database_url_is_required(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError):
+        Settings()
