@@ -301,7 +301,8 @@ def _live(
         try:
             database.conn  # noqa: B018 - connect now, so a wrong URL is a setup error, not 100 failed cases
         except Exception as exc:
-            raise CutoverError(f"cannot connect to {reset_url.redacted()}: {exc}") from exc
+            reason = " ".join(str(exc).split())  # libpq's message spans lines; the error is one
+            raise CutoverError(f"cannot connect to {reset_url.redacted()}: {reason}") from exc
     runner = ParityRunner(targets[0], targets[1], database, fixture=fixture)
     return runner, "live", (legacy, modern)
 
@@ -311,11 +312,13 @@ def _select(
 ) -> tuple[list[Any], list[Any]]:
     from ..parity.cases import CaseError, load_cases
     from ..parity.compare import load_rules
+    from ..parity.fixture import build_fixture
     from ..parity.generated import generated_cases
 
     try:
         extra = generated_cases(generated, seed) if generated else []
-        cases = load_cases(cases_dir, fixture=runner.fixture, extra=extra)
+        # Hooks see the whole fixture (live mode narrows the runner's credentials to those given).
+        cases = load_cases(cases_dir, fixture=build_fixture(), extra=extra)
         runner.rules = load_rules(rules_file)
     except CaseError as exc:
         raise CutoverError(str(exc)) from exc

@@ -279,7 +279,10 @@ def load_cases(
     for path in sorted(directory.glob("*.toml")):
         for case, hook in load_case_file(path):
             if hook is not None:
-                result = hook(case, fixture)
+                try:
+                    result = hook(case, fixture)
+                except Exception as exc:
+                    raise CaseError(f"{path.name} case {case.id!r}: the hook raised {exc!r}") from exc
                 if not isinstance(result, Case):
                     raise CaseError(
                         f"{path.name} case {case.id!r}: hook returned {type(result).__name__}, not Case"
