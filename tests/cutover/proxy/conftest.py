@@ -6,6 +6,7 @@ where the app behind the proxy does not matter. ``front_door``: nginx from a man
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -51,6 +52,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def access_log(path: Path, count: int = 1, timeout: float = 5, until=None) -> list[dict]:
+    """The access log's JSON entries once there are ``count`` of them (and one satisfies ``until``).
+
+    nginx writes a request's log line after sending its response, so a client can see the response first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        entries = [json.loads(line) for line in lines]
+        done = len(entries) >= count and (until is None or any(until(e) for e in entries))
+        if done or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.02)
 
 
 @dataclass

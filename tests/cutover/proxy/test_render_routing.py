@@ -6,13 +6,11 @@ assertion checks both the ``X-Cutover-Backend`` header and which server really a
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from cutover.proxy.apply import move_route
 
-from .conftest import manifest_text
+from .conftest import access_log, manifest_text
 
 PATHS = {
     "auth-token": ("POST", "/api/auth/token/"),
@@ -132,8 +130,8 @@ def test_the_access_log_is_json_with_route_and_backend(front_door):
     with front_door.client() as client:
         client.get("/api/users/me/?x=1")
         client.get("/elsewhere")
-    lines = front_door.nginx.access_log.read_text().splitlines()
-    entries = [json.loads(line) for line in lines[-2:]]
+    entries = access_log(front_door.nginx.access_log, 2)
+    assert len(entries) == 2
     assert entries[0]["route"] == "users-me"
     assert entries[0]["backend"] == entries[0]["served_by"] == "modern"
     assert entries[0]["uri"] == "/api/users/me/?x=1"
