@@ -77,9 +77,10 @@ def test_a_configuration_nginx_rejects_is_not_installed(tmp_path: Path):
 
 def test_a_request_in_flight_during_a_move_completes_on_the_configuration_it_started_with(front_door):
     with ThreadPoolExecutor(1) as pool, front_door.client() as client:
-        slow = pool.submit(client.get, "/api/users/?sleep=1.5")
+        slow = pool.submit(client.get, "/api/users/?sleep=4")
         time.sleep(0.5)  # the request has reached the backend
         move_route(front_door.manifest, front_door.nginx, "users", "modern")  # reload while it runs
+        assert not slow.done()  # it really was in flight across the reload
         with front_door.client() as other:
             assert (
                 other.get("/api/users/").headers["x-cutover-backend"] == "modern"
