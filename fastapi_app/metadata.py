@@ -52,9 +52,10 @@ def user_metadata(name: str, action: str | None) -> dict[str, Any]:
     return document
 
 
+# legacy_django.users.auth_views.ObtainToken: DRF names a view after its class, describes it by its docstring.
 TOKEN_METADATA: dict[str, Any] = {
-    "name": "Obtain Auth Token",
-    "description": "",
+    "name": "Obtain Token",
+    "description": "DRF's obtain-token view (form, multipart or JSON credentials) with the hardened JSON parser.",
     "renders": ["application/json"],
     "parses": ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"],
     "actions": {

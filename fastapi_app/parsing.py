@@ -62,7 +62,8 @@ def _parse_json(body: bytes, content_type: str) -> Any:
     try:
         decoded = codecs.getreader(encoding)(io.BytesIO(body))
         return json.load(decoded, parse_constant=_strict_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        # The legacy's hardened JSONParser (legacy_django/parsers.py): too deep a nesting is a 400 as well.
         raise ParseError(f"JSON parse error - {exc}") from None
 
 

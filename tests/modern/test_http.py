@@ -42,7 +42,7 @@ async def test_options_is_drfs_metadata(modern, alice, make_user, auth_header):
     assert "actions" not in (await modern.options(f"/api/users/{other.pk}/", headers=headers)).json()
     assert (await modern.options("/api/users/")).status_code == 401
     token = await modern.options("/api/auth/token/")
-    assert token.status_code == 200 and token.json()["name"] == "Obtain Auth Token"
+    assert token.status_code == 200 and token.json()["name"] == "Obtain Token"
 
 
 async def orm_user(make_user):

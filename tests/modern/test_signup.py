@@ -102,3 +102,12 @@ async def test_read_only_and_unknown_fields_are_ignored(modern):
     assert response.status_code == 201 and "colour" not in response.json()
     user = await orm(User.objects.get, username="newcomer")
     assert user.is_staff is False and user.pk != 999
+
+
+async def test_deeply_nested_json_is_a_parse_error_not_a_500(modern):
+    # The legacy's hardened JSONParser turns json's RecursionError into DRF's ParseError.
+    response = await modern.post(
+        "/api/users/", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error - maximum recursion depth exceeded")
