@@ -55,7 +55,9 @@ def user_metadata(name: str, action: str | None) -> dict[str, Any]:
 # legacy_django.users.auth_views.ObtainToken: DRF names a view after its class, describes it by its docstring.
 TOKEN_METADATA: dict[str, Any] = {
     "name": "Obtain Token",
-    "description": "DRF's obtain-token view (form, multipart or JSON credentials) with the hardened JSON parser.",
+    "description": (
+        "DRF's obtain-token view (form, multipart or JSON credentials) with the hardened JSON parser."
+    ),
     "renders": ["application/json"],
     "parses": ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"],
     "actions": {
