@@ -2,6 +2,7 @@
 
 - ``CommonMiddleware``: ``request.get_host()`` validated against ``ALLOWED_HOSTS`` first (a 400 HTML page);
 - ``SessionMiddleware``: ``Vary: Cookie`` when the session was read, the cookie deleted when it is empty;
+- ``CsrfViewMiddleware``: a malformed ``csrftoken`` cookie is replaced by a new secret (and ``Vary: Cookie``);
 - ``SecurityMiddleware``: ``X-Content-Type-Options``, ``Referrer-Policy``, ``Cross-Origin-Opener-Policy``;
 - ``XFrameOptionsMiddleware``: ``X-Frame-Options: DENY`` (not on the responses made outside it: the
   ``APPEND_SLASH`` redirect and the bad-host page).
@@ -9,17 +10,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from email.utils import formatdate
+from time import time
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .compat.csrf import CSRF_COOKIE_NAME, new_csrf_secret
 from .hosts import allowed_host
 from .responses import django_error_page
 from .sessions import SessionState
 
 __all__ = ["LegacyMiddleware"]
+
+CSRF_COOKIE_AGE = 31449600  # Django's default: a year
+_CSRF_TOKEN = re.compile(r"[a-zA-Z0-9]{32}|[a-zA-Z0-9]{64}")
 
 SECURITY_HEADERS = (
     ("x-content-type-options", "nosniff"),
@@ -42,13 +50,21 @@ class LegacyMiddleware:
         cookies = cookie_parser(headers.get("cookie", ""))
         session = SessionState.from_cookies(cookies)
         state.update(cookies=cookies, session=session, xframe=True)
+        csrf = cookies.get(CSRF_COOKIE_NAME)
+        new_csrf_cookie = csrf is not None and not _CSRF_TOKEN.fullmatch(csrf)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
                 if state.get("xframe", True) and "x-frame-options" not in out:
                     out["X-Frame-Options"] = "DENY"
-                for name, value in session.response_headers():
+                extra = session.response_headers()
+                # Made inside CommonMiddleware like X-Frame-Options: the redirect and bad-host page lack it.
+                if new_csrf_cookie and state.get("xframe", True):
+                    expires = formatdate(time() + CSRF_COOKIE_AGE, usegmt=True)
+                    cookie = f"{CSRF_COOKIE_NAME}={new_csrf_secret()}; expires={expires}; Max-Age={CSRF_COOKIE_AGE}"
+                    extra += [("set-cookie", f"{cookie}; Path=/; SameSite=Lax"), ("vary", "Cookie")]
+                for name, value in extra:
                     if name == "vary":
                         existing = out.get("vary")
                         if not existing or "cookie" not in existing.lower():

@@ -123,6 +123,19 @@ def test_methods_and_urls(world, legacy_client, modern_client):
             calls.append(Call(method, path, {}))
     calls.append(Call("GET", "/nope", {"Host": "evil.example.com"}))
     calls.append(Call("GET", "/nope", {"Cookie": "sessionid=abc"}))
+    for cookie in ("csrftoken=bad", "csrftoken=", "csrftoken=" + "a" * 32, "csrftoken=" + "b" * 64):
+        for path in ("/api/users/", "/nope/", "/api/users", "/api/auth/token/"):
+            calls.append(Call("GET", path, {"Cookie": cookie}))
+        calls.append(Call("GET", "/api/users/", {**tok, "Cookie": cookie}))
+        calls.append(
+            Call(
+                "POST",
+                "/api/users/",
+                {"Cookie": f"{world['session']['Cookie']}; {cookie}"},
+                "{}",
+                "application/json",
+            )
+        )
     check(legacy_client, modern_client, calls)
 
 
