@@ -36,6 +36,12 @@ SECURITY_HEADERS = (
 )
 
 
+def _new_csrf_cookie() -> str:
+    expires = formatdate(time() + CSRF_COOKIE_AGE, usegmt=True)
+    value = new_csrf_secret()
+    return f"{CSRF_COOKIE_NAME}={value}; expires={expires}; Max-Age={CSRF_COOKIE_AGE}; Path=/; SameSite=Lax"
+
+
 class LegacyMiddleware:
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
         self.app = app
@@ -61,9 +67,7 @@ class LegacyMiddleware:
                 extra = session.response_headers()
                 # Made inside CommonMiddleware like X-Frame-Options: the redirect and bad-host page lack it.
                 if new_csrf_cookie and state.get("xframe", True):
-                    expires = formatdate(time() + CSRF_COOKIE_AGE, usegmt=True)
-                    cookie = f"{CSRF_COOKIE_NAME}={new_csrf_secret()}; expires={expires}; Max-Age={CSRF_COOKIE_AGE}"
-                    extra += [("set-cookie", f"{cookie}; Path=/; SameSite=Lax"), ("vary", "Cookie")]
+                    extra += [("set-cookie", _new_csrf_cookie()), ("vary", "Cookie")]
                 for name, value in extra:
                     if name == "vary":
                         existing = out.get("vary")
