@@ -65,12 +65,14 @@ def generated_cases(count: int, seed: int, *, schema: dict[str, Any] | None = No
     operations = [result.ok() for result in loaded.get_all_operations()]  # type: ignore[union-attr]
     operations = [op for op in operations if op.path in ROUTE_OF_PATH]
     per_operation = math.ceil(count / len(operations))
+    drawn = [_draw(operation, per_operation, seed + i) for i, operation in enumerate(operations)]
+    # Round-robin over the operations, so that any count covers as many of them as it can.
     cases: list[Case] = []
-    for op_index, operation in enumerate(operations):
-        drawn = _draw(operation, per_operation, seed + op_index)
-        for n, example in enumerate(drawn):
-            cases.append(_to_case(example, operation, seed, n, len(cases)))
-    return cases[:count]
+    for n in range(per_operation):
+        for operation, examples in zip(operations, drawn, strict=True):
+            if n < len(examples) and len(cases) < count:
+                cases.append(_to_case(examples[n], operation, seed, n, len(cases)))
+    return cases
 
 
 _MEDIA_TYPES = (None, "application/json", "application/x-www-form-urlencoded")

@@ -308,3 +308,16 @@ def test_current_revision_tracks_commit_and_uncommitted_changes(tmp_path):
     (tmp_path / "new.py").write_text("x = 2\n")
     second = current_revision(tmp_path)
     assert first.dirty and second.dirty and first.commit == clean.commit and first.tree != second.tree
+
+
+def test_generated_cases_are_deterministic_per_seed_and_spread_over_the_routes():
+    from cutover.parity.generated import generated_cases
+
+    first, again, other = generated_cases(12, 1), generated_cases(12, 1), generated_cases(12, 2)
+    assert len(first) == 12 and [c.key for c in first] == [c.key for c in again]
+    assert [(c.method, c.path, c.query, c.json if c.has_json else c.form) for c in first] == [
+        (c.method, c.path, c.query, c.json if c.has_json else c.form) for c in again
+    ]
+    assert [(c.path, c.query) for c in first] != [(c.path, c.query) for c in other]
+    assert {c.route for c in first} == {"auth-token", "users", "user-detail", "users-me"}
+    assert all(c.generated and c.auth.kind in ("anonymous", "token", "session") for c in first)

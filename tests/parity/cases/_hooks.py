@@ -38,3 +38,9 @@ def password_of_129_characters(case: Case, fixture: Any) -> Case:
 def null_names(case: Case, fixture: Any) -> Case:
     """JSON null for the names (TOML has no null): Django's columns are NOT NULL."""
     return case.with_changes(json={**case.json, "first_name": None, "last_name": None})
+
+
+def deeply_nested_json(case: Case, fixture: Any) -> Case:
+    """100,000 nested arrays: Python's parser recurses past its limit; the answer must still be a 400."""
+    depth = 100_000
+    return case.with_changes(raw="[" * depth + "]" * depth, content_type="application/json")
