@@ -41,3 +41,17 @@ def test_database_url_is_required(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_the_app_refuses_to_start_in_production_with_the_dev_secret():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": URL}
+    env.pop("SECRET_KEY", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import fastapi_app.main as m; m.app"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "SECRET_KEY must be set in production" in proc.stderr
