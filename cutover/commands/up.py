@@ -16,7 +16,7 @@ from ..proxy.manifest import DEFAULT_MANIFEST
 from ..runner import Service, Supervisor, Terminated, install_stop_signals, python_module
 from ..stack import StackConfig, services
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
