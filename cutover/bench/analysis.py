@@ -32,7 +32,7 @@ def _extra_packages(profile: dict[str, Any], baseline: dict[str, Any], top: int 
     return ", ".join(f"{k} {ours[k]:.0%}" for k, d in extra[:top] if d > 0.02) or "no single package"
 
 
-def _phases(profile: dict[str, Any], top: int = 4) -> str:
+def _phases(profile: dict[str, Any], top: int = 5) -> str:
     return ", ".join(f"`{k}` {v:.0%}" for k, v in profile.get("top_inclusive", [])[:top]) or "(no samples)"
 
 

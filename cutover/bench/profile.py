@@ -22,6 +22,8 @@ PHASE_PACKAGES = frozenset({
     "fastapi_app", "legacy_django", "cutover", "rest_framework", "django", "fastapi", "sqlalchemy",
     "asyncpg", "psycopg", "pydantic", "starlette",
 })  # fmt: skip
+# Middleware and routing wrappers frame every request alike; the phases are what they wrap.
+_WRAPPER = re.compile(r"(__call__|<locals>|(^|\.)(handle|app|dispatch|view)$|_handle_selected|wrapped_view)")
 _PROCESS = re.compile(r'process \d+:"[^"]*";?')
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -98,7 +100,7 @@ def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
         names = set()
         for frame in frames:
             m = _FRAME.match(frame)
-            if m and package_of(m["file"]) in PHASE_PACKAGES:
+            if m and package_of(m["file"]) in PHASE_PACKAGES and not _WRAPPER.search(m["func"]):
                 names.add(f"{m['func']} ({package_of(m['file'])})")
         for name in names:
             inclusive[name] += n

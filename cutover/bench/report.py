@@ -119,6 +119,12 @@ def render_markdown(run: BenchRun) -> str:
             if p.load is None:
                 lines.append(f"| {p.target} | {p.connections} | not measured: {p.skipped} | | | | | | |")
                 continue
+            if p.load.requests == 0:
+                lines.append(
+                    f"| {p.target} | {p.connections} | 0: no request completed within the window | | | "
+                    f"{p.load.errors} | | | {p.loadavg_before[0]:.2f} |"
+                )
+                continue
             rps = f"{p.rps:,.0f}"
             if len(p.rps_samples) > 1:
                 rps += (

@@ -27,7 +27,7 @@ from ..runner import Service
 
 console = Console(highlight=False, soft_wrap=True)
 
-FULL_LEVELS, QUICK_LEVELS = (8, 64, 256), (8, 64)
+FULL_LEVELS, QUICK_LEVELS, SIGNUP_LEVELS = (8, 64, 256), (8, 64), (2, 8)
 
 
 def register(app: typer.Typer) -> None:
@@ -94,11 +94,10 @@ def bench(
         plan = Plan(
             endpoints=tuple(_csv(endpoints, ENDPOINTS, "endpoint")),
             concurrency=_levels(concurrency) if concurrency else QUICK_LEVELS if quick else FULL_LEVELS,
-            signup_concurrency=_levels(signup_concurrency, "--signup-concurrency")
-            if signup_concurrency
-            else (4,)
-            if quick
-            else (4, 16),
+            signup_concurrency=(
+                _levels(signup_concurrency, "--signup-concurrency") if signup_concurrency else SIGNUP_LEVELS
+            ),
+            signup_duration_s=8 if quick else 15,
             warmup_s=warmup if warmup is not None else 1 if quick else 3,
             duration_s=duration if duration is not None else 3 if quick else 8,
             workers=workers,
