@@ -97,6 +97,22 @@ def test_authentication_outcomes(world, legacy_client, modern_client):
     check(legacy_client, modern_client, calls)
 
 
+def test_sessions_of_inactive_or_deleted_users(world, legacy_client, modern_client, django_session_cookie):
+    from legacy_django.users.models import User as DjangoUser
+
+    carol = DjangoUser.objects.create_user("carol", "carol@example.com", "carol-password-123")
+    dave = DjangoUser.objects.create_user("dave", "dave@example.com", "dave-password-123")
+    carol_cookie, dave_cookie = django_session_cookie(carol), django_session_cookie(dave)
+    DjangoUser.objects.filter(pk=carol.pk).update(is_active=False)
+    DjangoUser.objects.filter(pk=dave.pk).delete()
+    calls = [
+        Call(method, path, {"Cookie": f"sessionid={cookie}"})
+        for cookie in (carol_cookie, dave_cookie)
+        for method, path in (("GET", "/api/users/me/"), ("POST", "/api/auth/token/"), ("GET", "/nope/"))
+    ]
+    check(legacy_client, modern_client, calls)
+
+
 def test_detail_and_me(world, legacy_client, modern_client):
     tok, pk = world["tok"]["alice"], world["alice"].pk
     paths = [

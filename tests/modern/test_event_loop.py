@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 import httpx
@@ -56,6 +57,22 @@ async def watched(requests):
     return handler.messages
 
 
+_WHERE = re.compile(r"running at (\S+?:\d+)")
+
+
+async def reproducible(first, second) -> set[str]:
+    """Requests (``file:line`` of the awaiting test code) slow in two runs of the same scenario.
+
+    A blocking call stalls the loop on every run, at the same request; the machine being busy (other
+    processes on a shared CPU) stalls it at random. Only a stall that happens again counts.
+    """
+    slow = {m for message in await watched(first) for m in _WHERE.findall(message)}
+    if not slow:
+        return set()
+    again = {m for message in await watched(second) for m in _WHERE.findall(message)}
+    return slow & again
+
+
 @pytest.fixture
 async def app_client(modern_app):
     async with httpx.AsyncClient(
@@ -75,8 +92,7 @@ async def test_the_detector_catches_a_blocking_route(app_client):
     async def requests() -> None:
         assert (await client.get("/blocking-for-the-test/")).status_code == 200
 
-    messages = await watched(requests)
-    assert messages, "a 0.3 s blocking call went unnoticed"
+    assert await reproducible(requests, requests), "a 0.3 s blocking call went unnoticed"
 
 
 @pytest.fixture
@@ -119,8 +135,7 @@ async def test_no_route_blocks_the_loop(app_client, people):
     # Warm up under the same debug mode (debug mode reads source files the first time it records where a
     # future was created); then measure the same session of requests.
     await watched(lambda: session(1))
-    messages = await watched(lambda: session(2))
-    assert messages == []
+    assert await reproducible(lambda: session(2), lambda: session(3)) == set()
 
     # A Django session ended by a password change is flushed (a delete) without blocking either.
     async def ended_session() -> None:
@@ -131,7 +146,7 @@ async def test_no_route_blocks_the_loop(app_client, people):
         await orm(change_password)
         assert (await client.get("/api/users/me/", headers=cookie)).status_code == 401
 
-    assert await watched(ended_session) == []
+    assert await reproducible(ended_session, ended_session) == set()
 
 
 async def test_the_detector_catches_hashing_on_the_loop(app_client):
@@ -146,4 +161,4 @@ async def test_the_detector_catches_hashing_on_the_loop(app_client):
     async def requests() -> None:
         assert (await client.post("/hashing-for-the-test/")).status_code == 200
 
-    assert await watched(requests)
+    assert await reproducible(requests, requests)
