@@ -57,7 +57,8 @@ async def watched(requests):
     return handler.messages
 
 
-_WHERE = re.compile(r"running at (\S+?:\d+)")
+# Where the timed task was: the line it awaits at, or (a task that finished) its function.
+_WHERE = re.compile(r"(?:running|defined) at (\S+?:\d+)")
 
 
 async def reproducible(first, second) -> set[str]:
