@@ -115,6 +115,8 @@ def parity(
         if (legacy is None) != (modern is None):
             raise CutoverError("live mode needs both --legacy URL and --modern URL")
         live = legacy is not None
+        if not cases_dir.is_dir():  # before starting a database for nothing
+            raise CutoverError(f"no cases directory at {cases_dir} (run from the project root)")
         if live and database_url:
             raise CutoverError(
                 "--database-url is for in-process mode; live mode resets only --reset-database-url"

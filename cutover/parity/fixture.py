@@ -284,6 +284,8 @@ class FixtureDatabase:
     def conn(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url.libpq(), autocommit=True, row_factory=dict_row)
+            # TRUNCATE waits for every open transaction on these tables: fail clearly rather than hang.
+            self._conn.execute("SET lock_timeout = '20s'")
         return self._conn
 
     def close(self) -> None:

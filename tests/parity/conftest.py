@@ -31,11 +31,12 @@ def parity_database_url(django_db_setup) -> DatabaseURL:
     return this_run_database_url()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def parity_database(parity_database_url: DatabaseURL) -> Iterator[FixtureDatabase]:
     db = FixtureDatabase(parity_database_url, build_fixture())
     yield db
-    # Leave the test database as the other tests expect it: empty, sequences from 1.
+    # Package scope: when the parity tests are done, leave the test database as the tests that follow
+    # expect it (empty, sequences from 1), whatever the CLI and live tests left in it.
     db.conn.execute(
         "TRUNCATE users, authtoken_token, django_session, users_groups, users_user_permissions, "
         "django_admin_log RESTART IDENTITY CASCADE"
@@ -43,25 +44,25 @@ def parity_database(parity_database_url: DatabaseURL) -> Iterator[FixtureDatabas
     db.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def legacy_target(django_db_setup) -> Iterator[WSGITarget]:
     target = django_wsgi_target()
     yield target
     target.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def modern_target(parity_database_url: DatabaseURL) -> Iterator[ASGITarget]:
     target = ASGITarget(modern_app(), "modern")
     yield target
     target.close()  # runs the app's shutdown: its pool is disposed before the test database is dropped
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def parity_runner(legacy_target, modern_target, parity_database) -> ParityRunner:
     return ParityRunner(legacy_target, modern_target, parity_database, rules=load_rules(RULES_FILE))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def redactor(parity_database: FixtureDatabase) -> Redactor:
     return Redactor(parity_database.fixture.secrets())
