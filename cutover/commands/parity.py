@@ -216,9 +216,11 @@ def _in_process(
 def _throwaway_database() -> Iterator[DatabaseURL]:
     from shared_db.embedded import embedded_database
 
-    data_dir = Path(tempfile.mkdtemp(prefix="cutover-parity-pg-")) / "pgdata"
     try:
-        with embedded_database(data_dir, name="parity", throwaway=True) as url:
+        with (
+            tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch,
+            embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True) as url,
+        ):
             yield url
     except CutoverError:
         raise

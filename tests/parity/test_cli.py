@@ -162,3 +162,24 @@ def test_a_rule_without_a_reason_is_a_usage_error(tmp_path):
     result = in_process(tmp_path, "--rules", str(rules), "--modern-app", CONTROL, "--route", "users-me")
     assert result.exit_code == 2
     assert "every rule needs a written reason" in result.stderr
+
+
+def test_the_command_in_a_fresh_process_starts_and_removes_its_own_database(tmp_path):
+    # What `cutover parity` does outside pytest: a throwaway PostgreSQL, migrated, both apps in-process.
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    before = set(Path(tempfile.gettempdir()).glob("cutover-parity-pg-*"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover", "parity", "--route", "users-me", "--generated", "0", "--no-noise",
+         "--report", str(tmp_path / "report.json")],
+        cwd=Path(__file__).parents[2], env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all " in proc.stdout and "case(s) matched" in proc.stdout
+    assert "Traceback" not in proc.stderr and "Unauthorized" not in proc.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["routes"]["users-me"]["status"] == "green"
+    assert set(Path(tempfile.gettempdir()).glob("cutover-parity-pg-*")) == before
