@@ -12,7 +12,15 @@ from .. import stack
 from ..runner import Service, python_module
 from .results import FLOOR, LEGACY, LEGACY_NGINX, MODERN, MODERN_NGINX
 
-__all__ = ["ALL_TARGETS", "Target", "build_targets", "floor_service", "free_port"]
+__all__ = [
+    "ALL_TARGETS",
+    "Target",
+    "build_targets",
+    "floor_service",
+    "free_port",
+    "nginx_summary",
+    "pool_budget",
+]
 
 ALL_TARGETS = (LEGACY, MODERN, LEGACY_NGINX, MODERN_NGINX, FLOOR)
 
@@ -29,7 +37,42 @@ class Target:
 
     @property
     def argv(self) -> list[str]:
-        return [" ".join(s.argv[1:]) for s in self.services]
+        out = [" ".join(s.argv[1:]) for s in self.services]
+        if self.nginx is not None:
+            out.append("nginx " + nginx_summary(self.nginx))
+        return out
+
+
+def nginx_summary(proxy: Service) -> str:
+    """The directives of the rendered nginx.conf that matter for throughput (workers, keep-alive, logs)."""
+    try:
+        conf = Path(proxy.argv[proxy.argv.index("-c") + 1]).read_text(encoding="utf-8")
+    except (ValueError, IndexError, OSError):
+        return "(configuration not readable)"
+    wanted = ("worker_processes", "worker_connections", "keepalive ", "access_log", "proxy_http_version")
+    seen: list[str] = []
+    for line in conf.splitlines():
+        text = line.strip()
+        if text.startswith(wanted) and text not in seen:
+            seen.append(text)
+    return " ".join(seen)
+
+
+def pool_budget(workers: int, threads: int) -> str:
+    """Database connections each app may hold, as configured (see docs/performance.md)."""
+    from fastapi_app.settings import (
+        Settings,
+    )  # the port's defaults; cutover may read the apps, not vice versa
+
+    pool = Settings.model_fields["DB_POOL_SIZE"].default
+    overflow = Settings.model_fields["DB_MAX_OVERFLOW"].default
+    from .floor import POOL_SIZE
+
+    return (
+        f"legacy {workers}x{threads} persistent (CONN_MAX_AGE=60); "
+        f"modern {workers}x({pool}+{overflow}) SQLAlchemy/asyncpg pool; "
+        f"floor {workers}x{POOL_SIZE} asyncpg pool"
+    )
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..bench.profile import py_spy
 from ..bench.report import write_results
 from ..bench.results import Point, checks
 from ..bench.servers import postgres_pids, running, worker_processes
-from ..bench.targets import ALL_TARGETS, build_targets
+from ..bench.targets import ALL_TARGETS, build_targets, pool_budget
 from ..database import child_env, parse_url
 from ..errors import CutoverError
 from ..runner import Service
@@ -131,6 +131,7 @@ def bench(
                                 for n, t in servers.targets.items()
                             },
                             "worker processes (counted while running)": workers_seen,
+                            "database connections": pool_budget(plan.workers, plan.threads),
                         },
                     )
                     unequal = {n: c for n, c in workers_seen.items() if c != plan.workers}
