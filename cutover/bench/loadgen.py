@@ -71,10 +71,21 @@ def ensure_wrk(install: bool = True) -> str:
     if found:
         return found
     if install and os.geteuid() == 0 and shutil.which("apt-get"):
-        proc = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True, text=True)
-        found = shutil.which("wrk")
-        if proc.returncode == 0 and found:
-            return found
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        # A fresh machine has no package lists yet: update once, only if the first attempt fails.
+        for step in ([], ["apt-get", "update", "-qq"]):
+            if step:
+                subprocess.run(step, capture_output=True, text=True, env=env, timeout=300)
+            proc = subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "wrk"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+            found = shutil.which("wrk")
+            if proc.returncode == 0 and found:
+                return found
     raise CutoverError(HOW_TO_GET_WRK, ExitCode.USAGE)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import psutil
 import pytest
@@ -25,8 +24,7 @@ def smoke_db_url() -> str:
 
 
 def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smoke_db_url):
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is required for this test: " + loadgen.HOW_TO_GET_WRK)
+    loadgen.ensure_wrk()  # as the bench does: installs it with apt as root, else fails saying how to get it
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--endpoints", "detail,search,signup", "--concurrency", "2",
