@@ -198,7 +198,7 @@ def _in_process(
     legacy_target = django_wsgi_target()  # (re)configures Django's logging: quieten it after this
     stack.callback(legacy_target.close)
     # Django logs every 4xx of the legacy as a warning; the table and the diffs say what matters.
-    quiet = {"django.request": logging.ERROR, "django.security.DisallowedHost": logging.CRITICAL}
+    quiet = {"django.request": logging.ERROR, "django.security": logging.CRITICAL}
     for name, level in quiet.items():
         logger = logging.getLogger(name)
         stack.callback(logger.setLevel, logger.level)
