@@ -210,3 +210,24 @@ def legacy_asgi_app() -> ASGIApp:
 
 def renamed_field_on_legacy_app() -> ASGIApp:
     return RenamedField(_DjangoASGI())
+
+
+class RewrittenSignupRow(_Rewrite):
+    """Sign-up answers like the legacy, then ``UPDATE users SET <assignment>`` on the new row."""
+
+    def __init__(self, app: ASGIApp, url: DatabaseURL, assignment: str, *params: Any) -> None:
+        super().__init__(app, "POST", r"/api/users/")
+        self.url = url
+        self.assignment = assignment
+        self.params = params
+
+    async def change(self, scope: dict[str, Any], status: int, body: bytes) -> tuple[int, bytes]:
+        if status == 201:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(self._write, json.loads(body)["id"])
+        return status, body
+
+    def _write(self, user_id: int) -> None:
+        with psycopg.connect(self.url.libpq(), autocommit=True) as conn:
+            conn.execute(f"UPDATE users SET {self.assignment} WHERE id = %s", (*self.params, user_id))

@@ -147,3 +147,33 @@ def test_the_port_answers_the_probes_like_the_legacy(base):
     factory, baseline = base
     mismatched = {k: sorted(_paths(r)) or r.error for k, r in baseline.items() if r.outcome != "match"}
     assert mismatched == {}
+
+
+def _hash(password: str, iterations: int | None = None) -> str:
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(password, hasher.salt(), iterations=iterations)
+
+
+SENT = "a-long-unusual-passphrase-42"  # the password of users/signup-ok
+
+
+@pytest.mark.parametrize(
+    ("assignment", "params", "column"),
+    [
+        # Same password, fewer iterations: verifies, but is not what Django writes.
+        ("password = %s", lambda: (_hash(SENT, 600_000),), "password.iterations"),
+        # Another password in the right format: the hash strings always differ, the verification tells.
+        ("password = %s", lambda: (_hash("not-what-was-sent-42"),), "password.verifies"),
+        # A timestamp far from "now" is not excused by the tolerance given to "now".
+        ("date_joined = %s", lambda: ("2000-01-01T00:00:00Z",), "date_joined"),
+    ],
+)
+def test_written_rows_are_compared_by_meaning(
+    base, run_against, parity_database_url, assignment, params, column
+):
+    factory, baseline = base
+    altered = apps.RewrittenSignupRow(factory(), parity_database_url, assignment, *params())
+    added = _added(run_against(altered), baseline)
+    assert added == {"users/signup-ok": {f"rows.users.{build_fixture().next_user_id}.row.{column}"}}
