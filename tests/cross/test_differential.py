@@ -230,6 +230,8 @@ def test_refused_writes(world, legacy_client, modern_client):
             "application/json",
         )
     ]
+    big = '{"username": "' + "x" * 2_700_000 + '"}'  # over Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    calls += [Call("POST", path, {}, big, "application/json") for path in ("/api/users/", "/api/auth/token/")]
     check(legacy_client, modern_client, calls)
     # Nothing above wrote a row.
     assert User.objects.count() == 33
