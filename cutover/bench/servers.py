@@ -74,14 +74,19 @@ def postgres_pids(data_dir: Path) -> list[int]:
 
 
 def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
-    """User + system CPU seconds of each live process (a process gone since is simply absent)."""
+    """CPU seconds of each live process: its own user + system, plus those of its children that ended.
+
+    The children's part matters: a database connection closed during a window (a pool's overflow
+    connection, say) takes its backend's CPU with it, except into the postmaster's account of its
+    finished children. Counting both keeps the difference of two snapshots exact.
+    """
     out: dict[int, float] = {}
     for pid in pids:
         try:
             times = psutil.Process(pid).cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        out[pid] = times.user + times.system
+        out[pid] = times.user + times.system + times.children_user + times.children_system
     return out
 
 
@@ -105,5 +110,9 @@ def settle(
 
 
 def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds spent between two snapshots; processes born in between count from zero."""
-    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+    """CPU seconds spent between two snapshots of one process tree (see :func:`cpu_seconds`).
+
+    Totals, not per process: a process born in between counts from zero, and one that ended has moved
+    its whole time into its parent's account of finished children, where the difference finds it.
+    """
+    return sum(after.values()) - sum(before.values())

@@ -24,8 +24,28 @@ def test_settle_waits_for_leftover_work_and_no_longer():
         proc.wait()
 
 
-def test_cpu_spent_counts_new_processes_from_zero_and_ignores_gone_ones():
-    assert cpu_spent({1: 5.0, 2: 1.0}, {1: 7.5, 3: 0.25}) == 7.5 - 5.0 + 0.25
+def test_cpu_spent_is_the_difference_of_tree_totals():
+    # pid 2 ended (its 1.5 s moved into its parent 1's account of finished children); pid 3 was born.
+    assert cpu_spent({1: 5.0, 2: 1.0}, {1: 5.0 + 0.5 + 1.5, 3: 0.25}) == 0.5 + 0.5 + 0.25
+
+
+def test_a_finished_child_s_cpu_stays_in_the_parent_s_account():
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.run([sys.executable, '-c', 't = __import__(\"time\").process_time()\\n"
+        'while __import__("time").process_time() - t < 0.5: pass\'])\n'
+        "time.sleep(30)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(200):
+            if cpu_seconds([parent.pid]).get(parent.pid, 0) >= 0.5:
+                break
+            time.sleep(0.05)
+        assert cpu_seconds([parent.pid])[parent.pid] >= 0.5  # the child's half second, after it ended
+    finally:
+        parent.kill()
+        parent.wait()
 
 
 def test_a_process_tree_and_its_workers():
