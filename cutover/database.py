@@ -51,7 +51,10 @@ def parse_url(raw: str | None) -> DatabaseURL | None:
 def provisioned_database(
     url: DatabaseURL | None, data_dir: Path, *, migrate: bool = True, seed: bool = True
 ) -> Iterator[DatabaseURL]:
-    """Yield a ready database: ``url`` if given, else the embedded server in ``data_dir`` (stopped on exit)."""
+    """Yield a ready database: ``url`` if given, else the embedded server in ``data_dir``.
+
+    The embedded server is stopped on exit; an explicit database is left running, as it was found.
+    """
     source = nullcontext(url) if url is not None else embedded_database(data_dir)
     with source as ready:
         assert ready is not None
