@@ -317,10 +317,12 @@ def profile_targets(
 
 
 def now() -> str:
+    """The current UTC time as the report writes it."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_run(plan: Plan, machine: dict[str, Any], versions: dict[str, str], extra: dict[str, Any]) -> BenchRun:
+    """A run record with the plan's settings merged into ``extra`` (the command, servers, pools)."""
     return BenchRun(
         started=now(), finished="", machine=machine, versions=versions, settings={**extra, **plan.settings()}
     )

@@ -90,6 +90,7 @@ def ensure_wrk(install: bool = True) -> str:
 
 
 def wrk_version(wrk: str) -> str:
+    """wrk's version line, without its copyright notice."""
     proc = subprocess.run([wrk, "--version"], capture_output=True, text=True)
     return (proc.stdout.strip().splitlines() or ["wrk (unknown version)"])[0].split(" Copyright")[0]
 
