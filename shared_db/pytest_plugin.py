@@ -7,6 +7,7 @@ It must run before pytest-django configures Django (which reads the URL from the
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,10 +21,12 @@ from .embedded import embedded_database
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
     if not os.environ.get(ENV_VAR):
+        # Closed in reverse: forget the URL, stop and delete the cluster, remove its scratch directory.
         stack = ExitStack()
-        data_dir = Path(tempfile.mkdtemp(prefix="cutover-test-pg-")) / "pgdata"
-        url = stack.enter_context(embedded_database(data_dir, throwaway=True))
+        scratch = Path(tempfile.mkdtemp(prefix="cutover-test-pg-"))
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        url = stack.enter_context(embedded_database(scratch / "pgdata", throwaway=True))
         os.environ[ENV_VAR] = url.libpq()
+        stack.callback(os.environ.pop, ENV_VAR, None)
         early_config.add_cleanup(stack.close)
-        early_config.add_cleanup(lambda: os.environ.pop(ENV_VAR, None))
     return (yield)
