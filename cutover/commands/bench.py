@@ -102,7 +102,7 @@ def bench(
             duration_s=duration if duration is not None else 3 if quick else 8,
             workers=workers,
             threads=threads,
-            headline_repeats=1 if quick else 3,
+            headline_repeats=1 if quick else 5,
         )
         names = _csv(targets, ALL_TARGETS, "target")
         # The command line as typed, for the report; from Python (tests) there is none to quote.
