@@ -4,6 +4,7 @@ started by the ``shared_db.pytest_plugin`` plugin before Django is configured.""
 from __future__ import annotations
 
 import pytest
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from legacy_django.users.models import User
@@ -32,6 +33,16 @@ def make_user(db, fixture_password_hash):
         return User.objects.create(**attrs)
 
     return make
+
+
+@pytest.fixture
+def token_for():
+    """``token_for(user)``: the user's DRF token key, created by Django if missing."""
+
+    def issue(user) -> str:
+        return Token.objects.get_or_create(user=user)[0].key
+
+    return issue
 
 
 @pytest.fixture

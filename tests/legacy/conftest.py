@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 
 @pytest.fixture
@@ -12,14 +11,6 @@ def alice(make_user):
 @pytest.fixture
 def staff(make_user):
     return make_user(username="boss", email="boss@example.com", is_staff=True)
-
-
-@pytest.fixture
-def token_for():
-    def issue(user) -> str:
-        return Token.objects.get_or_create(user=user)[0].key
-
-    return issue
 
 
 @pytest.fixture

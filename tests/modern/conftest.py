@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from django.db import connections
-from rest_framework.authtoken.models import Token
 
 from fastapi_app.main import create_app
 from fastapi_app.settings import Settings
@@ -57,14 +56,6 @@ async def modern(modern_app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=modern_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
-
-
-@pytest.fixture
-def token_for():
-    def issue(user) -> str:
-        return Token.objects.get_or_create(user=user)[0].key
-
-    return issue
 
 
 @pytest.fixture
