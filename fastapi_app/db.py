@@ -18,10 +18,11 @@ after it. Behind PgBouncer in transaction mode, set both statement caches to 0 i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import event, exc
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .settings import Settings
@@ -39,26 +40,33 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
         pool_timeout=settings.DB_POOL_TIMEOUT,
-        # A connection killed by a server restart is replaced instead of failing one request.
-        pool_pre_ping=True,
+        # No pool_pre_ping: the checkout check below is a round trip already and doubles as the ping.
         connect_args={"server_settings": {"application_name": "fastapi_app", "timezone": "UTC"}},
     )
-    event.listen(engine.sync_engine, "checkout", _discard_if_migrated)
+    event.listen(engine.sync_engine, "checkout", _checkout_check(engine.sync_engine.dialect))
     return engine
 
 
-def _discard_if_migrated(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    # Runs inside SQLAlchemy's greenlet: the adapted asyncpg cursor awaits without blocking the loop.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(SCHEMA_VERSION_SQL)
-        version = tuple(cursor.fetchone())
-    finally:
-        cursor.close()
-    seen = record.info.setdefault("schema_version", version)
-    if seen != version:
-        # Prepared statements on this connection may predate the migration: use a new connection.
-        raise exc.DisconnectionError("Django migrations ran since this connection was opened")
+def _checkout_check(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
+    def check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # Runs inside SQLAlchemy's greenlet: the adapted asyncpg cursor awaits without blocking the loop.
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(SCHEMA_VERSION_SQL)
+            version = tuple(cursor.fetchone())
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                # A connection killed by a server restart is replaced instead of failing one request.
+                raise exc.DisconnectionError("the pooled connection is gone") from error
+            raise
+        finally:
+            cursor.close()
+        seen = record.info.setdefault("schema_version", version)
+        if seen != version:
+            # Prepared statements on this connection may predate the migration: use a new connection.
+            raise exc.DisconnectionError("Django migrations ran since this connection was opened")
+
+    return check
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -58,3 +58,15 @@ async def test_the_hazard_is_real_and_reset_pool_clears_it(
         await modern.get("/api/users/me/", headers=headers)
     await reset_pool(modern_app.state.engine)
     assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200
+
+
+async def test_a_connection_killed_under_the_pool_is_replaced(modern, alice, auth_header):
+    """What a PostgreSQL restart or an idle timeout does to pooled connections: the next request still works."""
+    headers = await auth_header(alice)
+    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200  # a connection is pooled
+    await orm(
+        _sql,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fastapi_app'",
+    )
+    response = await modern.get("/api/users/me/", headers=headers)
+    assert response.status_code == 200 and response.json()["username"] == "alice"
