@@ -23,6 +23,9 @@ class StackConfig:
     proxy_port: int = 8000
     manifest: Path = field(default=DEFAULT_MANIFEST)
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
+    # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
+    # production, nginx's JSON access log is the record and these are off (the benchmark runs them so).
+    app_access_logs: bool = True
 
 
 def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
@@ -33,7 +36,7 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
         "--workers", str(config.legacy_workers),
         "--worker-class", "gthread",
         "--threads", str(config.legacy_threads),
-        "--access-logfile", "-",
+        *(["--access-logfile", "-"] if config.app_access_logs else []),
         "--graceful-timeout", "10",
     )  # fmt: skip
     return Service("legacy", argv, env, f"http://{config.host}:{config.legacy_port}/api/users/")
@@ -50,6 +53,7 @@ def modern_service(config: StackConfig, env: dict[str, str]) -> Service:
         "--loop", "uvloop",
         "--http", "httptools",
         "--no-server-header",
+        *([] if config.app_access_logs else ["--no-access-log"]),
     )  # fmt: skip
     return Service("modern", argv, env, f"http://{config.host}:{config.modern_port}/api/users/")
 

@@ -1,5 +1,8 @@
 """DRF's authenticators in the legacy's order: ``TokenAuthentication`` then ``SessionAuthentication``
-(with Django's ``get_user`` session verification and the CSRF check for session-authenticated requests)."""
+(with Django's ``get_user`` session verification and the CSRF check for session-authenticated requests).
+
+The token lookup is a read-path query (:mod:`fastapi_app.reads`); the session path, which may write
+(a flushed or cycled session), opens an ORM session only when a request falls through to it."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from starlette.requests import Request
 
 from shared_db.models import User
 
-from . import crud
+from . import crud, queries
 from .compat import (
     HASH_SESSION_KEY,
     csrf_failure_reason,
@@ -22,6 +25,7 @@ from .compat import (
 )
 from .errors import AuthenticationFailed, PermissionDenied
 from .hosts import server_host
+from .reads import Reads, UserLike
 from .sessions import SessionState
 from .settings import Settings
 
@@ -30,11 +34,11 @@ __all__ = ["Auth", "authenticate"]
 
 @dataclass(frozen=True)
 class Auth:
-    user: User | None
+    user: UserLike | None
     via: Literal["token", "session"] | None = None
 
 
-async def _token_user(db: AsyncSession, header: str) -> Auth | None:
+async def _token_user(reads: Reads, header: str) -> Auth | None:
     parts = header.encode("latin-1").split()
     if not parts or parts[0].lower() != b"token":
         return None
@@ -48,7 +52,7 @@ async def _token_user(db: AsyncSession, header: str) -> Auth | None:
         raise AuthenticationFailed(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    user = await crud.user_by_token(db, key)
+    user = await reads.row(queries.user_by_token(), {"key": key}) if crud.storable(key) else None
     if user is None:
         raise AuthenticationFailed("Invalid token.")
     if not user.is_active:
@@ -80,13 +84,18 @@ async def session_user(request: Request, db: AsyncSession, settings: Settings) -
 
 
 async def authenticate(
-    request: Request, db: AsyncSession, settings: Settings, on_body_access: Callable[[], None] | None = None
+    request: Request, settings: Settings, on_body_access: Callable[[], None] | None = None
 ) -> Auth:
     """``request.user`` in DRF: token first (errors are 401), then the session (CSRF failures are 403)."""
-    token = await _token_user(db, request.headers.get("authorization", ""))
+    token = await _token_user(request.app.state.reads, request.headers.get("authorization", ""))
     if token is not None:
         return token
-    user = await session_user(request, db, settings)
+    session: SessionState = request.state.session
+    if session.key is None:
+        session.accessed = True  # SessionMiddleware saw request.session read, even with no cookie
+        return Auth(None)
+    async with request.app.state.sessions() as db:
+        user = await session_user(request, db, settings)
     if user is None:
         return Auth(None)
     reason = csrf_failure_reason(

@@ -24,15 +24,16 @@ __all__ = [
     "delete_user",
     "email_taken",
     "get_or_create_token",
-    "user_by_token",
+    "storable",
     "username_taken",
 ]
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
-def _storable(value: str) -> bool:
-    # psycopg refuses NUL and lone surrogates; DRF's qs_exists turns that error into "no such row".
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can hold ``value``: psycopg refuses NUL and lone surrogates, and Django turns that
+    error into "no such row" (DRF's ``qs_exists``, a token lookup)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -46,7 +47,7 @@ def now() -> datetime:
 
 async def username_taken(db: AsyncSession, username: str, exclude_id: int | None = None) -> bool:
     """DRF's ``UniqueValidator`` on ``username`` (exact match, the instance itself excluded)."""
-    if not _storable(username):
+    if not storable(username):
         return False
     query = select(User.id).where(User.username == username)
     if exclude_id is not None:
@@ -56,7 +57,7 @@ async def username_taken(db: AsyncSession, username: str, exclude_id: int | None
 
 async def email_taken(db: AsyncSession, email: str, exclude_id: int | None = None) -> bool:
     """``User.objects.filter(email__iexact=email)``: ``UPPER(email::text) = UPPER(%s)`` on PostgreSQL."""
-    if not _storable(email):
+    if not storable(email):
         return False
     query = select(User.id).where(func.upper(User.email) == func.upper(email))
     if exclude_id is not None:
@@ -91,13 +92,6 @@ async def delete_user(db: AsyncSession, user_id: int) -> None:
     await db.execute(delete(user_permissions).where(user_permissions.c.user_id == user_id))
     await db.execute(delete(AdminLogEntry).where(AdminLogEntry.user_id == user_id))
     await db.execute(delete(User).where(User.id == user_id))
-
-
-async def user_by_token(db: AsyncSession, key: str) -> User | None:
-    """``Token.objects.select_related('user').get(key=key).user``."""
-    if not _storable(key):
-        return None
-    return await db.scalar(select(User).join(Token, Token.user_id == User.id).where(Token.key == key))
 
 
 async def get_or_create_token(db: AsyncSession, user_id: int) -> str:

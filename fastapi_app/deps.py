@@ -1,5 +1,7 @@
-"""Request dependencies, in the order DRF's ``APIView.initial`` runs them: the view's declaration and content
-negotiation, then authentication, then the permission check."""
+"""Request dependencies. A view's :meth:`View.user` / :meth:`View.any_user` is DRF's ``APIView.initial`` as
+one dependency: the view's declaration and content negotiation, then authentication, then the permission
+check, in that order. One dependency, not a chain of them: FastAPI's dependency solving costs CPU per
+dependency on every request (see docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -9,27 +11,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_db.models import User
-
 from .authentication import Auth, authenticate
 from .errors import NotAuthenticated
 from .negotiation import JSON, Negotiated, select_renderer
 from .parsing import parse_body, read_body
-from .settings import Settings
+from .reads import Reads, UserLike
 
-__all__ = [
-    "Authenticated",
-    "CurrentUser",
-    "OptionalUser",
-    "SessionDep",
-    "SettingsDep",
-    "View",
-    "request_data",
-]
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+__all__ = ["SessionDep", "View", "authenticated", "read_pool", "request_data"]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -37,24 +25,44 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+def read_pool(request: Request) -> Reads:
+    """The worker's read pool (:mod:`fastapi_app.reads`)."""
+    return request.app.state.reads  # type: ignore[no-any-return]
+
+
 class View:
-    """A DRF view's class attributes for one URL: its ``Allow`` header and parsers. As a dependency it runs
-    content negotiation (406, or 404 for an unknown ``?format=``) before anything else."""
+    """A DRF view's class attributes for one URL: its ``Allow`` header and parsers.
+
+    :meth:`user` (``IsAuthenticated``) and :meth:`any_user` (``AllowAny``) are the route dependencies;
+    :meth:`negotiate` runs content negotiation (406, or 404 for an unknown ``?format=``) before anything
+    else."""
 
     def __init__(self, allow: str, parsers: tuple[str, ...] = (JSON,)) -> None:
         self.allow = allow
         self.parsers = parsers
 
-    async def __call__(self, request: Request) -> Negotiated:
+    def negotiate(self, request: Request) -> Negotiated:
         request.state.allow = self.allow
         request.state.parsers = self.parsers
         negotiated = select_renderer(request.headers.get("accept"), request.query_params.get("format"))
         request.state.negotiated = negotiated
         return negotiated
+
+    async def user(self, request: Request) -> UserLike:
+        """``IsAuthenticated``: anonymous requests get 401 (``WWW-Authenticate: Token``)."""
+        self.negotiate(request)
+        auth = await authenticated(request)
+        if auth.user is None:
+            raise NotAuthenticated()
+        return auth.user
+
+    async def any_user(self, request: Request) -> UserLike | None:
+        """``AllowAny`` after authentication ran (a bad token is still a 401, a CSRF failure still a 403)."""
+        self.negotiate(request)
+        return (await authenticated(request)).user
 
 
 async def request_data(request: Request) -> Any:
@@ -65,7 +73,7 @@ async def request_data(request: Request) -> Any:
     return request.state.data
 
 
-async def authenticated(request: Request, db: SessionDep, settings: SettingsDep) -> Auth:
+async def authenticated(request: Request) -> Auth:
     """DRF's ``perform_authentication`` (for every view, even those allowing anyone)."""
     body: bytes | Exception = b""
     if request.method == "POST":
@@ -81,23 +89,4 @@ async def authenticated(request: Request, db: SessionDep, settings: SettingsDep)
         if not hasattr(request.state, "data"):
             request.state.data = parse_body(body, request.headers.get("content-type"), request.state.parsers)
 
-    return await authenticate(request, db, settings, on_body_access)
-
-
-Authenticated = Annotated[Auth, Depends(authenticated)]
-
-
-async def current_user(auth: Authenticated) -> User:
-    """``IsAuthenticated``: anonymous requests get 401 ``NotAuthenticated`` (``WWW-Authenticate: Token``)."""
-    if auth.user is None:
-        raise NotAuthenticated()
-    return auth.user
-
-
-async def optional_user(auth: Authenticated) -> User | None:
-    """``AllowAny`` after authentication ran (a bad token is still a 401, a CSRF failure still a 403)."""
-    return auth.user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-OptionalUser = Annotated[User | None, Depends(optional_user)]
+    return await authenticate(request, request.app.state.settings, on_body_access)

@@ -1,27 +1,24 @@
 """The list's filter backends, in the legacy's order: django-filter (``is_active``), DRF's SearchFilter
-(``search``) and OrderingFilter (``ordering``). Detail routes apply them too, as DRF's ``get_object`` does."""
+(``search``) and OrderingFilter (``ordering``). Detail routes apply them too, as DRF's ``get_object`` does.
+
+The query string becomes a :class:`UserFilters`: its *shape* (which filters, how many search terms, which
+ordering) picks the SQL statement (built once per shape in :mod:`fastapi_app.queries`), its values are the
+statement's parameters."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-
-from sqlalchemy import Select, and_, func, or_
-
-from shared_db.models import User
+from dataclasses import dataclass
+from typing import Any
 
 from . import validators as v
 from .errors import ValidationError
 
-__all__ = ["filter_users", "order_users", "search_terms"]
+__all__ = ["ORDERING_FIELDS", "SEARCH_FIELDS", "Shape", "UserFilters", "search_terms"]
 
-SEARCH_FIELDS = (User.username, User.email, User.first_name, User.last_name)
-ORDERING_FIELDS = {
-    "id": User.id,
-    "username": User.username,
-    "email": User.email,
-    "date_joined": User.date_joined,
-}
+SEARCH_FIELDS = ("username", "email", "first_name", "last_name")
+ORDERING_FIELDS = ("id", "username", "email", "date_joined")
 DEFAULT_ORDERING = ("id",)
 
 # django.utils.text.smart_split_re
@@ -72,45 +69,49 @@ def _boolean_widget(value: str | None) -> bool | None:
     )
 
 
-def filter_users(query: Select, params: Mapping[str, str]) -> Select:
-    """Apply ``?is_active=`` and ``?search=`` (raises ValidationError for a NUL in the search)."""
-    is_active = _boolean_widget(params.get("is_active"))
-    if is_active is not None:
-        query = query.where(User.is_active.is_(is_active))
-    terms = search_terms(params.get("search", ""))
-    if terms:
-        # icontains on PostgreSQL: UPPER(col::text) LIKE UPPER('%term%'); OR across fields, AND across terms.
-        query = query.where(
-            and_(
-                *(
-                    or_(
-                        *(
-                            func.upper(col).like(func.upper(f"%{_like_escape(term)}%"))
-                            for col in SEARCH_FIELDS
-                        )
-                    )
-                    for term in terms
-                )
-            )
-        )
-    return query
-
-
-def order_users(query: Select, params: Mapping[str, str]) -> Select:
-    """``OrderingFilter``: comma-separated keys, unknown keys dropped, the view's ``ordering`` otherwise."""
-    raw = params.get("ordering")
+def _ordering(raw: str | None) -> tuple[str, ...]:
+    """``OrderingFilter``: comma-separated keys, unknown keys dropped, the view's ``ordering`` otherwise; a
+    repeated column keeps its first direction (Django's compiler drops a repeated ORDER BY column)."""
     keys: list[str] = []
-    if raw:
-        keys = [k for k in (p.strip() for p in raw.split(",")) if k.removeprefix("-") in ORDERING_FIELDS]
-    if not keys:
-        keys = list(DEFAULT_ORDERING)
-    clauses = []
     seen: set[str] = set()
-    for key in keys:
+    for key in (part.strip() for part in (raw or "").split(",")):
         name = key.removeprefix("-")
-        if name in seen:  # Django's compiler drops a repeated ORDER BY column
-            continue
-        seen.add(name)
-        column = ORDERING_FIELDS[name]
-        clauses.append(column.desc() if key.startswith("-") else column.asc())
-    return query.order_by(*clauses)
+        if name in ORDERING_FIELDS and name not in seen:
+            seen.add(name)
+            keys.append(key)
+    return tuple(keys) or DEFAULT_ORDERING
+
+
+# (is_active filter, number of search terms, ordering keys): what the SQL text depends on.
+Shape = tuple[bool | None, int, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilters:
+    """``?is_active=``, ``?search=`` and ``?ordering=`` as the legacy's filter backends read them."""
+
+    is_active: bool | None = None
+    terms: tuple[str, ...] = ()
+    ordering: tuple[str, ...] = DEFAULT_ORDERING
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> UserFilters:
+        """Parse the query string (raises ValidationError for a NUL in the search, as SearchFilter does)."""
+        if not params:
+            return NO_FILTERS
+        return cls(
+            is_active=_boolean_widget(params.get("is_active")),
+            terms=tuple(search_terms(params.get("search", ""))),
+            ordering=_ordering(params.get("ordering")),
+        )
+
+    @property
+    def shape(self) -> Shape:
+        return (self.is_active, len(self.terms), self.ordering)
+
+    def parameters(self) -> dict[str, Any]:
+        """The statement's parameters: each term as ``icontains`` looks for it (``%term%``, escaped)."""
+        return {f"term{i}": f"%{_like_escape(term)}%" for i, term in enumerate(self.terms)}
+
+
+NO_FILTERS = UserFilters()

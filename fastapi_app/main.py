@@ -7,15 +7,19 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from .compat.password_validation import common_passwords
 from .db import create_engine, session_factory
 from .errors import install_handlers
 from .middleware import LegacyMiddleware
+from .reads import Reads
 from .routes import auth, users
 from .settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,11 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.reads = await Reads.open(settings)
         # Load the common-password list (a gzip file) now and off the loop, not inside the first sign-up.
         await anyio.to_thread.run_sync(common_passwords)
         try:
             yield
         finally:
+            await app.state.reads.close()
             await engine.dispose()
 
     # No /docs or /openapi.json: the legacy answers those URLs with its 404 page (see migration_notes).
@@ -43,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=None if settings.OTEL_ENABLED else NO_TELEMETRY,
     )
     app.state.settings = settings
     install_handlers(app)

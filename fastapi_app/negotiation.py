@@ -9,6 +9,7 @@ import codecs
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
+from functools import cached_property, lru_cache
 
 from .errors import NotAcceptable, NotFound
 
@@ -95,7 +96,7 @@ class Negotiated:
 
     accepted: str = JSON
 
-    @property
+    @cached_property
     def indent(self) -> int | None:
         try:
             _, params = parse_header_parameters(self.accepted)
@@ -128,8 +129,14 @@ def select_renderer(accept: str | None, format_param: str | None) -> Negotiated:
     """
     if format_param and format_param != "json":
         raise NotFound()
+    return _negotiate("*/*" if accept is None else accept)
+
+
+@lru_cache(maxsize=256)
+def _negotiate(accept: str) -> Negotiated:
+    # Cached: clients send a handful of distinct Accept headers, parsed here once each (a 406 is not cached).
     renderer = MediaType(JSON)
-    parsed = [MediaType(token) for token in _accept_tokens("*/*" if accept is None else accept)]
+    parsed = [MediaType(token) for token in _accept_tokens(accept)]
     buckets: list[list[MediaType]] = [[], [], [], []]
     for media_type in parsed:
         buckets[3 - media_type.precedence].append(media_type)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from . import queries
 from .errors import NotFound
+from .filtering import UserFilters
 from .hosts import absolute_uri
+from .reads import Reads, Row
 
 __all__ = ["PAGE_SIZE", "MAX_PAGE_SIZE", "paginate", "remove_query_param", "replace_query_param"]
 
@@ -58,15 +60,19 @@ def _page_number(raw: str, num_pages: int) -> int:
     return number
 
 
-async def paginate(db: AsyncSession, query: Select, request: Request, render: Any) -> dict[str, Any]:
+async def paginate(
+    reads: Reads, filters: UserFilters, request: Request, render: Callable[[Row], Any]
+) -> dict[str, Any]:
     """Count, pick the page and build ``{"count", "next", "previous", "results"}`` with absolute links."""
     params = request.query_params
     size = page_size(params)
-    count = await db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    values = filters.parameters()
+    count = await reads.value(queries.count_users(filters.is_active, len(filters.terms)), values) or 0
     num_pages = math.ceil(max(1, count) / size)
     raw = params.get("page") or "1"
     number = num_pages if raw == "last" else _page_number(raw, num_pages)
-    rows = (await db.scalars(query.offset((number - 1) * size).limit(size))).all()
+    window = {"limit": size, "offset": (number - 1) * size}
+    rows = await reads.rows(queries.page_of_users(filters.shape), {**values, **window})
     url = absolute_uri(request)
     next_link = replace_query_param(url, "page", number + 1) if number < num_pages else None
     if number <= 1:

@@ -1,4 +1,4 @@
-"""What the users API reads and writes: ``UserOut`` as DRF's ``UserSerializer`` renders a user, and the
+"""What the users API reads and writes: a user as DRF's ``UserSerializer`` renders it, and the
 input rules of its writable fields (``UserSerializer`` in ``legacy_django/users/serializers.py``)."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_serializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_db.models import User
@@ -17,8 +16,9 @@ from . import validators as v
 from .compat import validate_password
 from .errors import ValidationError
 from .fields import EMPTY, CharField, FieldErrors, SkipField
+from .reads import UserLike
 
-__all__ = ["DUPLICATE_EMAIL", "DUPLICATE_USERNAME", "UserOut", "drf_datetime", "validate_user_input"]
+__all__ = ["DUPLICATE_EMAIL", "DUPLICATE_USERNAME", "drf_datetime", "render_user", "validate_user_input"]
 
 DUPLICATE_EMAIL = "A user with that email already exists."
 DUPLICATE_USERNAME = "A user with that username already exists."
@@ -33,28 +33,22 @@ def drf_datetime(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-class UserOut(BaseModel):
-    """A user as the legacy renders it (field order included: it is the JSON key order)."""
+def render_user(user: UserLike) -> dict[str, Any]:
+    """A user as DRF's ``UserSerializer`` renders it (the key order is the serializer's field order).
 
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    username: str
-    email: str
-    first_name: str
-    last_name: str
-    is_active: bool
-    is_staff: bool
-    date_joined: datetime
-    last_login: datetime | None
-
-    @field_serializer("date_joined", "last_login")
-    def _datetime(self, value: datetime | None) -> str | None:
-        return drf_datetime(value)
-
-    @classmethod
-    def render(cls, user: User) -> dict[str, Any]:
-        return cls.model_validate(user).model_dump(mode="json")
+    A plain function rather than a pydantic model: it renders an ORM ``User`` and a read-path
+    :class:`~fastapi_app.reads.Row` alike, without a ``model_validate`` + ``model_dump`` per response."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "date_joined": drf_datetime(user.date_joined),
+        "last_login": drf_datetime(user.last_login),
+    }
 
 
 def normalize_email(email: str) -> str:

@@ -40,10 +40,15 @@ class Settings(BaseSettings):
     APP_ENV: str = "development"
     ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Pool sizing (see fastapi_app/db.py): per worker process, pool + overflow connections at most.
+    # Pool sizing (see fastapi_app/db.py and fastapi_app/reads.py), per worker process: the ORM's pool +
+    # overflow connections for writes, and the read pool of the hot GET paths.
     DB_POOL_SIZE: int = Field(default=5, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=5, ge=0)
+    DB_READ_POOL_SIZE: int = Field(default=10, ge=1)
     DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+    # FastAPI's built-in OpenTelemetry hooks. Off unless asked for: with no exporter configured they only
+    # cost time on every request (see docs/performance.md).
+    OTEL_ENABLED: bool = False
 
     @field_validator("SECRET_KEY_FALLBACKS", "ALLOWED_HOSTS", mode="before")
     @classmethod

@@ -66,12 +66,13 @@ def pool_budget(workers: int, threads: int) -> str:
 
     pool = Settings.model_fields["DB_POOL_SIZE"].default
     overflow = Settings.model_fields["DB_MAX_OVERFLOW"].default
+    reads = Settings.model_fields["DB_READ_POOL_SIZE"].default
     from .floor import POOL_SIZE
 
     return (
         f"legacy {workers}x{threads} persistent (CONN_MAX_AGE=60); "
-        f"modern {workers}x({pool}+{overflow}) SQLAlchemy/asyncpg pool; "
-        f"floor {workers}x{POOL_SIZE} asyncpg pool"
+        f"modern {workers}x({pool}+{overflow}) SQLAlchemy/asyncpg pool for writes + {workers}x{reads} "
+        f"asyncpg read pool; floor {workers}x{POOL_SIZE} asyncpg pool"
     )
 
 
@@ -128,8 +129,13 @@ def build_targets(
     """
     out = Servers()
     wanted = set(names)
+    # As in production behind nginx: the app servers keep no access log of their own (stack.py).
     config = stack.StackConfig(
-        host=host, legacy_port=free_port(host), legacy_workers=workers, legacy_threads=threads
+        host=host,
+        legacy_port=free_port(host),
+        legacy_workers=workers,
+        legacy_threads=threads,
+        app_access_logs=False,
     )
     config = _with(config, modern_port=free_port(host), modern_workers=workers)
 

@@ -59,7 +59,7 @@ class ProxySettings:
     read_timeout: str = "60s"
     # Idle upstream connections are closed by nginx before the backends close them (gunicorn's keep-alive is
     # 2 s, uvicorn's 5 s): a connection the backend closed first would fail a POST sent on it.
-    upstream_keepalive: int = 16
+    upstream_keepalive: int = 128
     upstream_keepalive_timeout: str = "1s"
     fail_timeout: str = "5s"
     client_max_body_size: str = "10m"

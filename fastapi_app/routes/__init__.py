@@ -41,9 +41,8 @@ class _MethodFallback:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        await self.view(request)
-        async with request.app.state.sessions() as db:
-            auth = await authenticated(request, db, request.app.state.settings)
+        self.view.negotiate(request)
+        auth = await authenticated(request)
         if self.requires_login and auth.user is None:
             raise NotAuthenticated()
         raise MethodNotAllowed(request.method)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
@@ -13,11 +14,12 @@ from shared_db.models import User
 
 from .. import crud
 from ..compat import check_password, make_password, needs_rehash
-from ..deps import OptionalUser, SessionDep, View, request_data
+from ..deps import SessionDep, View, request_data
 from ..errors import ValidationError
 from ..fields import EMPTY, CharField, FieldErrors
 from ..metadata import TOKEN_METADATA
 from ..negotiation import FORM, JSON, MULTIPART
+from ..reads import UserLike
 from ..responses import api_response
 from . import method_fallback
 
@@ -50,8 +52,10 @@ async def authenticate_credentials(db: AsyncSession, username: str, password: st
     return user if user.is_active else None
 
 
-@router.post(PATH, dependencies=[Depends(TOKEN)], summary="Obtain the API token for username + password")
-async def obtain_token(request: Request, user: OptionalUser, db: SessionDep) -> Response:
+@router.post(PATH, summary="Obtain the API token for username + password")
+async def obtain_token(
+    request: Request, user: Annotated[UserLike | None, Depends(TOKEN.any_user)], db: SessionDep
+) -> Response:
     data = await request_data(request)
     if data is None:
         raise ValidationError({"non_field_errors": ["No data provided"]})
@@ -76,8 +80,10 @@ async def obtain_token(request: Request, user: OptionalUser, db: SessionDep) -> 
     return api_response(request, {"token": key})
 
 
-@router.options(PATH, dependencies=[Depends(TOKEN)], include_in_schema=False)
-async def token_metadata(request: Request, user: OptionalUser) -> Response:
+@router.options(PATH, include_in_schema=False)
+async def token_metadata(
+    request: Request, user: Annotated[UserLike | None, Depends(TOKEN.any_user)]
+) -> Response:
     return api_response(request, TOKEN_METADATA)
 
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from shared_db.models import User
 
-from .. import crud
+from .. import crud, queries
 from ..compat import make_password
-from ..deps import CurrentUser, OptionalUser, SessionDep, View, request_data
+from ..deps import SessionDep, View, read_pool, request_data
 from ..errors import APIException, NotFound, PermissionDenied, ValidationError
-from ..filtering import filter_users, order_users
+from ..filtering import UserFilters
 from ..metadata import user_metadata
 from ..pagination import paginate
+from ..reads import Reads, UserLike
 from ..responses import api_response
-from ..schemas import DUPLICATE_EMAIL, DUPLICATE_USERNAME, UserOut, validate_user_input
+from ..schemas import DUPLICATE_EMAIL, DUPLICATE_USERNAME, render_user, validate_user_input
 from . import method_fallback
 
 __all__ = ["router", "fallbacks"]
@@ -33,23 +36,38 @@ NO_MATCH = "No User matches the given query."
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-async def get_object(request: Request, db: AsyncSession) -> User:
+def _lookup(request: Request) -> tuple[Select[User], dict[str, Any]]:
     """DRF's ``get_object``: the list's filters apply, then ``pk`` (Python's ``int()``, as Django converts
-    it); a pk that does not convert is DRF's bare 404, a missing row Django's ``Http404`` message."""
-    query = filter_users(select(User), request.query_params)
+    it); a pk that does not convert is DRF's bare 404, one out of bigint's range Django's empty result."""
+    filters = UserFilters.from_params(request.query_params)
     try:
         pk = int(request.path_params["pk"])
     except ValueError:
         raise NotFound() from None
     if not crud.BIGINT_MIN <= pk <= crud.BIGINT_MAX:
         raise NotFound(NO_MATCH)  # Django 5 turns an out-of-range integer lookup into an empty result
-    user = await db.scalar(query.where(User.id == pk))
+    return queries.user_by_id(filters.is_active, len(filters.terms)), {**filters.parameters(), "pk": pk}
+
+
+async def read_object(request: Request, reads: Reads) -> UserLike:
+    """``get_object`` for a read: a row from the read pool."""
+    statement, params = _lookup(request)
+    user = await reads.row(statement, params)
     if user is None:
         raise NotFound(NO_MATCH)
     return user
 
 
-def may_change(method: str, requester: User, obj: User) -> bool:
+async def get_object(request: Request, db: AsyncSession) -> User:
+    """``get_object`` for a write: the ORM object, in the request's session (same statement)."""
+    statement, params = _lookup(request)
+    user = await db.scalar(statement, params)
+    if user is None:
+        raise NotFound(NO_MATCH)
+    return user
+
+
+def may_change(method: str, requester: UserLike, obj: UserLike) -> bool:
     """``IsSelfOrStaffOrReadOnly.has_object_permission``."""
     return method in SAFE_METHODS or requester.is_staff or requester.id == obj.id
 
@@ -71,36 +89,38 @@ async def save(db: AsyncSession) -> None:
 # -- /api/users/ ------------------------------------------------------------------------------------------
 
 
-@router.get("/", dependencies=[Depends(LIST)], summary="List users (paginated, filterable)")
-async def list_users(request: Request, user: CurrentUser, db: SessionDep) -> Response:
-    query = order_users(filter_users(select(User), request.query_params), request.query_params)
-    return api_response(request, await paginate(db, query, request, UserOut.render))
+@router.get("/", summary="List users (paginated, filterable)")
+async def list_users(request: Request, user: Annotated[UserLike, Depends(LIST.user)]) -> Response:
+    filters = UserFilters.from_params(request.query_params)
+    return api_response(request, await paginate(read_pool(request), filters, request, render_user))
 
 
-@router.post("/", dependencies=[Depends(LIST)], status_code=201, summary="Sign up (open to anyone)")
-async def create_user(request: Request, user: OptionalUser, db: SessionDep) -> Response:
+@router.post("/", status_code=201, summary="Sign up (open to anyone)")
+async def create_user(
+    request: Request, user: Annotated[UserLike | None, Depends(LIST.any_user)], db: SessionDep
+) -> Response:
     fields = await validate_user_input(await request_data(request), db)
     password = fields.pop("password")
     created = await crud.create_user(db, fields, password)
     await save(db)
-    return api_response(request, UserOut.render(created), 201)
+    return api_response(request, render_user(created), 201)
 
 
-@router.options("/", dependencies=[Depends(LIST)], include_in_schema=False)
-async def list_metadata(request: Request, user: CurrentUser) -> Response:
+@router.options("/", include_in_schema=False)
+async def list_metadata(request: Request, user: Annotated[UserLike, Depends(LIST.user)]) -> Response:
     return api_response(request, user_metadata("User List", "POST"))
 
 
 # -- /api/users/me/ (before {pk}: SimpleRouter lists extra actions first) ---------------------------------
 
 
-@router.get("/me/", dependencies=[Depends(ME)], summary="The authenticated user")
-async def me(request: Request, user: CurrentUser) -> Response:
-    return api_response(request, UserOut.render(user))
+@router.get("/me/", summary="The authenticated user")
+async def me(request: Request, user: Annotated[UserLike, Depends(ME.user)]) -> Response:
+    return api_response(request, render_user(user))
 
 
-@router.options("/me/", dependencies=[Depends(ME)], include_in_schema=False)
-async def me_metadata(request: Request, user: CurrentUser) -> Response:
+@router.options("/me/", include_in_schema=False)
+async def me_metadata(request: Request, user: Annotated[UserLike, Depends(ME.user)]) -> Response:
     return api_response(request, user_metadata("Me", None))
 
 
@@ -109,12 +129,12 @@ async def me_metadata(request: Request, user: CurrentUser) -> Response:
 DETAIL_PATH = "/{pk:drfpk}/"
 
 
-@router.get(DETAIL_PATH, dependencies=[Depends(DETAIL)], summary="One user")
-async def retrieve_user(request: Request, user: CurrentUser, db: SessionDep) -> Response:
-    return api_response(request, UserOut.render(await get_object(request, db)))
+@router.get(DETAIL_PATH, summary="One user")
+async def retrieve_user(request: Request, user: Annotated[UserLike, Depends(DETAIL.user)]) -> Response:
+    return api_response(request, render_user(await read_object(request, read_pool(request))))
 
 
-async def _update(request: Request, requester: User, db: AsyncSession, *, partial: bool) -> Response:
+async def _update(request: Request, requester: UserLike, db: AsyncSession, *, partial: bool) -> Response:
     instance = await get_object(request, db)
     if not may_change(request.method, requester, instance):
         raise PermissionDenied()
@@ -125,21 +145,27 @@ async def _update(request: Request, requester: User, db: AsyncSession, *, partia
     if password is not None:
         instance.password = await make_password(password)
     await save(db)
-    return api_response(request, UserOut.render(instance))
+    return api_response(request, render_user(instance))
 
 
-@router.put(DETAIL_PATH, dependencies=[Depends(DETAIL)], summary="Replace a user (self or staff)")
-async def update_user(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+@router.put(DETAIL_PATH, summary="Replace a user (self or staff)")
+async def update_user(
+    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
+) -> Response:
     return await _update(request, user, db, partial=False)
 
 
-@router.patch(DETAIL_PATH, dependencies=[Depends(DETAIL)], summary="Change a user (self or staff)")
-async def partial_update_user(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+@router.patch(DETAIL_PATH, summary="Change a user (self or staff)")
+async def partial_update_user(
+    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
+) -> Response:
     return await _update(request, user, db, partial=True)
 
 
-@router.delete(DETAIL_PATH, dependencies=[Depends(DETAIL)], status_code=204, summary="Delete a user")
-async def destroy_user(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+@router.delete(DETAIL_PATH, status_code=204, summary="Delete a user")
+async def destroy_user(
+    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
+) -> Response:
     instance = await get_object(request, db)
     if not may_change(request.method, user, instance):
         raise PermissionDenied()
@@ -148,11 +174,11 @@ async def destroy_user(request: Request, user: CurrentUser, db: SessionDep) -> R
     return api_response(request, None, 204)
 
 
-@router.options(DETAIL_PATH, dependencies=[Depends(DETAIL)], include_in_schema=False)
-async def detail_metadata(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+@router.options(DETAIL_PATH, include_in_schema=False)
+async def detail_metadata(request: Request, user: Annotated[UserLike, Depends(DETAIL.user)]) -> Response:
     # SimpleMetadata offers PUT only if get_object() and the object permission pass for a PUT.
     try:
-        instance = await get_object(request, db)
+        instance = await read_object(request, read_pool(request))
         action = "PUT" if may_change("PUT", user, instance) else None
     except APIException:
         action = None
@@ -160,11 +186,9 @@ async def detail_metadata(request: Request, user: CurrentUser, db: SessionDep) -
 
 
 # HEAD is answered by the GET handlers, as Django's View does.
-router.add_api_route("/", list_users, methods=["HEAD"], dependencies=[Depends(LIST)], include_in_schema=False)
-router.add_api_route("/me/", me, methods=["HEAD"], dependencies=[Depends(ME)], include_in_schema=False)
-router.add_api_route(
-    DETAIL_PATH, retrieve_user, methods=["HEAD"], dependencies=[Depends(DETAIL)], include_in_schema=False
-)
+router.add_api_route("/", list_users, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/me/", me, methods=["HEAD"], include_in_schema=False)
+router.add_api_route(DETAIL_PATH, retrieve_user, methods=["HEAD"], include_in_schema=False)
 
 fallbacks = [
     method_fallback(f"{PREFIX}/", LIST, requires_login=True),

@@ -13,8 +13,10 @@ ENV = {"DATABASE_URL": "postgresql://u@127.0.0.1/bench"}
 def test_legacy_and_floor_use_the_stack_command_lines_at_equal_workers(tmp_path):
     servers = build_targets(["legacy", "floor"], ENV, tmp_path, workers=3, threads=5)
     legacy, floor = servers.targets["legacy"], servers.targets["floor"]
-    expected = stack.legacy_service(stack.StackConfig(legacy_workers=3, legacy_threads=5), ENV).argv
-    # The same command as `cutover up`, only on another port.
+    config = stack.StackConfig(legacy_workers=3, legacy_threads=5, app_access_logs=False)
+    expected = stack.legacy_service(config, ENV).argv
+    # The same command as `cutover up`, only on another port and without the console access log.
+    assert "--access-logfile" not in legacy.services[0].argv
     assert [a for a in legacy.services[0].argv if "127.0.0.1" not in a] == [
         a for a in expected if "127.0.0.1" not in a
     ]

@@ -51,22 +51,40 @@ async def test_a_migration_recorded_by_django_retires_pooled_connections(
 async def test_the_hazard_is_real_and_reset_pool_clears_it(
     modern_app, modern, alice, auth_header, widened_column
 ):
+    # A write loads the user through the ORM's pool (in a transaction, where asyncpg cannot re-prepare).
     headers = await auth_header(alice)
-    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200
+    url, change = f"/api/users/{alice.id}/", {"first_name": "Alice"}
+    assert (await modern.patch(url, json=change, headers=headers)).status_code == 200
     await orm(_sql, WIDEN)  # DDL that no migration recorded: invisible to the ledger check
     with pytest.raises(DBAPIError, match="InvalidCachedStatementError|cached statement plan is invalid"):
-        await modern.get("/api/users/me/", headers=headers)
+        await modern.patch(url, json=change, headers=headers)
     await reset_pool(modern_app.state.engine)
-    assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200
+    assert (await modern.patch(url, json=change, headers=headers)).status_code == 200
+
+
+async def test_the_read_pool_reprepares_a_statement_the_ddl_invalidated(
+    modern, alice, auth_header, widened_column
+):
+    """Reads run outside a transaction, where asyncpg re-prepares a stale statement and retries it once."""
+    headers = await auth_header(alice)
+    url = f"/api/users/{alice.id}/"
+    assert (await modern.get(url, headers=headers)).status_code == 200  # both read statements prepared
+    await orm(_sql, WIDEN)  # no ledger row, no pool reset
+    response = await modern.get(url, headers=headers)
+    assert response.status_code == 200 and response.json()["username"] == "alice"
 
 
 async def test_a_connection_killed_under_the_pool_is_replaced(modern, alice, auth_header):
     """What a PostgreSQL restart or an idle timeout does to pooled connections: the next request still works."""
     headers = await auth_header(alice)
     assert (await modern.get("/api/users/me/", headers=headers)).status_code == 200  # a connection is pooled
+    assert (await modern.patch(f"/api/users/{alice.id}/", json={}, headers=headers)).status_code == 200
+    # Both pools now hold a connection; kill every one of them.
     await orm(
         _sql,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fastapi_app'",
     )
-    response = await modern.get("/api/users/me/", headers=headers)
+    response = await modern.get("/api/users/me/", headers=headers)  # the read pool
+    assert response.status_code == 200 and response.json()["username"] == "alice"
+    response = await modern.patch(f"/api/users/{alice.id}/", json={}, headers=headers)  # the ORM's pool
     assert response.status_code == 200 and response.json()["username"] == "alice"

@@ -37,7 +37,7 @@ def test_the_configuration_has_what_both_apps_rely_on():
     conf = render(parse_manifest(demo_text()), listen="127.0.0.1:8000")
     for directive in (
         "listen 127.0.0.1:8000;",
-        "keepalive 16;",
+        "keepalive 128;",
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
@@ -48,7 +48,7 @@ def test_the_configuration_has_what_both_apps_rely_on():
         "proxy_next_upstream error timeout;",
         "add_header X-Cutover-Route $cutover_route always;",
         "add_header X-Cutover-Backend $cutover_served_by always;",
-        "access_log logs/access.log cutover_json;",
+        "access_log logs/access.log cutover_json buffer=32k flush=1s;",
         "server 127.0.0.1:8001 backup;",  # failover to Django
     ):
         assert directive in conf, directive

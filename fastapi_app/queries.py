@@ -1,0 +1,72 @@
+"""The users API's read statements, built with SQLAlchemy Core from the shared models, one per shape.
+
+A statement depends only on the *shape* of a request's filters (:class:`~fastapi_app.filtering.Shape`);
+the values are bind parameters. So each statement is built (and compiled, see :mod:`fastapi_app.reads`)
+once per shape, not once per request, and PostgreSQL sees a handful of distinct statements that asyncpg
+prepares once per connection. The same statements serve the ORM (``session.scalar(statement, params)``)
+where a request goes on to write.
+
+The SQL is what the legacy's querysets compile to on PostgreSQL: ``icontains`` is
+``UPPER(column::text) LIKE UPPER(pattern)``, terms ANDed and fields ORed (SearchFilter), ``is_active IS
+true/false`` (django-filter's BooleanFilter), ``count(*)`` over the filtered rows, and the page by
+``LIMIT``/``OFFSET``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+
+from shared_db.models import Token, User
+
+from .filtering import ORDERING_FIELDS, SEARCH_FIELDS, Shape
+
+__all__ = ["count_users", "page_of_users", "user_by_id", "user_by_token"]
+
+_COLUMNS = {name: User.__table__.c[name] for name in {*SEARCH_FIELDS, *ORDERING_FIELDS}}
+
+
+def _where(is_active: bool | None, terms: int) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if is_active is not None:
+        clauses.append(User.is_active.is_(is_active))
+    for i in range(terms):
+        pattern = func.upper(bindparam(f"term{i}", type_=User.username.type))
+        clauses.append(or_(*(func.upper(_COLUMNS[name]).like(pattern) for name in SEARCH_FIELDS)))
+    return clauses
+
+
+@lru_cache(maxsize=64)
+def user_by_token() -> Select[User]:
+    """``Token.objects.select_related("user").get(key=:key).user``."""
+    return select(User).join(Token, Token.user_id == User.id).where(Token.key == bindparam("key"))
+
+
+@lru_cache(maxsize=64)
+def user_by_id(is_active: bool | None = None, terms: int = 0) -> Select[User]:
+    """DRF's ``get_object``: the filtered queryset, then ``pk=:pk`` (ordering does not matter for one row)."""
+    return select(User).where(*_where(is_active, terms), User.id == bindparam("pk"))
+
+
+@lru_cache(maxsize=64)
+def count_users(is_active: bool | None, terms: int) -> Select[int]:
+    """The paginator's ``count``."""
+    return select(func.count()).select_from(User).where(*_where(is_active, terms))
+
+
+@lru_cache(maxsize=256)
+def page_of_users(shape: Shape) -> Select[User]:
+    """One page of the filtered, ordered list (``:limit`` rows after ``:offset``)."""
+    is_active, terms, ordering = shape
+    order = [
+        _COLUMNS[key.removeprefix("-")].desc() if key.startswith("-") else _COLUMNS[key].asc()
+        for key in ordering
+    ]
+    return (
+        select(User)
+        .where(*_where(is_active, terms))
+        .order_by(*order)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
