@@ -72,7 +72,7 @@ async def paginate(
     raw = params.get("page") or "1"
     number = num_pages if raw == "last" else _page_number(raw, num_pages)
     window = {"limit": size, "offset": (number - 1) * size}
-    rows = await reads.rows(queries.page_of_users(filters.shape), {**values, **window})
+    rows = await reads.rows(queries.page_of_users(*filters.shape), {**values, **window})
     url = absolute_uri(request)
     next_link = replace_query_param(url, "page", number + 1) if number < num_pages else None
     if number <= 1:

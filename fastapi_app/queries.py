@@ -14,15 +14,39 @@ true/false`` (django-filter's BooleanFilter), ``count(*)`` over the filtered row
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 
 from shared_db.models import Token, User
 
-from .filtering import ORDERING_FIELDS, SEARCH_FIELDS, Shape
+from .filtering import ORDERING_FIELDS, SEARCH_FIELDS
 
-__all__ = ["count_users", "page_of_users", "user_by_id", "user_by_token"]
+__all__ = ["CACHED_TERMS", "count_users", "page_of_users", "user_by_id", "user_by_token"]
+
+# Statements for searches of up to this many terms are kept (and their compiled SQL with them, see
+# reads.compiled); a longer search, whose statement grows with every term, is built for its request only,
+# so that a client cannot fill the cache with huge statements.
+CACHED_TERMS = 8
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def by_shape(maxsize: int) -> Callable[[F], F]:
+    """Cache a statement builder ``(is_active, terms, ...)`` per shape, up to ``CACHED_TERMS`` terms."""
+
+    def decorate(build: F) -> F:
+        cached = lru_cache(maxsize=maxsize)(build)
+
+        @wraps(build)
+        def statement(is_active: bool | None = None, terms: int = 0, *rest: Any) -> Any:
+            return (cached if terms <= CACHED_TERMS else build)(is_active, terms, *rest)
+
+        return statement  # type: ignore[return-value]
+
+    return decorate
+
 
 _COLUMNS = {name: User.__table__.c[name] for name in {*SEARCH_FIELDS, *ORDERING_FIELDS}}
 
@@ -37,28 +61,27 @@ def _where(is_active: bool | None, terms: int) -> list[ColumnElement[bool]]:
     return clauses
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1)
 def user_by_token() -> Select[User]:
     """``Token.objects.select_related("user").get(key=:key).user``."""
     return select(User).join(Token, Token.user_id == User.id).where(Token.key == bindparam("key"))
 
 
-@lru_cache(maxsize=64)
+@by_shape(maxsize=64)
 def user_by_id(is_active: bool | None = None, terms: int = 0) -> Select[User]:
     """DRF's ``get_object``: the filtered queryset, then ``pk=:pk`` (ordering does not matter for one row)."""
     return select(User).where(*_where(is_active, terms), User.id == bindparam("pk"))
 
 
-@lru_cache(maxsize=64)
+@by_shape(maxsize=64)
 def count_users(is_active: bool | None, terms: int) -> Select[int]:
     """The paginator's ``count``."""
     return select(func.count()).select_from(User).where(*_where(is_active, terms))
 
 
-@lru_cache(maxsize=256)
-def page_of_users(shape: Shape) -> Select[User]:
+@by_shape(maxsize=256)
+def page_of_users(is_active: bool | None, terms: int, ordering: tuple[str, ...]) -> Select[User]:
     """One page of the filtered, ordered list (``:limit`` rows after ``:offset``)."""
-    is_active, terms, ordering = shape
     order = [
         _COLUMNS[key.removeprefix("-")].desc() if key.startswith("-") else _COLUMNS[key].asc()
         for key in ordering

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 import asyncpg
 from sqlalchemy import Select
@@ -82,11 +82,18 @@ class Compiled:
         return [params[name] for name in self.names]
 
 
-@lru_cache(maxsize=512)
+# Keyed by the statement object, and only while it lives: queries.py decides which statements are kept.
+_COMPILED: WeakKeyDictionary[Select[Any], Compiled] = WeakKeyDictionary()
+
+
 def compiled(statement: Select[Any]) -> Compiled:
-    """``statement`` as asyncpg runs it (the statements are cached per shape, so this runs once each)."""
-    result = statement.compile(dialect=_DIALECT)
-    return Compiled(result.string, tuple(result.positiontup or ()))
+    """``statement`` as asyncpg runs it, compiled once per statement (queries.py builds one per shape)."""
+    try:
+        return _COMPILED[statement]
+    except KeyError:
+        result = statement.compile(dialect=_DIALECT)
+        _COMPILED[statement] = out = Compiled(result.string, tuple(result.positiontup or ()))
+        return out
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

@@ -27,6 +27,17 @@ def test_legacy_and_floor_use_the_stack_command_lines_at_equal_workers(tmp_path)
     assert len(ports) == 2 and not ports & {"8000", "8001", "8002"}
 
 
+def test_the_benchmarked_app_servers_keep_no_console_access_log(tmp_path):
+    # As behind nginx in production: the front door's JSON access log is the record (cutover.stack).
+    servers = build_targets(["legacy", "modern"], ENV, tmp_path, workers=2, threads=4)
+    assert "--access-logfile" not in servers.targets["legacy"].services[0].argv
+    assert "--no-access-log" in servers.targets["modern"].services[0].argv
+    # `cutover up` keeps both on the console.
+    dev = stack.StackConfig()
+    assert "--access-logfile" in stack.legacy_service(dev, ENV).argv
+    assert "--no-access-log" not in stack.modern_service(dev, ENV).argv
+
+
 def test_a_target_missing_from_the_stack_is_marked_not_faked(tmp_path, monkeypatch):
     monkeypatch.delattr(stack, "modern_service", raising=False)
     servers = build_targets(["modern", "modern+nginx"], ENV, tmp_path, workers=2, threads=4)
