@@ -47,7 +47,7 @@ def explain(run: BenchRun) -> list[str]:
             continue
         if check.name.startswith("modern/legacy") and cpu[MODERN] and cpu[LEGACY]:
             text = (
-                f"**modern/legacy {check.value:.2f}x < 3x.** A legacy request costs {cpu[LEGACY]:.2f} ms "
+                f"**modern/legacy {check.shown} < 3x.** A legacy request costs {cpu[LEGACY]:.2f} ms "
                 f"of server CPU and a modern one {cpu[MODERN]:.2f} ms ({cpu[LEGACY] / cpu[MODERN]:.1f}x "
                 "less): with both stacks CPU-bound on the same cores, throughput can only grow by about "
                 "that factor, whatever the concurrency model."
@@ -57,7 +57,7 @@ def explain(run: BenchRun) -> list[str]:
             out.append(text)
         elif check.name.startswith("modern/floor") and cpu[MODERN] and cpu[FLOOR]:
             text = (
-                f"**modern/floor {check.value:.2f}x < 0.8x.** The floor answers the same request with the "
+                f"**modern/floor {check.shown} < 0.8x.** The floor answers the same request with the "
                 f"same queries for {cpu[FLOOR]:.2f} ms of server CPU, modern for {cpu[MODERN]:.2f} ms "
                 f"({cpu[MODERN] / cpu[FLOOR]:.1f}x)."
             )
@@ -75,11 +75,11 @@ def explain(run: BenchRun) -> list[str]:
                 if p and d and p.load and d.rps:
                     nginx_ms = p.per_1k(p.nginx_cpu_s) or 0.0
                     parts.append(
-                        f"{via}: {1 - p.rps / d.rps:.0%} fewer req/s, nginx itself {nginx_ms:.2f} ms CPU per "
+                        f"{via}: {1 - p.rps / d.rps:.1%} fewer req/s, nginx itself {nginx_ms:.2f} ms CPU per "
                         f"request against the app's {(_cpu_ms(d) or 0):.2f} ms"
                     )
             out.append(
-                f"**nginx cost {check.value:.0%} > 10%.** "
+                f"**nginx cost {check.shown} > 10%.** "
                 + "; ".join(parts)
                 + ". On a machine whose cores are shared by wrk, nginx, the app and PostgreSQL, every "
                 "millisecond nginx spends is taken from the app: the cost is nginx's CPU relative to the "

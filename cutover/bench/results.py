@@ -105,6 +105,14 @@ class Check:
     def status(self) -> str:
         return {True: "met", False: "MISSED", None: "not measured"}[self.met]
 
+    @property
+    def shown(self) -> str:
+        """The measured value as the target states it: a cost in percent (one decimal, so that a miss by
+        a fraction of a point does not read as "10% > 10%"), a ratio as ``0.52x``."""
+        if self.value is None:
+            return "–"
+        return f"{self.value:.1%}" if self.wanted.endswith("%") else f"{self.value:.2f}x"
+
 
 @dataclass
 class BenchRun:

@@ -157,7 +157,7 @@ def bench(
         for check in checks(record):
             console.print(
                 f"target {check.name} {check.wanted}: {check.status}"
-                + ("" if check.value is None else f" ({check.value:.2f})")
+                + ("" if check.value is None else f" ({check.shown})")
             )
         console.print(f"results: {md_path} and {json_path}")
 

@@ -59,6 +59,8 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "",
         f"worker_processes {proxy.worker_processes};",
         "pid nginx.pid;",
+        "# Compile the route regexes (locations, maps) to machine code once, at start.",
+        "pcre_jit on;",
         "error_log logs/error.log warn;",
         "# Reloads drain old workers, but never for longer than this.",
         "worker_shutdown_timeout 30s;",

@@ -87,6 +87,15 @@ def test_nginx_cost_is_the_worse_of_the_two_upstreams():
     assert fine["nginx cost (worst of legacy, modern)"].status == "met"
 
 
+def test_a_narrow_miss_does_not_read_as_the_target_itself():
+    # 10.4% is a miss; rounded to a whole percent it would read "10% > 10%".
+    check = by_name(headline(modern=3000, modern_nginx=2688, legacy_nginx=1000))[
+        "nginx cost (worst of legacy, modern)"
+    ]
+    assert (check.status, check.shown) == ("MISSED", "10.4%")
+    assert by_name(headline(modern=3000, floor=5000))["modern/floor req/s"].shown == "0.60x"
+
+
 def test_unmeasured_targets_are_reported_as_such():
     run = make_run(
         [point("legacy", 1000), Point("detail", "modern", 64, None, skipped="no modern_service yet")]
@@ -124,7 +133,7 @@ def test_markdown_states_machine_versions_settings_targets_and_ratios():
         "`cutover bench --quick`",
         "| modern/legacy req/s | >= 3.0x | 3.50x | met |",
         "| modern/floor req/s | >= 0.8x | 0.70x | MISSED |",
-        "| nginx cost (worst of legacy, modern) | <= 10% | 3% | met |",
+        "| nginx cost (worst of legacy, modern) | <= 10% | 2.9% | met |",
         "| modern | 64 | 3,500 |",
         "| modern | 8 | not measured: preflight answered 500 |",
         "| modern/legacy | detail | 3.50 |",

@@ -49,6 +49,7 @@ def test_the_configuration_has_what_both_apps_rely_on():
         "add_header X-Cutover-Route $cutover_route always;",
         "add_header X-Cutover-Backend $cutover_served_by always;",
         "access_log logs/access.log cutover_json buffer=32k flush=1s;",
+        "pcre_jit on;",
         "server 127.0.0.1:8001 backup;",  # failover to Django
     ):
         assert directive in conf, directive
