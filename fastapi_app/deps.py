@@ -1,7 +1,11 @@
-"""Request dependencies. A view's :meth:`View.user` / :meth:`View.any_user` is DRF's ``APIView.initial`` as
-one dependency: the view's declaration and content negotiation, then authentication, then the permission
-check, in that order. One dependency, not a chain of them: FastAPI's dependency solving costs CPU per
-dependency on every request (see docs/performance.md)."""
+"""Request dependencies. A view's :meth:`View.user` / :meth:`View.any_user` is DRF's ``APIView.initial``:
+the view's declaration and content negotiation, then authentication, then the permission check, in that
+order. Each endpoint awaits it as its first statement, as a DRF view runs ``initial()`` before its handler.
+
+It is not a FastAPI ``Depends``: solving a dependency costs CPU on every request (classifying the callable,
+its cache key, the scope checks), measured at about a tenth of the port's in-process CPU on
+``GET /api/users/{id}/`` (see docs/performance.md). ``SessionDep`` stays a dependency: it has cleanup to do
+and only the write endpoints take it."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def read_pool(request: Request) -> Reads:
 class View:
     """A DRF view's class attributes for one URL: its ``Allow`` header and parsers.
 
-    :meth:`user` (``IsAuthenticated``) and :meth:`any_user` (``AllowAny``) are the route dependencies;
+    :meth:`user` (``IsAuthenticated``) and :meth:`any_user` (``AllowAny``) are ``initial()``, awaited first;
     :meth:`negotiate` runs content negotiation (406, or 404 for an unknown ``?format=``) before anything
     else."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,15 +90,15 @@ async def save(db: AsyncSession) -> None:
 
 
 @router.get("/", summary="List users (paginated, filterable)")
-async def list_users(request: Request, user: Annotated[UserLike, Depends(LIST.user)]) -> Response:
+async def list_users(request: Request) -> Response:
+    await LIST.user(request)
     filters = UserFilters.from_params(request.query_params)
     return api_response(request, await paginate(read_pool(request), filters, request, render_user))
 
 
 @router.post("/", status_code=201, summary="Sign up (open to anyone)")
-async def create_user(
-    request: Request, user: Annotated[UserLike | None, Depends(LIST.any_user)], db: SessionDep
-) -> Response:
+async def create_user(request: Request, db: SessionDep) -> Response:
+    await LIST.any_user(request)
     fields = await validate_user_input(await request_data(request), db)
     password = fields.pop("password")
     created = await crud.create_user(db, fields, password)
@@ -107,7 +107,8 @@ async def create_user(
 
 
 @router.options("/", include_in_schema=False)
-async def list_metadata(request: Request, user: Annotated[UserLike, Depends(LIST.user)]) -> Response:
+async def list_metadata(request: Request) -> Response:
+    await LIST.user(request)
     return api_response(request, user_metadata("User List", "POST"))
 
 
@@ -115,12 +116,14 @@ async def list_metadata(request: Request, user: Annotated[UserLike, Depends(LIST
 
 
 @router.get("/me/", summary="The authenticated user")
-async def me(request: Request, user: Annotated[UserLike, Depends(ME.user)]) -> Response:
+async def me(request: Request) -> Response:
+    user = await ME.user(request)
     return api_response(request, render_user(user))
 
 
 @router.options("/me/", include_in_schema=False)
-async def me_metadata(request: Request, user: Annotated[UserLike, Depends(ME.user)]) -> Response:
+async def me_metadata(request: Request) -> Response:
+    await ME.user(request)
     return api_response(request, user_metadata("Me", None))
 
 
@@ -130,7 +133,8 @@ DETAIL_PATH = "/{pk:drfpk}/"
 
 
 @router.get(DETAIL_PATH, summary="One user")
-async def retrieve_user(request: Request, user: Annotated[UserLike, Depends(DETAIL.user)]) -> Response:
+async def retrieve_user(request: Request) -> Response:
+    await DETAIL.user(request)
     return api_response(request, render_user(await read_object(request, read_pool(request))))
 
 
@@ -149,23 +153,20 @@ async def _update(request: Request, requester: UserLike, db: AsyncSession, *, pa
 
 
 @router.put(DETAIL_PATH, summary="Replace a user (self or staff)")
-async def update_user(
-    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
-) -> Response:
+async def update_user(request: Request, db: SessionDep) -> Response:
+    user = await DETAIL.user(request)
     return await _update(request, user, db, partial=False)
 
 
 @router.patch(DETAIL_PATH, summary="Change a user (self or staff)")
-async def partial_update_user(
-    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
-) -> Response:
+async def partial_update_user(request: Request, db: SessionDep) -> Response:
+    user = await DETAIL.user(request)
     return await _update(request, user, db, partial=True)
 
 
 @router.delete(DETAIL_PATH, status_code=204, summary="Delete a user")
-async def destroy_user(
-    request: Request, user: Annotated[UserLike, Depends(DETAIL.user)], db: SessionDep
-) -> Response:
+async def destroy_user(request: Request, db: SessionDep) -> Response:
+    user = await DETAIL.user(request)
     instance = await get_object(request, db)
     if not may_change(request.method, user, instance):
         raise PermissionDenied()
@@ -175,7 +176,8 @@ async def destroy_user(
 
 
 @router.options(DETAIL_PATH, include_in_schema=False)
-async def detail_metadata(request: Request, user: Annotated[UserLike, Depends(DETAIL.user)]) -> Response:
+async def detail_metadata(request: Request) -> Response:
+    user = await DETAIL.user(request)
     # SimpleMetadata offers PUT only if get_object() and the object permission pass for a PUT.
     try:
         instance = await read_object(request, read_pool(request))
