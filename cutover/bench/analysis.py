@@ -25,11 +25,38 @@ def _cpu_ms(point: Point | None) -> float | None:
     return None if point is None else point.per_1k(point.server_cpu_s)
 
 
-def _extra_packages(profile: dict[str, Any], baseline: dict[str, Any], top: int = 5) -> str:
-    """The packages taking a larger share of ``profile`` than of ``baseline``, largest difference first."""
-    ours, theirs = dict(profile.get("by_package", [])), dict(baseline.get("by_package", []))
-    extra = sorted(((k, v - theirs.get(k, 0.0)) for k, v in ours.items()), key=lambda kv: -kv[1])
-    return ", ".join(f"{k} {ours[k]:.0%}" for k, d in extra[:top] if d > 0.02) or "no single package"
+# The application's own code: the port's package, and the floor's module (in this package).
+_APP_PACKAGES = {"fastapi_app": "the app's own code", "cutover": "the app's own code"}
+
+
+def _db_ms(point: Point | None) -> float | None:
+    return None if point is None else point.per_1k(point.db_cpu_s)
+
+
+def _ms_by_package(profile: dict[str, Any], cpu_ms: float) -> dict[str, float]:
+    """Each package's share of the samples applied to the CPU per request: an estimate (the samples cover
+    Python code holding the GIL; the CPU figure is all the processes spent, kernel included)."""
+    out: dict[str, float] = {}
+    for package, share in profile.get("by_package", []):
+        name = _APP_PACKAGES.get(package, package)
+        out[name] = out.get(name, 0.0) + share * cpu_ms
+    return out
+
+
+def _package_gap(
+    profile: dict[str, Any], cpu_ms: float, baseline: dict[str, Any], baseline_ms: float, top: int = 5
+) -> str:
+    """Where ``profile`` spends more per request than ``baseline``, largest difference first."""
+    ours, theirs = _ms_by_package(profile, cpu_ms), _ms_by_package(baseline, baseline_ms)
+    gaps = sorted(((k, v - theirs.get(k, 0.0)) for k, v in ours.items()), key=lambda kv: -kv[1])
+    return (
+        ", ".join(
+            f"{k} +{d:.2f} ms ({ours[k]:.2f} against {theirs.get(k, 0.0):.2f})"
+            for k, d in gaps[:top]
+            if d >= 0.005
+        )
+        or "no single package"
+    )
 
 
 def _phases(profile: dict[str, Any], top: int = 5) -> str:
@@ -61,10 +88,17 @@ def explain(run: BenchRun) -> list[str]:
                 f"same queries for {cpu[FLOOR]:.2f} ms of server CPU, modern for {cpu[MODERN]:.2f} ms "
                 f"({cpu[MODERN] / cpu[FLOOR]:.1f}x)."
             )
+            db_modern, db_floor = _db_ms(at[MODERN]), _db_ms(at[FLOOR])
+            if db_modern is not None and db_floor is not None:
+                text += (
+                    f" PostgreSQL, counted apart, spent {db_modern:.2f} ms per modern request and "
+                    f"{db_floor:.2f} ms per floor request."
+                )
             if MODERN in profiles and FLOOR in profiles:
                 text += (
-                    " What the floor does not spend: "
-                    f"{_extra_packages(profiles[MODERN], profiles[FLOOR])} of modern's GIL-holding samples; "
+                    " Per request, estimated from the profiles (each package's share of the samples times "
+                    "the CPU per request), modern spends more than the floor in: "
+                    f"{_package_gap(profiles[MODERN], cpu[MODERN], profiles[FLOOR], cpu[FLOOR])}; "
                     f"its request phases: {_phases(profiles[MODERN])}."
                 )
             out.append(text)

@@ -17,7 +17,7 @@ from ..bench.harness import ENDPOINTS, Plan, new_run, now, profile_targets, swee
 from ..bench.loadgen import ensure_wrk, wrk_version
 from ..bench.machine import describe_machine, versions
 from ..bench.profile import py_spy
-from ..bench.report import write_results
+from ..bench.report import rerender, write_results
 from ..bench.results import Point, checks
 from ..bench.servers import postgres_pids, running, worker_processes
 from ..bench.targets import ALL_TARGETS, build_targets, pool_budget
@@ -84,12 +84,23 @@ def bench(
     profile: Annotated[
         bool, typer.Option(help="py-spy profiles of the Python servers after the sweep.")
     ] = True,
+    rerender_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--rerender",
+            help="Write the Markdown of a results JSON again (its .md, beside it) with the current "
+            "analysis; measures nothing.",
+        ),
+    ] = None,
 ) -> None:
     """Load legacy, modern, both through nginx, and a bare Starlette+asyncpg floor; write bench/results/."""
     from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
+        if rerender_json is not None:
+            _rerender(rerender_json)
+            return
         wrk = ensure_wrk()
         plan = Plan(
             endpoints=tuple(_csv(endpoints, ENDPOINTS, "endpoint")),
@@ -162,6 +173,18 @@ def bench(
         console.print(f"results: {md_path} and {json_path}")
 
     run()
+
+
+def _rerender(json_path: Path) -> None:
+    try:
+        md_path = rerender(json_path)
+    except OSError as exc:
+        raise CutoverError(f"cannot re-render {json_path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CutoverError(
+            f"{json_path} is not a `cutover bench` results file ({type(exc).__name__}: {exc})"
+        ) from None
+    console.print(f"re-rendered: {md_path}")
 
 
 def _worker_counts(services: list[Service]) -> dict[str, int]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cutover.bench.loadgen import LoadResult
-from cutover.bench.report import render_json, render_markdown, write_results
+from cutover.bench.report import read_run, render_json, render_markdown, write_results
 from cutover.bench.results import BenchRun, Point, checks, ratios
 
 
@@ -189,7 +189,9 @@ def test_a_missed_target_is_explained_from_cpu_and_profiles():
     assert "5.00 ms" in modern_legacy and "2.50 ms" in modern_legacy and "2.0x less" in modern_legacy
     assert "`authenticated (fastapi_app)` 40%" in modern_legacy
     assert "0.50 ms" in modern_floor and "(5.0x)" in modern_floor
-    assert "sqlalchemy 30%" in modern_floor and "asyncpg" not in modern_floor.split("spend:")[1].split(";")[0]
+    # modern: 2.5 ms x 30% = 0.75 ms in sqlalchemy, the floor none; asyncpg 0.50 ms against 0.25 ms.
+    gap = modern_floor.split("more than the floor in: ")[1].split(";")[0]
+    assert gap == "sqlalchemy +0.75 ms (0.75 against 0.00), asyncpg +0.25 ms (0.50 against 0.25)"
     assert "### Why the missed targets are missed" in render_markdown(run)
 
 
@@ -197,3 +199,33 @@ def test_nothing_to_explain_when_targets_are_met():
     from cutover.bench.analysis import explain
 
     assert explain(headline(modern=4500, floor=5000)) == []
+
+
+def test_a_results_file_reads_back_as_the_run_it_records(tmp_path):
+    run = headline(modern=3500, modern_nginx=3400, legacy_nginx=990)
+    run.profiles["modern"] = {
+        "samples": 10,
+        "by_package": [("fastapi", 0.5)],
+        "top_self": [],
+        "top_inclusive": [],
+    }
+    json_path, md_path = write_results(run, tmp_path)
+    again = read_run(json_path)
+    assert render_json(again) == json.loads(json.dumps(render_json(run)))  # JSON has lists, not tuples
+    assert render_markdown(again) == md_path.read_text()
+
+
+def test_rerender_derives_the_report_again_and_keeps_the_measurements(tmp_path):
+    from cutover.bench.report import rerender
+
+    json_path, md_path = write_results(headline(modern=3000, floor=5000), tmp_path)
+    data = json.loads(json_path.read_text())
+    data["checks"], data["why"] = [], ["stale"]  # as written by an older analysis
+    json_path.write_text(json.dumps(data))
+    md_path.write_text("stale")
+    assert rerender(json_path) == md_path
+    fresh = json.loads(json_path.read_text())
+    assert fresh["points"] == data["points"]
+    assert [c["status"] for c in fresh["checks"]] == ["met", "MISSED", "not measured"]
+    assert fresh["why"] and fresh["why"] != ["stale"]
+    assert "| modern/floor req/s | >= 0.8x | 0.60x | MISSED |" in md_path.read_text()
