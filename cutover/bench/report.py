@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import explain
-from .loadgen import LoadResult
 from .results import HEADLINE_CONNECTIONS, BenchRun, Point, checks, ratios
 
 __all__ = ["read_run", "render_json", "render_markdown", "rerender", "write_results"]
@@ -211,51 +210,20 @@ def write_results(run: BenchRun, out_dir: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def _point(raw: dict[str, Any]) -> Point:
-    load = None
-    if raw.get("errors_detail") is not None and raw.get("latency_ms") is not None:
-        errors, latency = raw["errors_detail"], raw["latency_ms"]
-        load = LoadResult(
-            requests=raw["requests"],
-            duration_s=raw["duration_s"],
-            bytes=0,  # not kept in the JSON; nothing derived from it
-            errors_connect=errors["connect"],
-            errors_read=errors["read"],
-            errors_write=errors["write"],
-            errors_status=errors["status"],
-            errors_timeout=errors["timeout"],
-            latency_p50_ms=latency["p50"],
-            latency_p90_ms=latency["p90"],
-            latency_p99_ms=latency["p99"],
-            latency_max_ms=latency["max"],
-            latency_mean_ms=latency["mean"],
-        )
-    return Point(
-        raw["endpoint"],
-        raw["target"],
-        raw["connections"],
-        load,
-        server_cpu_s=raw["server_cpu_s"],
-        nginx_cpu_s=raw["nginx_cpu_s"],
-        db_cpu_s=raw["db_cpu_s"],
-        loadavg_before=tuple(raw["loadavg_before"]),  # type: ignore[arg-type]
-        skipped=raw["skipped"],
-        rps_samples=list(raw.get("rps_samples", [])),
-        settle_s=raw.get("settle_s", 0.0),
-    )
-
-
 def read_run(path: Path) -> BenchRun:
     """The run a results JSON records: the measurements (as rounded in the JSON); the ratios, checks and
     the "why" are derived again from them."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    return _run_from(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _run_from(data: dict[str, Any]) -> BenchRun:
     return BenchRun(
         started=data["started"],
         finished=data["finished"],
         machine=data["machine"],
         versions=data["versions"],
         settings=data["settings"],
-        points=[_point(p) for p in data["points"]],
+        points=[Point.from_dict(p) for p in data["points"]],
         profiles=data.get("profiles", {}),
         notes=data.get("notes", []),
     )
@@ -265,7 +233,7 @@ def rerender(json_path: Path) -> Path:
     """Derive a results JSON's ratios, checks and "why" again with the current analysis, and write its
     Markdown (beside it) again; the measurements are kept as recorded. Returns the Markdown's path."""
     data = json.loads(json_path.read_text(encoding="utf-8"))
-    run = read_run(json_path)
+    run = _run_from(data)
     derived = render_json(run)
     for key in ("ratios", "cpu_ratios", "checks", "why"):
         data[key] = derived[key]

@@ -79,6 +79,41 @@ class Point:
             "settle_s": self.settle_s,
         }
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Point:
+        """The inverse of :meth:`as_dict` (the load's byte count is not kept; nothing is derived from it)."""
+        errors, latency = raw.get("errors_detail"), raw.get("latency_ms")
+        load = None
+        if errors is not None and latency is not None:
+            load = LoadResult(
+                requests=raw["requests"],
+                duration_s=raw["duration_s"],
+                bytes=0,
+                errors_connect=errors["connect"],
+                errors_read=errors["read"],
+                errors_write=errors["write"],
+                errors_status=errors["status"],
+                errors_timeout=errors["timeout"],
+                latency_p50_ms=latency["p50"],
+                latency_p90_ms=latency["p90"],
+                latency_p99_ms=latency["p99"],
+                latency_max_ms=latency["max"],
+                latency_mean_ms=latency["mean"],
+            )
+        return cls(
+            raw["endpoint"],
+            raw["target"],
+            raw["connections"],
+            load,
+            server_cpu_s=raw["server_cpu_s"],
+            nginx_cpu_s=raw["nginx_cpu_s"],
+            db_cpu_s=raw["db_cpu_s"],
+            loadavg_before=tuple(raw["loadavg_before"]),  # type: ignore[arg-type]
+            skipped=raw["skipped"],
+            rps_samples=list(raw.get("rps_samples", [])),
+            settle_s=raw.get("settle_s", 0.0),
+        )
+
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
