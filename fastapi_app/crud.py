@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,7 +119,13 @@ async def delete_session(db: AsyncSession, session_key: str) -> None:
     await db.execute(delete(Session).where(Session.session_key == session_key))
 
 
-async def insert_session(db: AsyncSession, session_key: str, data: str, expire_date: datetime) -> None:
-    await db.execute(
-        insert(Session).values(session_key=session_key, session_data=data, expire_date=expire_date)
+async def insert_session(db: AsyncSession, session_key: str, data: str, expire_date: datetime) -> bool:
+    """``SessionStore.save(must_create=True)``: ``False`` when the key is taken (Django's ``CreateError``,
+    after which ``SessionStore.create`` tries another key)."""
+    inserted = await db.scalar(
+        pg_insert(Session)
+        .values(session_key=session_key, session_data=data, expire_date=expire_date)
+        .on_conflict_do_nothing(index_elements=["session_key"])
+        .returning(Session.session_key)
     )
+    return inserted is not None

@@ -4,7 +4,7 @@ Every API error has DRF's shape: ``{"detail": "..."}`` for a single message, a v
 dict (or list) as is, 400 instead of FastAPI's 422, 401 with ``WWW-Authenticate: Token``
 (TokenAuthentication is the legacy's first authenticator), and the view's ``Allow`` header. URLs no route
 matches get Django's ``APPEND_SLASH`` redirect or its non-DEBUG HTML 404 page; unexpected errors its
-HTML 500 page.
+HTML 500 page. A write that loses a race on a unique index gets the validator's 400 (``constraints.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from .constraints import unique_violation_errors
 from .responses import api_response, django_error_page, slash_redirect_or_404
 
 __all__ = [
@@ -128,9 +130,20 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return django_error_page(request, 500)
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # A write that lost a race on a unique index: the validator's 400, as UserSerializer._save answers
+    # (constraints.py). The request's session has rolled back by now.
+    assert isinstance(exc, IntegrityError)
+    errors = unique_violation_errors(exc)
+    if errors is None:
+        return await _server_error(request, exc)
+    return api_exception_response(request, ValidationError(errors))
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the DRF/Django-shaped handlers on ``app``."""
     app.add_exception_handler(APIException, _api_exception)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _server_error)

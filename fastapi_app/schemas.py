@@ -14,14 +14,12 @@ from shared_db.models import User
 from . import crud
 from . import validators as v
 from .compat import validate_password
+from .constraints import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from .errors import ValidationError
 from .fields import EMPTY, CharField, FieldErrors, SkipField
 from .reads import UserLike
 
 __all__ = ["DUPLICATE_EMAIL", "DUPLICATE_USERNAME", "drf_datetime", "render_user", "validate_user_input"]
-
-DUPLICATE_EMAIL = "A user with that email already exists."
-DUPLICATE_USERNAME = "A user with that username already exists."
 
 
 def drf_datetime(value: datetime | None) -> str | None:

@@ -76,9 +76,11 @@ class SessionState:
 
         old = self.key
         self.data = {**self.data, **updates}
-        self.key = new_session_key()
+        encoded = encode_session(self.data, secret_key)
         expire = datetime.now(UTC) + timedelta(seconds=SESSION_COOKIE_AGE)
-        await insert_session(db, self.key, encode_session(self.data, secret_key), expire)
+        self.key = new_session_key()
+        while not await insert_session(db, self.key, encoded, expire):
+            self.key = new_session_key()  # taken: SessionStore.create tries another key
         if old is not None:
             await delete_session(db, old)
         await db.commit()

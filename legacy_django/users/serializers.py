@@ -75,10 +75,12 @@ class UserSerializer(serializers.ModelSerializer):
             with transaction.atomic():
                 user.save()
         except IntegrityError as exc:
-            message = str(exc)
-            if "users_email_ci_uniq" in message:
+            # The constraint's name from the driver: the message also quotes the values, and a username
+            # may spell an index's name.
+            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+            if constraint == "users_email_ci_uniq":
                 raise serializers.ValidationError({"email": [DUPLICATE_EMAIL]}) from exc
-            if "users_username_key" in message:
+            if constraint == "users_username_key":
                 raise serializers.ValidationError(
                     {"username": ["A user with that username already exists."]}
                 ) from exc

@@ -10,6 +10,7 @@ from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 from django.test import Client
 
 from fastapi_app.main import create_app
+from tests.cross.live import LiveServers, live_servers
 from tests.cross.testclient import TestClient
 from tests.modern.conftest import modern_settings  # noqa: F401 - shared fixture
 
@@ -44,3 +45,10 @@ def csrf_pair():
     """A CSRF secret (the ``csrftoken`` cookie) and a masked token for ``X-CSRFToken``, made by Django."""
     secret = _get_new_csrf_string()
     return secret, _mask_cipher_secret(secret)
+
+
+@pytest.fixture(scope="session")
+def live(django_db_setup, django_db_blocker) -> Iterator[LiveServers]:
+    """Django under gunicorn and the port under uvicorn on this run's test database (see ``live.py``)."""
+    with django_db_blocker.unblock(), live_servers() as servers:
+        yield servers
