@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # per request, see docs/performance.md). The fallbacks come after the typed routes: the other methods
     # on the same paths (405 after authentication, as DRF).
     app.router.routes.extend([*users.router.routes, *auth.router.routes, *users.fallbacks, *auth.fallbacks])
-    app.add_middleware(LegacyMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(
+        LegacyMiddleware,
+        allowed_hosts=settings.allowed_hosts,
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+    )
     return app
 
 

@@ -1,5 +1,8 @@
 """What the legacy's Django middleware adds around every response, as one pure ASGI middleware.
 
+First of all, the request's headers become what gunicorn hands Django (``environ.py``: repeated fields
+joined, underscored names dropped, its refusals answered); then, as Django's middleware:
+
 - ``CommonMiddleware``: ``request.get_host()`` validated against ``ALLOWED_HOSTS`` first (a 400 HTML page);
 - ``SessionMiddleware``: ``Vary: Cookie`` when the session was read, the cookie deleted when it is empty;
 - ``CsrfViewMiddleware``: a malformed ``csrftoken`` cookie is replaced by a new secret (and ``Vary: Cookie``);
@@ -20,6 +23,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .compat.csrf import CSRF_COOKIE_NAME, new_csrf_secret
+from .environ import TrustedPeers, apply_gunicorn_headers
 from .hosts import allowed_host
 from .responses import django_error_page
 from .sessions import SessionState
@@ -43,13 +47,23 @@ def _new_csrf_cookie() -> str:
 
 
 class LegacyMiddleware:
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str],
+        forwarded_allow_ips: Sequence[str] = ("127.0.0.1", "::1"),
+    ) -> None:
         self.app = app
         self.allowed_hosts = tuple(allowed_hosts)
+        self.trusted_peers = TrustedPeers(forwarded_allow_ips)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        refusal = apply_gunicorn_headers(scope, self.trusted_peers)
+        if refusal is not None:
+            await refusal.send(send)
             return
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})

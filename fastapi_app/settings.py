@@ -2,7 +2,8 @@
 
 ``DATABASE_URL``, ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``, ``APP_ENV`` and ``ALLOWED_HOSTS`` mean exactly
 what they mean in ``legacy_django/settings.py``, so both apps share one database, one signing secret
-(sessions, session auth hashes) and one host allow-list. Nothing else in ``fastapi_app/`` reads
+(sessions, session auth hashes) and one host allow-list; ``FORWARDED_ALLOW_IPS`` what it means to
+gunicorn (the peers whose scheme headers count). Nothing else in ``fastapi_app/`` reads
 ``os.environ``.
 """
 
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     SECRET_KEY_FALLBACKS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     APP_ENV: str = "development"
     ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The peers trusted to set the scheme headers: gunicorn's setting (and variable) for the legacy, which
+    # the port applies itself (fastapi_app/environ.py).
+    FORWARDED_ALLOW_IPS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     # Pool sizing (see fastapi_app/db.py and fastapi_app/reads.py), per worker process: the ORM's pool +
     # overflow connections for writes, and the read pool of the hot GET paths.
@@ -50,7 +54,7 @@ class Settings(BaseSettings):
     # cost time on every request (see docs/performance.md).
     OTEL_ENABLED: bool = False
 
-    @field_validator("SECRET_KEY_FALLBACKS", "ALLOWED_HOSTS", mode="before")
+    @field_validator("SECRET_KEY_FALLBACKS", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS", mode="before")
     @classmethod
     def _split(cls, value: object) -> list[str]:
         return _comma_list(value)
