@@ -37,6 +37,16 @@ _SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
+# Integer settings whose range is not 1-1024. The request line and field count stop at gunicorn's maxima (it
+# silently lowers larger values, and the front door would then allow more than the legacy server); none takes
+# 0, which gunicorn reads as "unlimited" where nginx needs a bound. The minima leave room for the headers the
+# front door itself adds.
+_INT_RANGES = {
+    "limit_request_line": (64, 8190),
+    "limit_request_fields": (16, 32768),
+    "limit_request_field_size": (256, 65536),
+}
+
 _TOP_KEYS = {"proxy", "backends", "default", "routes"}
 _ROUTE_KEYS = {"id", "match", "path", "methods", "mode", "percent", "sticky", "pinned", "description"}
 _BACKEND_KEYS = {"servers"}
@@ -65,6 +75,12 @@ class ProxySettings:
     client_max_body_size: str = "10m"
     worker_processes: int = 2
     session_cookie: str = "sessionid"
+    # The legacy server's limits on the request head (gunicorn's settings of the same names and defaults).
+    # nginx enforces them on what it forwards and `cutover up` passes them to gunicorn, so a request is
+    # either refused by the front door for every backend or reaches whichever backend its route names.
+    limit_request_line: int = 4094  # bytes of "METHOD TARGET HTTP/1.1", without the CRLF: more is 414
+    limit_request_fields: int = 100  # header fields: more is 431
+    limit_request_field_size: int = 8190  # bytes of one "Name: value" line with its CRLF: more is 431
 
 
 @dataclass(frozen=True)
@@ -229,8 +245,9 @@ def _proxy_settings(raw: Any, where: str) -> ProxySettings:
     for key, value in raw.items():
         default = getattr(defaults, key)
         if isinstance(default, int):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1024:
-                raise ManifestError(f"{where}: {key} must be an integer between 1 and 1024 (got {value!r})")
+            low, high = _INT_RANGES.get(key, (1, 1024))
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ManifestError(f"{where}: {key} must be an integer from {low} to {high} (got {value!r})")
         elif key == "session_cookie":
             if not isinstance(value, str) or not _COOKIE_NAME.match(value):
                 raise ManifestError(f"{where}: session_cookie must be a cookie name like 'sessionid'")

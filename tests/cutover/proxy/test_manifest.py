@@ -70,6 +70,26 @@ BROKEN = {
     "typo in a route key": ('sticky = "client"', 'stiky = "client"', "unknown key 'stiky'"),
     "prefix slash": ('path = "/static/"', 'path = "/"', "prefix '/' is the default route"),
     "no backends": ("[backends.modern]", "[elsewhere.modern]", "unknown key 'elsewhere'"),
+    "request line over gunicorn's maximum": (
+        "worker_processes = 2",
+        "worker_processes = 2\nlimit_request_line = 8191",
+        "limit_request_line must be an integer from 64 to 8190 (got 8191)",
+    ),
+    "unlimited request line": (
+        "worker_processes = 2",
+        "worker_processes = 2\nlimit_request_line = 0",
+        "limit_request_line must be an integer from 64 to 8190 (got 0)",
+    ),
+    "too many fields for gunicorn": (
+        "worker_processes = 2",
+        "worker_processes = 2\nlimit_request_fields = 40000",
+        "limit_request_fields must be an integer from 16 to 32768",
+    ),
+    "field size as a string": (
+        "worker_processes = 2",
+        'worker_processes = 2\nlimit_request_field_size = "8k"',
+        "limit_request_field_size must be an integer from 256 to 65536 (got '8k')",
+    ),
 }
 
 
@@ -90,6 +110,25 @@ def test_an_invalid_manifest_is_one_clear_line_naming_the_problem(case):
     assert BROKEN[case][2] in message
     assert message.startswith("routes.toml")
     assert "\n" not in message
+
+
+def test_the_request_limits_default_to_gunicorns_and_can_be_set():
+    default = parse_manifest(demo_text()).proxy
+    assert (default.limit_request_line, default.limit_request_fields, default.limit_request_field_size) == (
+        4094,
+        100,
+        8190,
+    )
+    text = demo_text().replace(
+        "worker_processes = 2",
+        "worker_processes = 2\nlimit_request_line = 8190\nlimit_request_fields = 50\nlimit_request_field_size = 16384",
+    )
+    proxy = parse_manifest(text).proxy
+    assert (proxy.limit_request_line, proxy.limit_request_fields, proxy.limit_request_field_size) == (
+        8190,
+        50,
+        16384,
+    )
 
 
 def test_move_changes_only_the_mode_lines_and_keeps_every_comment():
