@@ -1,0 +1,371 @@
+"""The project config: every fact about the team's project that the toolkit needs, read once.
+
+Where it comes from, first found wins: ``--config PATH``, ``$CUTOVER_CONFIG``, else from the working
+directory upward (as pytest and ruff look for theirs) the first ``cutover.toml`` or ``pyproject.toml``
+with a ``[tool.cutover]`` table. A project without either is read as an empty config (every default)
+rooted at the nearest directory holding ``manage.py``.
+
+Relative paths in the config are relative to the directory of the file that holds it (the project root).
+Import strings are ``module:attribute`` (``module.attribute`` is accepted for Django's own dotted
+settings such as ``WSGI_APPLICATION``) and are resolved only when used, with the project root importable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CutoverError
+
+__all__ = [
+    "BenchScenario",
+    "ConfigError",
+    "DatabaseConfig",
+    "LegacyConfig",
+    "ModernConfig",
+    "ParityConfig",
+    "ProjectConfig",
+    "ProxyConfig",
+    "find_config",
+    "load_config",
+]
+
+ENV_VAR = "CUTOVER_CONFIG"
+FILE_NAME = "cutover.toml"
+IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_][\w.]*$")
+_SETTINGS_IN_MANAGE_PY = re.compile(
+    r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']\s*\)"""
+)
+BUILTIN_SCHEMES = ("token", "session", "jwt", "basic")
+
+
+class ConfigError(CutoverError):
+    """The project config is wrong: one line naming the file, the key and what is expected."""
+
+
+@dataclass(frozen=True)
+class LegacyConfig:
+    settings: str | None = None  # the Django settings module; None: DJANGO_SETTINGS_MODULE, else manage.py
+    wsgi: str | None = None  # None: the settings' WSGI_APPLICATION
+    command: str | None = None  # a whole start command with {host} and {port}; None: gunicorn on wsgi
+    health: str = "/"  # a path that answers (any status) once the server is up
+
+
+@dataclass(frozen=True)
+class ModernConfig:
+    asgi: str | None = None  # module:attribute of the port's ASGI app
+    command: str | None = None  # None: uvicorn on asgi
+    health: str = "/"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # None: migrate the embedded and throwaway databases the toolkit starts, never an explicit DATABASE_URL.
+    migrate: bool | None = None
+    seed: str | None = None  # a management command (with its arguments) to run after migrating
+
+    def migrates(self, *, explicit_url: bool) -> bool:
+        """Whether to run the legacy's migrations on a database (``explicit_url``: the user's own)."""
+        return self.migrate if self.migrate is not None else not explicit_url
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    manifest: Path
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    cases: Path
+    rules: Path
+    report: Path
+    fixture: tuple[str, ...] = ()  # Django fixture files, .sql files or module:function factories
+    tables: tuple[str, ...] | None = None  # None: every table of the project's own apps' models
+    hashed: tuple[str, ...] | None = None  # None: the user model's password column
+
+
+@dataclass(frozen=True)
+class BenchScenario:
+    name: str
+    method: str
+    path: str
+    identity: str | None = None
+    body: Mapping[str, Any] | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    root: Path
+    source: Path | None  # the file it was read from; None when the project has none
+    legacy: LegacyConfig
+    modern: ModernConfig
+    database: DatabaseConfig
+    proxy: ProxyConfig
+    parity: ParityConfig
+    identities: Mapping[str, str] = field(default_factory=dict)  # scheme name -> module:function
+    bench: tuple[BenchScenario, ...] = ()
+
+    def settings_module(self, environ: Mapping[str, str] = os.environ) -> str:
+        """The legacy's settings module: the config's, else DJANGO_SETTINGS_MODULE, else manage.py's."""
+        if self.legacy.settings:
+            return self.legacy.settings
+        if environ.get("DJANGO_SETTINGS_MODULE"):
+            return environ["DJANGO_SETTINGS_MODULE"]
+        manage = self.root / "manage.py"
+        found = _SETTINGS_IN_MANAGE_PY.search(manage.read_text()) if manage.is_file() else None
+        if found is None:
+            raise ConfigError(
+                f"cannot tell the Django settings module: set [legacy] settings in {self.where}, "
+                "or DJANGO_SETTINGS_MODULE"
+            )
+        return found.group(1)
+
+    @property
+    def where(self) -> str:
+        return str(self.source) if self.source is not None else f"{self.root / FILE_NAME} (not present)"
+
+
+def find_config(
+    start: Path | None = None, explicit: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> tuple[Path | None, Path]:
+    """The config file to read (None: the project has none) and the project root."""
+    if explicit is None and environ.get(ENV_VAR):
+        explicit = Path(environ[ENV_VAR])
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit, explicit.absolute().parent
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / FILE_NAME
+        if candidate.is_file():
+            return candidate, folder
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "cutover" in _read_toml(pyproject).get("tool", {}):
+            return pyproject, folder
+    for folder in (here, *here.parents):
+        if (folder / "manage.py").is_file():
+            return None, folder
+    return None, here
+
+
+def load_config(
+    start: Path | None = None, explicit: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> ProjectConfig:
+    """Find and read the project config (see the module docstring); ConfigError names what is wrong."""
+    path, root = find_config(start, explicit, environ)
+    if path is None:
+        return parse_config({}, root=root, source=None)
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("cutover", {})
+    return parse_config(data, root=root, source=path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class _Table:
+    """One table of the config, read key by key with a precise error for a wrong type or unknown key."""
+
+    def __init__(self, data: Any, name: str, where: str) -> None:
+        self.name, self.where = name, where
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        self.data = data
+        self.read: set[str] = set()
+
+    def _get(self, key: str) -> Any:
+        self.read.add(key)
+        return self.data.get(key)
+
+    def _wrong(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.where}: [{self.name}] {key} must be {expected}, got {self.data[key]!r}")
+
+    def string(self, key: str, default: str | None = None, *, pattern: re.Pattern[str] | None = None,
+               expected: str = "a string") -> str | None:  # fmt: skip
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value or (pattern is not None and not pattern.match(value)):
+            raise self._wrong(key, expected)
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value = self._get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self._wrong(key, "true or false")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._wrong(key, "a list of strings")
+        return tuple(value)
+
+    def path(self, key: str, default: str, root: Path) -> Path:
+        value = self.string(key, default)
+        assert value is not None
+        return root / value
+
+    def table(self, key: str) -> Mapping[str, Any]:
+        value = self._get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._wrong(key, "a table")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            known = ", ".join(sorted(self.read))
+            place = f"[{self.name}] has no key" if self.name else "has no table"
+            raise ConfigError(f"{self.where}: {place} {unknown[0]!r} (known: {known})")
+
+
+def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) -> ProjectConfig:
+    """Validate the config's tables (``data``: the document, or ``[tool.cutover]``) into a ProjectConfig."""
+    where = str(source) if source is not None else "the project config"
+    top = _Table(data, "", where)
+
+    def section(name: str) -> _Table:
+        return _Table(top.table(name), name, where)
+
+    legacy = section("legacy")
+    legacy_config = LegacyConfig(
+        settings=legacy.string(
+            "settings", pattern=re.compile(r"^[A-Za-z_][\w.]*$"), expected="a module name"
+        ),
+        wsgi=legacy.string(
+            "wsgi", pattern=IMPORT_STRING, expected="an import string like 'project.wsgi:app'"
+        ),
+        command=_command(legacy, where),
+        health=_health(legacy),
+    )
+    legacy.done()
+
+    modern = section("modern")
+    modern_config = ModernConfig(
+        asgi=modern.string(
+            "asgi", pattern=IMPORT_STRING, expected="an import string like 'service.main:app'"
+        ),
+        command=_command(modern, where),
+        health=_health(modern),
+    )
+    modern.done()
+
+    database = section("database")
+    database_config = DatabaseConfig(migrate=database.boolean("migrate"), seed=database.string("seed"))
+    database.done()
+
+    proxy = section("proxy")
+    proxy_config = ProxyConfig(manifest=proxy.path("manifest", "routes.toml", root))
+    proxy.done()
+
+    parity = section("parity")
+    parity_config = ParityConfig(
+        cases=parity.path("cases", "parity/cases", root),
+        rules=parity.path("rules", "parity/rules.toml", root),
+        report=parity.path("report", ".cutover/parity-report.json", root),
+        fixture=parity.strings("fixture") or (),
+        tables=parity.strings("tables"),
+        hashed=parity.strings("hashed"),
+    )
+    parity.done()
+
+    identities = section("identities")
+    schemes = _schemes(identities.table("schemes"), where)
+    identities.done()
+
+    bench = section("bench")
+    scenarios = tuple(
+        _scenario(raw, index, where) for index, raw in enumerate(_list(bench, "scenarios", where))
+    )
+    bench.done()
+    top.done()
+    return ProjectConfig(
+        root=root,
+        source=source,
+        legacy=legacy_config,
+        modern=modern_config,
+        database=database_config,
+        proxy=proxy_config,
+        parity=parity_config,
+        identities=schemes,
+        bench=scenarios,
+    )
+
+
+def _command(table: _Table, where: str) -> str | None:
+    command = table.string("command")
+    if command is not None and "{port}" not in command:
+        raise ConfigError(f"{where}: [{table.name}] command must contain {{port}} (and may contain {{host}})")
+    return command
+
+
+def _health(table: _Table) -> str:
+    health = table.string("health", "/", pattern=re.compile(r"^/"), expected="a path starting with '/'")
+    assert health is not None
+    return health
+
+
+def _schemes(raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    schemes: dict[str, str] = {}
+    for name, target in raw.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise ConfigError(
+                f"{where}: [identities.schemes] {name!r} is not a scheme name (lowercase, -, _)"
+            )
+        if name in BUILTIN_SCHEMES:
+            raise ConfigError(f"{where}: [identities.schemes] {name!r} is built in; give yours another name")
+        if not isinstance(target, str) or not IMPORT_STRING.match(target):
+            raise ConfigError(
+                f"{where}: [identities.schemes] {name} must be 'module:function', got {target!r}"
+            )
+        schemes[name] = target
+    return schemes
+
+
+def _list(table: _Table, key: str, where: str) -> Sequence[Any]:
+    table.read.add(key)
+    value = table.data.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{where}: [{table.name}] {key} must be an array of tables ([[{table.name}.{key}]])"
+        )
+    return value
+
+
+def _scenario(raw: Any, index: int, where: str) -> BenchScenario:
+    table = _Table(raw, f"bench.scenarios #{index + 1}", where)
+    name = table.string("name", pattern=re.compile(r"^[a-z][a-z0-9-]*$"), expected="a name like 'detail'")
+    method = table.string("method", "GET", pattern=re.compile(r"^[A-Z]+$"), expected="an HTTP method")
+    path = table.string("path", pattern=re.compile(r"^/"), expected="a path starting with '/'")
+    identity = table.string("identity", pattern=re.compile(r"^[\w-]+:.+$"), expected="'SCHEME:USER'")
+    body = table.table("body") or None
+    table.read.add("status")
+    status = raw.get("status", 200)
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        raise ConfigError(
+            f"{where}: [bench.scenarios #{index + 1}] status must be an HTTP status, got {status!r}"
+        )
+    table.done()
+    if name is None or path is None:
+        raise ConfigError(f"{where}: [bench.scenarios #{index + 1}] needs a name and a path")
+    assert method is not None
+    return BenchScenario(name, method, path, identity, body, status)

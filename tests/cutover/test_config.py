@@ -1,0 +1,155 @@
+"""The project config: found like pytest's and ruff's, read once into a frozen object, wrong keys named."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from cutover.config import ConfigError, find_config, load_config
+
+FULL = """
+[legacy]
+settings = "shop.settings"
+wsgi = "shop.wsgi:application"
+command = "gunicorn shop.wsgi --bind {host}:{port}"
+health = "/healthz/"
+
+[modern]
+asgi = "service.main:app"
+health = "/healthz"
+
+[database]
+migrate = true
+seed = "loaddata demo.json"
+
+[proxy]
+manifest = "deploy/routes.toml"
+
+[parity]
+cases = "checks/cases"
+fixture = ["fixtures/users.json", "fixtures/extra.sql", "checks.factories:catalogue"]
+tables = ["shop_product", "shop_product_tags"]
+hashed = ["auth_user.password"]
+
+[identities.schemes]
+apikey = "checks.identities:api_key"
+
+[[bench.scenarios]]
+name = "detail"
+path = "/api/products/1/"
+identity = "jwt:alice"
+
+[[bench.scenarios]]
+name = "create"
+method = "POST"
+path = "/api/products/"
+body = { name = "chair" }
+status = 201
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_a_full_cutover_toml_is_read_with_paths_under_its_folder(tmp_path: Path):
+    write(tmp_path, "cutover.toml", FULL)
+    config = load_config(start=tmp_path, environ={})
+    assert config.root == tmp_path and config.source == tmp_path / "cutover.toml"
+    assert config.legacy.settings == "shop.settings" and config.legacy.health == "/healthz/"
+    assert config.legacy.command == "gunicorn shop.wsgi --bind {host}:{port}"
+    assert config.modern.asgi == "service.main:app" and config.modern.command is None
+    assert config.database.migrate is True and config.database.seed == "loaddata demo.json"
+    assert config.proxy.manifest == tmp_path / "deploy" / "routes.toml"
+    assert config.parity.cases == tmp_path / "checks" / "cases"
+    assert config.parity.rules == tmp_path / "parity" / "rules.toml"  # a default, under the root too
+    assert config.parity.fixture == ("fixtures/users.json", "fixtures/extra.sql", "checks.factories:catalogue")
+    assert config.parity.tables == ("shop_product", "shop_product_tags")
+    assert config.identities == {"apikey": "checks.identities:api_key"}
+    assert [(s.name, s.method, s.status, s.identity) for s in config.bench] == [
+        ("detail", "GET", 200, "jwt:alice"),
+        ("create", "POST", 201, None),
+    ]
+    assert config.bench[1].body == {"name": "chair"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.root = Path("/")  # type: ignore[misc]
+
+
+def test_found_from_a_subfolder_upward_and_pyproject_tool_table(tmp_path: Path):
+    write(tmp_path, "pyproject.toml", '[project]\nname = "x"\n\n[tool.cutover.modern]\nasgi = "svc:app"\n')
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    config = load_config(start=deep, environ={})
+    assert config.source == tmp_path / "pyproject.toml" and config.modern.asgi == "svc:app"
+    # A cutover.toml nearer the working directory wins.
+    write(tmp_path / "a", "cutover.toml", '[modern]\nasgi = "nearer:app"\n')
+    assert load_config(start=deep, environ={}).modern.asgi == "nearer:app"
+
+
+def test_a_pyproject_without_the_tool_table_is_passed_over(tmp_path: Path):
+    write(tmp_path, "cutover.toml", '[modern]\nasgi = "outer:app"\n')
+    write(tmp_path / "pkg", "pyproject.toml", '[project]\nname = "pkg"\n')
+    assert load_config(start=tmp_path / "pkg", environ={}).modern.asgi == "outer:app"
+
+
+def test_explicit_path_and_environment_override_discovery(tmp_path: Path):
+    write(tmp_path, "cutover.toml", '[modern]\nasgi = "found:app"\n')
+    other = write(tmp_path / "elsewhere", "mine.toml", '[modern]\nasgi = "explicit:app"\n')
+    assert load_config(start=tmp_path, environ={"CUTOVER_CONFIG": str(other)}).modern.asgi == "explicit:app"
+    config = load_config(start=tmp_path, explicit=other, environ={})
+    assert config.modern.asgi == "explicit:app" and config.root == other.parent
+    with pytest.raises(ConfigError, match="config file .*missing.toml does not exist"):
+        load_config(explicit=tmp_path / "missing.toml", environ={})
+
+
+def test_no_config_means_defaults_rooted_at_manage_py(tmp_path: Path):
+    write(tmp_path, "manage.py", 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_conf.settings")\n')
+    (tmp_path / "app").mkdir()
+    assert find_config(start=tmp_path / "app", environ={}) == (None, tmp_path)
+    config = load_config(start=tmp_path / "app", environ={})
+    assert config.source is None and config.proxy.manifest == tmp_path / "routes.toml"
+    assert config.settings_module(environ={}) == "site_conf.settings"
+    assert config.settings_module(environ={"DJANGO_SETTINGS_MODULE": "env.settings"}) == "env.settings"
+
+
+def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
+    config = load_config(start=tmp_path, environ={})
+    with pytest.raises(ConfigError, match=r"cannot tell the Django settings module: set \[legacy\] settings"):
+        config.settings_module(environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[legacy]\nsetings = "x.settings"\n', r"\[legacy\] has no key 'setings' \(known: command, health"),
+        ('[legasy]\nsettings = "x"\n', r"has no table 'legasy'"),
+        ('[modern]\nasgi = "no_colon_here"\n', r"\[modern\] asgi must be an import string"),
+        ('[legacy]\ncommand = "gunicorn app"\n', r"\[legacy\] command must contain \{port\}"),
+        ('[legacy]\nhealth = "healthz"\n', r"\[legacy\] health must be a path starting with '/'"),
+        ("[database]\nmigrate = 'yes'\n", r"\[database\] migrate must be true or false"),
+        ('[parity]\nfixture = "one.json"\n', r"\[parity\] fixture must be a list of strings"),
+        ('[identities.schemes]\ntoken = "x:y"\n', r"'token' is built in"),
+        ('[identities.schemes]\nkey = "nothing"\n', r"key must be 'module:function'"),
+        ('[[bench.scenarios]]\nname = "d"\npath = "/x"\nstatus = 99\n', r"status must be an HTTP status"),
+        ('[[bench.scenarios]]\nname = "d"\n', r"needs a name and a path"),
+        ("[legacy\n", r"not valid TOML"),
+    ],
+)
+def test_a_wrong_config_names_the_file_and_key(tmp_path: Path, text: str, message: str):
+    path = write(tmp_path, "cutover.toml", text)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(start=tmp_path, environ={})
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+def test_migrate_default_depends_on_whose_database_it_is(tmp_path: Path):
+    config = load_config(start=tmp_path, environ={})
+    assert config.database.migrates(explicit_url=False) is True  # the embedded or a throwaway database
+    assert config.database.migrates(explicit_url=True) is False  # the team's own DATABASE_URL
+    write(tmp_path, "cutover.toml", "[database]\nmigrate = true\n")
+    assert load_config(start=tmp_path, environ={}).database.migrates(explicit_url=True) is True
