@@ -1,6 +1,20 @@
+"""The toolkit's one kind of user-facing failure, and how every command reports it."""
+
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
 from .exit_codes import ExitCode
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CutoverError(Exception):
@@ -9,6 +23,20 @@ class CutoverError(Exception):
     def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a CutoverError into one line on stderr and its exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except CutoverError as exc:
+            err_console.print(f"cutover: error: {exc}", markup=False)
+            raise typer.Exit(int(exc.code)) from None
+
+    return wrapper
 
 
 def one_line(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from ..bench.results import Point, checks
 from ..bench.servers import postgres_pids, running, worker_processes
 from ..bench.targets import ALL_TARGETS, build_targets, pool_budget
 from ..database import child_env, parse_url
-from ..errors import CutoverError
+from ..errors import CutoverError, reports_errors
 from ..runner import Service
 
 console = Console(highlight=False, soft_wrap=True)
@@ -94,7 +94,6 @@ def bench(
     ] = None,
 ) -> None:
     """Load legacy, modern, both through nginx, and a bare Starlette+asyncpg floor; write bench/results/."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:

@@ -30,7 +30,7 @@ from rich.table import Table
 from shared_db.config import DatabaseURL
 
 from ..database import parse_url
-from ..errors import CutoverError
+from ..errors import CutoverError, reports_errors
 from ..exit_codes import ExitCode
 
 console = Console(highlight=False)
@@ -108,7 +108,6 @@ def parity(
     ] = None,
 ) -> None:
     """Prove both apps give identical results: a table per route, a diff per mismatch."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:

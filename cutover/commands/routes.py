@@ -11,14 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import CutoverError
+from ..errors import CutoverError, err_console, reports_errors
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
 from ..proxy.gate import DEFAULT_REPORT, gate_move, parity_result, why_not_green
 from ..proxy.manifest import DEFAULT_MANIFEST, Route, load_manifest
 from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ManifestOpt = Annotated[
     Path, typer.Option("--manifest", envvar="CUTOVER_MANIFEST", help="The routing manifest (TOML).")
@@ -50,7 +49,6 @@ def render_cmd(
     proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
 ) -> None:
     """Render the manifest as an nginx configuration, checked with `nginx -t`."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
@@ -77,7 +75,6 @@ def routes_cmd(
     repo: Annotated[Path, typer.Option(help="Git work tree the parity report must match.")] = Path("."),
 ) -> None:
     """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
@@ -153,7 +150,6 @@ def move_cmd(
     ] = Path("."),
 ) -> None:
     """Move a route to legacy, canary (--percent N) or modern; reload nginx gracefully."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
@@ -172,7 +168,6 @@ def rollback_cmd(
     proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
 ) -> None:
     """Send a route back to legacy at once (no parity gate)."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:

@@ -12,7 +12,7 @@ from shared_db.drift import check_drift
 from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import parse_url, provisioned_database
-from ..errors import CutoverError, one_line
+from ..errors import CutoverError, one_line, reports_errors
 from ..exit_codes import ExitCode
 
 app = typer.Typer(help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True)
@@ -30,7 +30,6 @@ def check(
     data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
 ) -> None:
     """Compare the SQLAlchemy metadata with the live database; exit 1 naming each difference."""
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:

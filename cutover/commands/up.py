@@ -12,6 +12,7 @@ from rich.console import Console
 from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import DatabaseWatch, child_env, parse_url, provisioned_database
+from ..errors import reports_errors
 from ..proxy.manifest import DEFAULT_MANIFEST
 from ..runner import (
     Service,
@@ -64,7 +65,6 @@ def up(
     An app server that dies is restarted (the front door serves its routes from the other app meanwhile,
     where it can); the stack stops by itself only when the database is gone for --database-grace seconds.
     """
-    from ..cli import reports_errors
 
     @reports_errors
     def run() -> None:
