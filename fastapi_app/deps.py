@@ -72,7 +72,7 @@ class View:
 async def request_data(request: Request) -> Any:
     """``request.data``, parsed once (the CSRF check may have parsed it already)."""
     if not hasattr(request.state, "data"):
-        body = await read_body(request)
+        body = await read_body(request, request.state.parsers)
         request.state.data = parse_body(body, request.headers.get("content-type"), request.state.parsers)
     return request.state.data
 
@@ -83,7 +83,7 @@ async def authenticated(request: Request) -> Auth:
     if request.method == "POST":
         # Django's CSRF check reads request.POST (DRF parses the body there); have the bytes ready.
         try:
-            body = await read_body(request)
+            body = await read_body(request, request.state.parsers)
         except Exception as exc:  # raised where Django would raise it, below
             body = exc
 

@@ -108,14 +108,20 @@ def _parse_multipart(body: bytes, content_type: str) -> dict[str, str]:
 _PARSERS = {JSON: _parse_json, FORM: _parse_form, MULTIPART: _parse_multipart}
 
 
-async def read_body(request: Request) -> bytes:
-    """The body as DRF will see it: nothing unless ``Content-Length`` announces some bytes."""
+async def read_body(request: Request, parsers: tuple[str, ...]) -> bytes:
+    """The body as DRF will see it: nothing unless ``Content-Length`` announces some bytes.
+
+    DRF selects the parser before it reads a byte (``Request._parse``): a media type no parser takes is a
+    415 whatever the size, and only then does Django's size limit apply (``HttpRequest.body``)."""
     try:
         length = int(request.headers.get("content-length", "0"))
     except ValueError:
         length = 0
     if length <= 0:
         return b""
+    content_type = request.headers.get("content-type") or ""
+    if select_parser(content_type, parsers) is None:
+        raise UnsupportedMediaType(content_type)
     if length > DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
     return await request.body()

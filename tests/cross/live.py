@@ -23,6 +23,8 @@ from cutover.runner import Service, Supervisor
 from cutover.stack import StackConfig, legacy_service, modern_service
 from tests.parity.apps import this_run_database_url
 
+# How the port is served; cutover/stack.py must start it so (tests/modern/test_stack.py checks it).
+MODERN_PROTOCOL = "fastapi_app.protocol:LegacyHttpToolsProtocol"
 MODERN_APP = "tests.cross.live_modern:app"
 
 
@@ -33,10 +35,13 @@ def free_port() -> int:
 
 
 def _modern_argv(argv: Sequence[str]) -> list[str]:
-    """The stack's uvicorn argv with the test app."""
+    """The stack's uvicorn argv with the test app, and the protocol and flag the port needs."""
     out = list(argv)
     out[out.index("fastapi_app.main:app")] = MODERN_APP
     out.append("--factory")
+    out[out.index("--http") + 1] = MODERN_PROTOCOL
+    if "--no-proxy-headers" not in out:
+        out.append("--no-proxy-headers")
     return out
 
 
@@ -85,11 +90,16 @@ class RawResponse:
         return f"<{self.status} {self.header('content-type')} {self.body[:200]!r}>"
 
 
+class _KeepOpen(io.BufferedReader):
+    def close(self) -> None:  # http.client closes its file after each response
+        pass
+
+
 class _Reader:
     """One buffered reader shared by the responses read from a connection (pipelined answers)."""
 
     def __init__(self, sock: socket.socket) -> None:
-        self.file = sock.makefile("rb")
+        self.file = _KeepOpen(socket.SocketIO(sock, "rb"))
 
     def makefile(self, *args: object, **kwargs: object) -> io.BufferedReader:
         return self.file  # type: ignore[return-value]
@@ -125,7 +135,6 @@ class Connection:
         return RawResponse(response.status, list(response.getheaders()), body)
 
     def close(self) -> None:
-        self.reader.file.close()
         self.sock.close()
 
     def __enter__(self) -> Connection:

@@ -8,7 +8,9 @@ from cutover.commands.up import _banner
 from cutover.stack import StackConfig, modern_service
 
 
-def test_modern_service_is_uvicorn_on_loopback_with_uvloop_and_httptools():
+def test_modern_service_is_uvicorn_on_loopback_with_uvloop_and_the_ports_httptools_protocol():
+    # The port's protocol takes the methods gunicorn takes (fastapi_app/protocol.py); without uvicorn's
+    # proxy headers the port judges the forwarded headers itself, as gunicorn does (fastapi_app/environ.py).
     service = modern_service(
         StackConfig(modern_port=8102, modern_workers=3), {"DATABASE_URL": "postgresql://x/y"}
     )
@@ -16,7 +18,9 @@ def test_modern_service_is_uvicorn_on_loopback_with_uvloop_and_httptools():
     assert argv[1:4] == ["-m", "uvicorn", "fastapi_app.main:app"]
     assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "8102"
     assert argv[argv.index("--workers") + 1] == "3"
-    assert argv[argv.index("--loop") + 1] == "uvloop" and argv[argv.index("--http") + 1] == "httptools"
+    assert argv[argv.index("--loop") + 1] == "uvloop"
+    assert argv[argv.index("--http") + 1] == "fastapi_app.protocol:LegacyHttpToolsProtocol"
+    assert "--no-proxy-headers" in argv
     assert service.url == "http://127.0.0.1:8102/api/users/"
     assert service.env["DATABASE_URL"] == "postgresql://x/y"
 
