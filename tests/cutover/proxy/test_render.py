@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cutover.proxy.apply import check_rendered
@@ -82,3 +84,78 @@ def test_nginx_rejection_is_one_line_with_its_reason():
         check_rendered(conf)
     assert str(exc.value).startswith("nginx rejected the configuration: ")
     assert 'invalid value "banana"' in str(exc.value) and "\n" not in str(exc.value)
+
+
+LIMITS = "worker_processes = 2\nlimit_request_line = 8190\nlimit_request_fields = 30\nlimit_request_field_size = 12000"
+
+
+def test_the_request_limits_are_rendered_from_the_manifest():
+    conf = render(parse_manifest(demo_text()))
+    for directive in (
+        "large_client_header_buffers 54 16k;",
+        '"~^(?s).{4086}" 414;',  # "$request_method $request_uri" + " HTTP/1.1" longer than 4094
+        '"~^[A-Z_-]{3,20} [!-~]+$" "";',
+        "js_import cutover_transport from cutover_transport.js;",
+        "js_var $cutover_limit_request_fields 100;",
+        "js_var $cutover_limit_request_field_size 8190;",
+        "js_set $cutover_forwarded_fields cutover_transport.forwardedFields;",
+        '"~^(?:\\\\d{1,2}|1\\\\d{2}|2[0-7]\\\\d{1}|28[0-4])$" "";',  # heads under 285 bytes skip njs
+        '"~*^100-continue$" "";',
+        "if ($cutover_request_line = 414) {",
+        "if ($cutover_request_line = 400) {",
+        "if ($cutover_header_fields) {",
+        "if ($cutover_expectation) {",
+        "error_page 494 =431 @cutover_header_too_large;",
+        '"" nginx;',  # X-Cutover-Backend and served_by say nginx when no app was asked
+    ):
+        assert directive in conf, directive
+    custom = render(parse_manifest(demo_text().replace("worker_processes = 2", LIMITS)))
+    assert "large_client_header_buffers 19 24k;" in custom
+    assert '"~^(?s).{8182}" 414;' in custom
+    assert "js_var $cutover_limit_request_fields 30;" in custom
+    assert "js_var $cutover_limit_request_field_size 12000;" in custom
+    check_rendered(custom)
+
+
+def test_the_refusals_run_before_any_location_and_in_gunicorns_order():
+    conf = render(parse_manifest(demo_text()))
+    server = conf[conf.index("    server {") :]
+    order = [
+        server.index(text)
+        for text in (
+            "set $cutover_location default;",
+            "if ($cutover_request_line = 414)",
+            "if ($cutover_request_line = 400)",
+            "if ($cutover_header_fields)",
+            "if ($cutover_expectation)",
+            "\n        location ",
+        )
+    ]
+    assert order == sorted(order)
+
+
+def test_njs_counts_what_nginx_forwards():
+    """Every header the configuration sets or drops is one njs never counts from the client, and the
+    headers njs adds are exactly the ones set with a value, each read from the same variable."""
+    conf = render(parse_manifest(demo_text()))
+    proxied = dict(re.findall(r"^\s*proxy_set_header (\S+) (\S+);$", conf, re.MULTILINE))
+    replaced = re.search(r'js_var \$cutover_replaced_headers " (.*) ";', conf)
+    set_headers = re.search(r'js_var \$cutover_set_headers "(.*)";', conf)
+    assert replaced and set_headers
+    assert {name.lower() for name in proxied} <= set(replaced.group(1).split())
+    # nginx's own proxy defaults, whatever the configuration says
+    assert {"content-length", "transfer-encoding", "te", "keep-alive", "expect", "upgrade"} <= set(
+        replaced.group(1).split()
+    )
+    aliases = dict(re.findall(r"^\s*map \$(\S+) \$(\S+) \{ default \$\1; \}$", conf, re.MULTILINE))
+    counted = [pair.split("=") for pair in set_headers.group(1).split()]
+    assert [name for name, _ in counted] == [name for name, value in proxied.items() if value != '""']
+    for name, variable in counted:
+        source = proxied[name].lstrip("$")
+        assert variable in (source, aliases.get(source)), name
+
+
+def test_scheme_headers_from_the_client_are_dropped():
+    conf = render(parse_manifest(demo_text()))
+    assert 'proxy_set_header X-Forwarded-Ssl "";' in conf
+    assert 'proxy_set_header X-Forwarded-Protocol "";' in conf
