@@ -8,6 +8,7 @@ from pathlib import Path
 from .proxy.apply import ProxyTarget, install_manifest
 from .proxy.manifest import DEFAULT_MANIFEST
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
+from .proxy.transport import legacy_server_args
 from .runner import Service, python_module
 
 
@@ -36,6 +37,8 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
         "--workers", str(config.legacy_workers),
         "--worker-class", "gthread",
         "--threads", str(config.legacy_threads),
+        # The request limits the front door enforces, from the manifest: the two never disagree.
+        *legacy_server_args(config.manifest),
         *(["--access-logfile", "-"] if config.app_access_logs else []),
         "--graceful-timeout", "10",
     )  # fmt: skip
