@@ -221,6 +221,12 @@ CASES: dict[str, tuple[bytes, str, int | None]] = {
         APPS,
         None,
     ),
+    # the largest head gunicorn accepts fits nginx's buffers (large_client_header_buffers)
+    "largest-head-gunicorn-accepts": (
+        get(headers=b"".join(field_of(FIELD_SIZE, b"X-Big%02d" % i) for i in range(FIELDS - ADDED))),
+        APPS,
+        None,
+    ),
     # one field line as forwarded (gunicorn: limit_request_field_size, with its CRLF, 431)
     "field-at-limit": (get(headers=field_of(FIELD_SIZE)), APPS, None),
     "field-over-limit": (get(headers=field_of(FIELD_SIZE + 1)), NGINX, 431),
