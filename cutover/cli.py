@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,6 +18,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="CUTOVER_CONFIG",
+            help="The project config (default: cutover.toml or [tool.cutover] found from here upward).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = {"config": config}
 
 
 def _register() -> None:

@@ -53,6 +53,7 @@ class LegacyConfig:
     settings: str | None = None  # the Django settings module; None: DJANGO_SETTINGS_MODULE, else manage.py
     wsgi: str | None = None  # None: the settings' WSGI_APPLICATION
     command: str | None = None  # a whole start command with {host} and {port}; None: gunicorn on wsgi
+    args: tuple[str, ...] = ()  # extra arguments for the default gunicorn command
     health: str = "/"  # a path that answers (any status) once the server is up
 
 
@@ -60,6 +61,7 @@ class LegacyConfig:
 class ModernConfig:
     asgi: str | None = None  # module:attribute of the port's ASGI app
     command: str | None = None  # None: uvicorn on asgi
+    args: tuple[str, ...] = ()  # extra arguments for the default uvicorn command
     health: str = "/"
 
 
@@ -110,6 +112,12 @@ class ProjectConfig:
     parity: ParityConfig
     identities: Mapping[str, str] = field(default_factory=dict)  # scheme name -> module:function
     bench: tuple[BenchScenario, ...] = ()
+    notes: tuple[str, ...] = ()  # extra lines for `cutover up`'s banner (where to log in, say)
+
+    def pythonpath(self, environ: Mapping[str, str] = os.environ) -> str:
+        """PYTHONPATH for the project's processes: its root first, so its packages import as in manage.py."""
+        rest = environ.get("PYTHONPATH", "")
+        return os.pathsep.join([str(self.root), *([rest] if rest else [])])
 
     def settings_module(self, environ: Mapping[str, str] = os.environ) -> str:
         """The legacy's settings module: the config's, else DJANGO_SETTINGS_MODULE, else manage.py's."""
@@ -255,6 +263,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
             "wsgi", pattern=IMPORT_STRING, expected="an import string like 'project.wsgi:app'"
         ),
         command=_command(legacy, where),
+        args=legacy.strings("args") or (),
         health=_health(legacy),
     )
     legacy.done()
@@ -265,6 +274,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
             "asgi", pattern=IMPORT_STRING, expected="an import string like 'service.main:app'"
         ),
         command=_command(modern, where),
+        args=modern.strings("args") or (),
         health=_health(modern),
     )
     modern.done()
@@ -292,6 +302,10 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     schemes = _schemes(identities.table("schemes"), where)
     identities.done()
 
+    up = section("up")
+    notes = up.strings("notes") or ()
+    up.done()
+
     bench = section("bench")
     scenarios = tuple(
         _scenario(raw, index, where) for index, raw in enumerate(_list(bench, "scenarios", where))
@@ -308,6 +322,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         parity=parity_config,
         identities=schemes,
         bench=scenarios,
+        notes=notes,
     )
 
 

@@ -1,8 +1,10 @@
-"""Where the stack's database comes from: ``DATABASE_URL``, else the embedded server; migrated and seeded."""
+"""Where the stack's database comes from (``DATABASE_URL``, else the embedded server), migrated and seeded
+as the project config says, and the watchdog that tells whether it is still there."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -16,24 +18,34 @@ import psycopg
 from shared_db.config import DatabaseURL, InvalidDatabaseURL
 from shared_db.embedded import embedded_database
 
+from .config import ProjectConfig, load_config
 from .errors import CutoverError, one_line
 from .exit_codes import ExitCode
 
-DJANGO_SETTINGS = "legacy_django.settings"
 
-
-def child_env(url: DatabaseURL, **extra: str) -> dict[str, str]:
-    """The environment for a process of either app: the parent's plus the database URL."""
+def child_env(url: DatabaseURL, project: ProjectConfig | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a process of either app: the parent's, the database URL, the project's settings
+    module, and the project root on the import path (as ``manage.py`` has it). ``project`` defaults to the
+    config found from the working directory."""
+    project = project if project is not None else load_config()
     env = dict(os.environ)
-    env.update({"DATABASE_URL": url.libpq(), "DJANGO_SETTINGS_MODULE": DJANGO_SETTINGS, **extra})
+    env.update(
+        {
+            "DATABASE_URL": url.libpq(),
+            "DJANGO_SETTINGS_MODULE": project.settings_module(),
+            "PYTHONPATH": project.pythonpath(),
+            **extra,
+        }
+    )
     return env
 
 
-def django_admin(url: DatabaseURL, *args: str, quiet: bool = True) -> str:
-    """Run a Django management command against ``url``; raise CutoverError with its stderr on failure."""
+def django_admin(url: DatabaseURL, project: ProjectConfig, *args: str) -> str:
+    """Run a management command of the project against ``url``; CutoverError with its last line on failure."""
     proc = subprocess.run(
         [sys.executable, "-m", "django", *args],
-        env=child_env(url),
+        env=child_env(url, project),
+        cwd=project.root,
         capture_output=True,
         text=True,
     )
@@ -52,23 +64,36 @@ def parse_url(raw: str | None) -> DatabaseURL | None:
         raise CutoverError(str(exc)) from exc
 
 
+def check_reachable(url: DatabaseURL) -> None:
+    """One line naming the database when it does not accept a connection (before anything is started)."""
+    try:
+        with psycopg.connect(url.libpq(), connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        raise CutoverError(f"cannot connect to the database at {url.redacted()}: {one_line(exc)}") from None
+
+
 @contextmanager
 def provisioned_database(
-    url: DatabaseURL | None, data_dir: Path, *, migrate: bool = True, seed: bool = True
+    url: DatabaseURL | None, data_dir: Path, project: ProjectConfig, *, seed: bool = True
 ) -> Iterator[DatabaseURL]:
     """Yield a ready database: ``url`` if given, else the embedded server in ``data_dir``.
 
-    The embedded server is stopped on exit; an explicit database is left running, as it was found.
+    It is migrated and seeded only as the project config says (``[database] migrate`` and ``seed``): by
+    default the embedded server is migrated and an explicit database is left exactly as it was found.
+    ``seed=False`` skips the seed command. The embedded server is stopped on exit; an explicit database is
+    left running.
     """
+    if url is not None:
+        check_reachable(url)
     source = nullcontext(url) if url is not None else embedded_database(data_dir)
     with source as ready:
         assert ready is not None
-        if migrate:
-            django_admin(ready, "migrate", "--noinput")
-        if seed:
-            django_admin(ready, "seed_demo")
+        if project.database.migrates(explicit_url=url is not None):
+            django_admin(ready, project, "migrate", "--noinput")
+            if seed and project.database.seed:
+                django_admin(ready, project, *shlex.split(project.database.seed))
         yield ready
-
 
 class DatabaseWatch:
     """The stack's database watchdog: the stack goes on while the database answers, and through a restart,

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -69,6 +70,7 @@ class Service:
     argv: Sequence[str]
     env: dict[str, str]
     url: str  # an HTTP URL that answers (any status) once the service is ready
+    cwd: Path | None = None  # where it runs (the project root)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def check_port_free(self) -> None:
@@ -87,7 +89,7 @@ class Service:
     def start(self) -> None:
         # A session (and so a process group) of its own: the supervisor decides when the service stops, not
         # the terminal's Ctrl-C, and stopping the group reaches every worker the server forked.
-        self.process = subprocess.Popen(list(self.argv), env=self.env, start_new_session=True)
+        self.process = subprocess.Popen(list(self.argv), env=self.env, cwd=self.cwd, start_new_session=True)
 
     def exit_code(self) -> int | None:
         """The master's exit code once it has exited (reaping it), else None."""

@@ -1,10 +1,14 @@
-"""The servers that make up the stack, and how each is started."""
+"""The servers that make up the stack, and how each is started: as the project config says."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import ConfigError, ProjectConfig, load_config
 from .proxy.apply import ProxyTarget, install_manifest
 from .proxy.manifest import DEFAULT_MANIFEST
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
@@ -27,12 +31,51 @@ class StackConfig:
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
     # production, nginx's JSON access log is the record and these are off (the benchmark runs them so).
     app_access_logs: bool = True
+    # The project whose apps these are (read from the working directory unless given).
+    project: ProjectConfig = field(default_factory=load_config)
+
+
+def _command(template: str, config: StackConfig, port: int) -> list[str]:
+    return shlex.split(template.format(host=config.host, port=port))
+
+
+def _service(
+    name: str, argv: list[str], env: dict[str, str], config: StackConfig, port: int, health: str
+) -> Service:
+    return Service(name, argv, env, f"http://{config.host}:{port}{health}", cwd=config.project.root)
+
+
+def wsgi_application(project: ProjectConfig, env: dict[str, str]) -> str:
+    """The legacy's WSGI app for gunicorn (``module:attribute``): the config's, else the settings'
+    ``WSGI_APPLICATION``, read in a child process so that the project's settings never load in this one."""
+    dotted = project.legacy.wsgi
+    if dotted is None:
+        settings = env["DJANGO_SETTINGS_MODULE"]
+        read = "import importlib, sys; print(getattr(importlib.import_module(sys.argv[1]), 'WSGI_APPLICATION', ''))"  # noqa: E501
+        proc = subprocess.run(
+            [sys.executable, "-c", read, settings], env=env, cwd=project.root, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise ConfigError(f"the Django settings module {settings!r} does not import: {last}")
+        dotted = proc.stdout.strip()
+        if not dotted:
+            raise ConfigError(f"{settings} has no WSGI_APPLICATION: set [legacy] wsgi in {project.where}")
+    if ":" in dotted:
+        return dotted
+    module, _, attribute = dotted.rpartition(".")
+    return f"{module}:{attribute}"
 
 
 def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
+    """The legacy under gunicorn (gthread workers), or the project's own ``[legacy] command``."""
+    legacy = config.project.legacy
+    if legacy.command is not None:
+        argv = _command(legacy.command, config, config.legacy_port)
+        return _service("legacy", argv, env, config, config.legacy_port, legacy.health)
     argv = python_module(
         "gunicorn",
-        "legacy_django.wsgi:application",
+        wsgi_application(config.project, env),
         "--bind", f"{config.host}:{config.legacy_port}",
         "--workers", str(config.legacy_workers),
         "--worker-class", "gthread",
@@ -41,15 +84,24 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
         *legacy_server_args(config.manifest),
         *(["--access-logfile", "-"] if config.app_access_logs else []),
         "--graceful-timeout", "10",
+        *legacy.args,
     )  # fmt: skip
-    return Service("legacy", argv, env, f"http://{config.host}:{config.legacy_port}/api/users/")
+    return _service("legacy", argv, env, config, config.legacy_port, legacy.health)
 
 
 def modern_service(config: StackConfig, env: dict[str, str]) -> Service:
-    """The FastAPI port under uvicorn (uvloop + httptools), beside Django, on the same database and secret."""
+    """The port under uvicorn (uvloop + httptools), beside Django, on the same database and secret; or the
+    project's own ``[modern] command``."""
+    modern = config.project.modern
+    if modern.command is not None:
+        argv = _command(modern.command, config, config.modern_port)
+        return _service("modern", argv, env, config, config.modern_port, modern.health)
+    if modern.asgi is None:
+        where = config.project.where
+        raise ConfigError(f"no FastAPI app to start: set [modern] asgi (module:app) in {where}")  # noqa: E501
     argv = python_module(
         "uvicorn",
-        "fastapi_app.main:app",
+        modern.asgi,
         "--host", config.host,
         "--port", str(config.modern_port),
         "--workers", str(config.modern_workers),
@@ -57,8 +109,9 @@ def modern_service(config: StackConfig, env: dict[str, str]) -> Service:
         "--http", "httptools",
         "--no-server-header",
         *([] if config.app_access_logs else ["--no-access-log"]),
+        *modern.args,
     )  # fmt: skip
-    return Service("modern", argv, env, f"http://{config.host}:{config.modern_port}/api/users/")
+    return _service("modern", argv, env, config, config.modern_port, modern.health)
 
 
 def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:

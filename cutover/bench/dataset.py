@@ -14,6 +14,7 @@ import psycopg
 from shared_db.config import DatabaseURL
 from shared_db.embedded import embedded_database
 
+from ..config import load_config
 from ..database import django_admin
 from ..errors import CutoverError
 
@@ -60,13 +61,14 @@ def bench_database(url: DatabaseURL | None, data_dir: Path = BENCH_DATA_DIR) -> 
 
 def prepare_dataset(url: DatabaseURL, users: int = 10_000) -> Dataset:
     """Migrate, seed ``users`` generated users (idempotent), drop earlier runs' sign-ups, make a token."""
-    django_admin(url, "migrate", "--noinput")
-    django_admin(url, "seed_demo", "--count", str(users))
+    project = load_config()
+    django_admin(url, project, "migrate", "--noinput")
+    django_admin(url, project, "seed_demo", "--count", str(users))
     with psycopg.connect(url.libpq(), autocommit=True) as conn:
         conn.execute("DELETE FROM users WHERE email LIKE %s", (f"%@{BENCH_EMAIL_DOMAIN}",))
         # Fresh statistics after the bulk insert/delete: every target then gets the same plans.
         conn.execute("VACUUM ANALYZE users")
-    out = django_admin(url, "drf_create_token", BENCH_USERNAME)
+    out = django_admin(url, project, "drf_create_token", BENCH_USERNAME)
     match = re.search(r"token (\w+) for user", out)
     if match is None:
         raise CutoverError(f"could not read the token from drf_create_token: {out.strip()!r}")

@@ -29,6 +29,7 @@ def running(services: Sequence[Service], log_dir: Path, timeout: float = 60.0) -
             service.process = subprocess.Popen(
                 list(service.argv),
                 env=service.env,
+                cwd=service.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -14,6 +14,7 @@ from shared_db.embedded import DEFAULT_DATA_DIR
 from ..database import parse_url, provisioned_database
 from ..errors import CutoverError, one_line, reports_errors
 from ..exit_codes import ExitCode
+from . import project_config
 
 app = typer.Typer(help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -21,6 +22,7 @@ console = Console(highlight=False)
 
 @app.command("check")
 def check(
+    ctx: typer.Context,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -34,8 +36,8 @@ def check(
     @reports_errors
     def run() -> None:
         url = parse_url(database_url)
-        # An explicit database is checked as it is; the embedded one is migrated first.
-        with provisioned_database(url, data_dir, migrate=url is None, seed=False) as ready:
+        # An explicit database is checked as it is; the embedded one is migrated first (as the config says).
+        with provisioned_database(url, data_dir, project_config(ctx), seed=False) as ready:
             try:
                 differences = check_drift(ready)
             except Exception as exc:  # connection refused, authentication failed, ...

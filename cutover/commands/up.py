@@ -13,7 +13,6 @@ from shared_db.embedded import DEFAULT_DATA_DIR
 
 from ..database import DatabaseWatch, child_env, parse_url, provisioned_database
 from ..errors import reports_errors
-from ..proxy.manifest import DEFAULT_MANIFEST
 from ..runner import (
     Service,
     Supervisor,
@@ -23,6 +22,7 @@ from ..runner import (
     stop_signals_ignored_on_exit,
 )
 from ..stack import StackConfig, services
+from . import project_config
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
+    ctx: typer.Context,
     host: Annotated[
         str, typer.Option(envvar="CUTOVER_HOST", help="Address every server binds to.")
     ] = "127.0.0.1",
@@ -41,13 +42,19 @@ def up(
         str | None, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL; default: embedded server.")
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
-    seed: Annotated[bool, typer.Option(help="Create the demo users if missing.")] = True,
+    seed: Annotated[
+        bool, typer.Option(help="Run the config's [database] seed command after migrating.")
+    ] = True,
     proxy_port: Annotated[
         int, typer.Option(envvar="CUTOVER_PROXY_PORT", help="The front door: nginx in front of both apps.")
     ] = 8000,
     manifest: Annotated[
-        Path, typer.Option(envvar="CUTOVER_MANIFEST", help="The routing manifest nginx is rendered from.")
-    ] = DEFAULT_MANIFEST,
+        Path | None,
+        typer.Option(
+            envvar="CUTOVER_MANIFEST",
+            help="The routing manifest nginx is rendered from; default: the config's.",
+        ),
+    ] = None,
     proxy_dir: Annotated[
         Path | None,
         typer.Option(envvar="CUTOVER_PROXY_DIR", help="nginx files; default: 'nginx' beside --data-dir."),
@@ -68,21 +75,24 @@ def up(
 
     @reports_errors
     def run() -> None:
-        config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port)
+        project = project_config(ctx)
+        config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port, project=project)
         config = replace(
             config,
             proxy_port=proxy_port,
-            manifest=manifest,
+            manifest=manifest if manifest is not None else project.proxy.manifest,
             proxy_dir=proxy_dir if proxy_dir is not None else data_dir.parent / "nginx",
         )
         try:
             with (
                 install_stop_signals(),
-                provisioned_database(parse_url(database_url), data_dir, seed=seed) as url,
+                provisioned_database(parse_url(database_url), data_dir, project, seed=seed) as url,
                 # Stopping the servers and the database below must not be cut short by a second signal.
                 stop_signals_ignored_on_exit(),
                 DatabaseWatch(url, grace=database_grace) as database,
-                Supervisor(services(config, child_env(url)), say=_say, watchdogs=[database]) as stack,
+                Supervisor(
+                    services(config, child_env(url, project)), say=_say, watchdogs=[database]
+                ) as stack,
             ):
                 _banner(config, url.redacted())
                 stack.wait()
@@ -97,13 +107,14 @@ def _say(message: str) -> None:
 
 
 def _banner(config: StackConfig, db: str) -> None:
-    console.print(f"front door        http://{config.host}:{config.proxy_port}/api/users/")
-    console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}/api/users/")
-    console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}/api/users/")
-    console.print(f"admin             http://{config.host}:{config.legacy_port}/admin/")
+    project = config.project
+    console.print(f"front door        http://{config.host}:{config.proxy_port}/")
+    console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}{project.legacy.health}")
+    console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}{project.modern.health}")
     console.print(f"database          {db}")
     console.print(f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)")
-    console.print("demo credentials  demo / demo-password-123  (token: POST /api/auth/token/)")
+    for note in project.notes:
+        console.print(note, markup=False)
     console.print("Ctrl-C stops everything.")
 
 

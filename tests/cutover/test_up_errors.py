@@ -21,7 +21,9 @@ def test_unreachable_database_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["up", "--database-url", "postgresql://nobody@127.0.0.1:9/none"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cutover: error: `django-admin migrate --noinput` failed:")
+    assert len(lines) == 1 and lines[0].startswith(
+        "cutover: error: cannot connect to the database at postgresql://nobody@127.0.0.1:9/none: connection failed"
+    )
 
 
 def test_port_in_use_is_one_line(tmp_path):
@@ -37,3 +39,23 @@ def test_port_in_use_is_one_line(tmp_path):
         )
     assert result.exit_code == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_a_missing_config_file_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "nope.toml"), "up"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"cutover: error: config file {tmp_path / 'nope.toml'} does not exist"]
+
+
+def test_a_config_without_a_port_to_start_is_one_line(tmp_path):
+    import os
+
+    config = tmp_path / "cutover.toml"
+    config.write_text('[legacy]\nsettings = "legacy_django.settings"\n')
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "up", "--database-url", os.environ["DATABASE_URL"], "--legacy-port", "0"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"cutover: error: no FastAPI app to start: set [modern] asgi (module:app) in {config}"
+    ]

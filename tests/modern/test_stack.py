@@ -19,7 +19,9 @@ def test_modern_service_is_uvicorn_on_loopback_with_uvloop_and_the_ports_httptoo
     assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "8102"
     assert argv[argv.index("--workers") + 1] == "3"
     assert argv[argv.index("--loop") + 1] == "uvloop"
-    assert argv[argv.index("--http") + 1] == "fastapi_app.protocol:LegacyHttpToolsProtocol"
+    # The demo's config ([tool.cutover.modern] args) comes last, so its --http is the one uvicorn takes.
+    last_http = len(argv) - 1 - argv[::-1].index("--http")
+    assert argv[last_http + 1] == "fastapi_app.protocol:LegacyHttpToolsProtocol"
     assert "--no-proxy-headers" in argv
     assert service.url == "http://127.0.0.1:8102/api/users/"
     assert service.env["DATABASE_URL"] == "postgresql://x/y"
@@ -30,6 +32,7 @@ def test_banner_prints_both_apps(capsys):
     out = capsys.readouterr().out
     assert "legacy (Django)   http://127.0.0.1:8001/api/users/" in out
     assert "modern (FastAPI)  http://127.0.0.1:8002/api/users/" in out
+    assert "demo credentials  demo / demo-password-123" in out  # the demo's [tool.cutover.up] notes
 
 
 def test_up_accepts_modern_port_option():
