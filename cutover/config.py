@@ -31,6 +31,7 @@ __all__ = [
     "ParityConfig",
     "ProjectConfig",
     "ProxyConfig",
+    "SchemaConfig",
     "find_config",
     "load_config",
 ]
@@ -82,6 +83,11 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class SchemaConfig:
+    models: str | None = None  # module:attribute of the port's SQLAlchemy declarative base (or MetaData)
+
+
+@dataclass(frozen=True)
 class ParityConfig:
     cases: Path
     rules: Path
@@ -110,6 +116,7 @@ class ProjectConfig:
     database: DatabaseConfig
     proxy: ProxyConfig
     parity: ParityConfig
+    schema: SchemaConfig = SchemaConfig()
     identities: Mapping[str, str] = field(default_factory=dict)  # scheme name -> module:function
     bench: tuple[BenchScenario, ...] = ()
     notes: tuple[str, ...] = ()  # extra lines for `cutover up`'s banner (where to log in, say)
@@ -302,6 +309,14 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     schemes = _schemes(identities.table("schemes"), where)
     identities.done()
 
+    schema = section("schema")
+    schema_config = SchemaConfig(
+        models=schema.string(
+            "models", pattern=IMPORT_STRING, expected="an import string like 'service.models:Base'"
+        )
+    )
+    schema.done()
+
     up = section("up")
     notes = up.strings("notes") or ()
     up.done()
@@ -320,6 +335,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         database=database_config,
         proxy=proxy_config,
         parity=parity_config,
+        schema=schema_config,
         identities=schemes,
         bench=scenarios,
         notes=notes,

@@ -75,18 +75,23 @@ def check_reachable(url: DatabaseURL) -> None:
 
 @contextmanager
 def provisioned_database(
-    url: DatabaseURL | None, data_dir: Path, project: ProjectConfig, *, seed: bool = True
+    url: DatabaseURL | None,
+    data_dir: Path,
+    project: ProjectConfig,
+    *,
+    seed: bool = True,
+    throwaway: bool = False,
 ) -> Iterator[DatabaseURL]:
     """Yield a ready database: ``url`` if given, else the embedded server in ``data_dir``.
 
     It is migrated and seeded only as the project config says (``[database] migrate`` and ``seed``): by
     default the embedded server is migrated and an explicit database is left exactly as it was found.
-    ``seed=False`` skips the seed command. The embedded server is stopped on exit; an explicit database is
-    left running.
+    ``seed=False`` skips the seed command. The embedded server is stopped on exit (and with ``throwaway``
+    its data deleted); an explicit database is left running.
     """
     if url is not None:
         check_reachable(url)
-    source = nullcontext(url) if url is not None else embedded_database(data_dir)
+    source = nullcontext(url) if url is not None else embedded_database(data_dir, throwaway=throwaway)
     with source as ready:
         assert ready is not None
         if project.database.migrates(explicit_url=url is not None):

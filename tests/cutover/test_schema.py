@@ -1,17 +1,32 @@
-"""The drift check compares shared_db.models with a database migrated by Django, and catches drift."""
+"""`cutover schema check`: the port's SQLAlchemy mapping (the demo's shared_db.models here, any project's
+through --models or [schema] models) against a database migrated by Django; injected drift is caught."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import Column, Integer, MetaData, Table
+from typer.testing import CliRunner
 
+from cutover.cli import app
+from cutover.config import load_config
 from cutover.database import django_admin
+from cutover.schema.drift import check_drift as check_metadata
 from shared_db.config import DatabaseURL
-from shared_db.drift import check_drift
 from shared_db.embedded import ensure_database
+from shared_db.models import Base
+
+# A mapping of a table Django's migrations never create: a check must not call it a match.
+NOT_DJANGOS = MetaData()
+Table("not_in_django", NOT_DJANGOS, Column("id", Integer, primary_key=True))
+
+
+def check_drift(url: DatabaseURL):
+    return check_metadata(url, Base.metadata)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +34,7 @@ def migrated() -> DatabaseURL:
     """A database of its own, migrated by Django's real `migrate` (the test database is left alone)."""
     server = DatabaseURL.parse(os.environ["DATABASE_URL"])
     url = ensure_database(server, f"drift_{uuid.uuid4().hex[:8]}")
-    django_admin(url, "migrate", "--noinput")
+    django_admin(url, load_config(), "migrate", "--noinput")
     yield url
     with psycopg.connect(server.with_name("postgres").libpq(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{url.name}" WITH (FORCE)')
@@ -74,10 +89,6 @@ def test_injected_drift_is_reported(migrated, drift, undo, expected):
 
 
 def test_schema_check_cli_exit_codes(migrated):
-    from typer.testing import CliRunner
-
-    from cutover.cli import app
-
     runner = CliRunner()
     ok = runner.invoke(app, ["schema", "check", "--database-url", migrated.libpq()])
     assert ok.exit_code == 0, ok.output
@@ -92,10 +103,6 @@ def test_schema_check_cli_exit_codes(migrated):
 
 
 def test_schema_check_cli_usage_errors_are_one_line():
-    from typer.testing import CliRunner
-
-    from cutover.cli import app
-
     result = CliRunner().invoke(app, ["schema", "check", "--database-url", "mysql://x@y/z"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
@@ -104,13 +111,52 @@ def test_schema_check_cli_usage_errors_are_one_line():
 
 
 def test_schema_check_cli_unreachable_database_is_one_line():
-    from typer.testing import CliRunner
-
-    from cutover.cli import app
-
     result = CliRunner().invoke(
         app, ["schema", "check", "--database-url", "postgresql://nobody@127.0.0.1:9/none"]
     )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cutover: error: cannot inspect the database at")
+    assert len(lines) == 1 and lines[0].startswith("cutover: error: cannot connect to the database at")
+
+
+def test_a_mapping_of_tables_django_never_made_is_drift_not_a_match(migrated):
+    result = CliRunner().invoke(
+        app, ["schema", "check", "--models", "tests.cutover.test_schema:NOT_DJANGOS", "--database-url", migrated.libpq()]
+    )
+    assert result.exit_code == 1, result.output
+    assert "drift: not_in_django: table mapped but missing from the database" in result.output
+
+
+def test_without_a_database_a_throwaway_one_is_migrated_by_the_legacy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written here (no .data/, no developer database)
+    monkeypatch.delenv("DATABASE_URL")
+    config = Path(__file__).parents[2] / "pyproject.toml"
+    result = CliRunner().invoke(app, ["--config", str(config), "schema", "check"])
+    assert result.exit_code == 0, result.output
+    assert "schema: shared_db.models:Base matches the database" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ("nowhere.models:Base", "the SQLAlchemy mapping: cannot import 'nowhere.models': ModuleNotFoundError"),
+        ("shared_db.models:Nothing", "the SQLAlchemy mapping: 'shared_db.models' has no attribute 'Nothing'"),
+        ("shared_db.models:User.__tablename__", "the SQLAlchemy mapping shared_db.models:User.__tablename__: 'users' is neither"),
+    ],
+)
+def test_a_mapping_that_cannot_be_had_is_one_line(models, message):
+    result = CliRunner().invoke(app, ["schema", "check", "--models", models, "--database-url", "postgresql://x@127.0.0.1:9/y"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cutover: error: {message}"), lines
+
+
+def test_no_mapping_configured_is_one_line(tmp_path):
+    config = tmp_path / "cutover.toml"
+    config.write_text("")
+    result = CliRunner().invoke(app, ["--config", str(config), "schema", "check"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"cutover: error: no SQLAlchemy mapping to check: pass --models module:Base or set [schema] models in {config}"
+    )

@@ -1,8 +1,9 @@
 """Drift check: the SQLAlchemy mapping against a live, migrated database.
 
-Django owns the schema, so drift means the mapping in `shared_db.models` no longer describes what Django's
-migrations built (or someone altered the database by hand). Alembic's autogenerate comparison does the
-work; nothing here writes to the database.
+Django owns the schema, so drift means the port's SQLAlchemy mapping (whatever metadata the project's
+config names) no longer describes what Django's migrations built, or someone altered the database by
+hand. Only the tables the mapping names are compared: the rest of the database is Django's business.
+Alembic's autogenerate comparison does the work; nothing here writes to the database.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine
 
-from .config import DatabaseURL
-from .models import Base
+from shared_db.config import DatabaseURL
 
-__all__ = ["Difference", "check_drift"]
+__all__ = ["Difference", "check_drift", "metadata_of"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,15 @@ def _flatten(diffs: Iterable[Any]) -> Iterable[tuple[Any, ...]]:
             yield diff
 
 
-def check_drift(url: DatabaseURL, metadata: MetaData = Base.metadata) -> list[Difference]:
+def metadata_of(mapping: Any) -> MetaData:
+    """The MetaData of a declarative base (``Base``) or a ``MetaData`` itself; TypeError for anything else."""
+    metadata = mapping if isinstance(mapping, MetaData) else getattr(mapping, "metadata", None)
+    if not isinstance(metadata, MetaData):
+        raise TypeError(f"{mapping!r} is neither a SQLAlchemy declarative base nor a MetaData")
+    return metadata
+
+
+def check_drift(url: DatabaseURL, metadata: MetaData) -> list[Difference]:
     """Every difference between ``metadata`` and the database at ``url``; empty when they agree."""
     engine = create_engine(url.sqlalchemy_sync())
     try:

@@ -1,0 +1,1 @@
+"""The shared schema: Django owns it (migrations); the port maps it (SQLAlchemy). Checks between the two."""
