@@ -23,8 +23,6 @@ from cutover.runner import Service, Supervisor
 from cutover.stack import StackConfig, legacy_service, modern_service
 from tests.parity.apps import this_run_database_url
 
-# How the port is served; cutover/stack.py must start it so (tests/modern/test_stack.py checks it).
-MODERN_PROTOCOL = "fastapi_app.protocol:LegacyHttpToolsProtocol"
 MODERN_APP = "tests.cross.live_modern:app"
 
 
@@ -35,13 +33,11 @@ def free_port() -> int:
 
 
 def _modern_argv(argv: Sequence[str]) -> list[str]:
-    """The stack's uvicorn argv with the test app, and the protocol and flag the port needs."""
+    """The stack's uvicorn argv (its protocol and flags included: tests/modern/test_stack.py) with the
+    test app."""
     out = list(argv)
     out[out.index("fastapi_app.main:app")] = MODERN_APP
     out.append("--factory")
-    out[out.index("--http") + 1] = MODERN_PROTOCOL
-    if "--no-proxy-headers" not in out:
-        out.append("--no-proxy-headers")
     return out
 
 
