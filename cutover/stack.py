@@ -50,7 +50,7 @@ def wsgi_application(project: ProjectConfig, env: dict[str, str]) -> str:
     ``WSGI_APPLICATION``, read in a child process so that the project's settings never load in this one."""
     dotted = project.legacy.wsgi
     if dotted is None:
-        settings = env["DJANGO_SETTINGS_MODULE"]
+        settings = env.get("DJANGO_SETTINGS_MODULE") or project.settings_module()
         read = "import importlib, sys; print(getattr(importlib.import_module(sys.argv[1]), 'WSGI_APPLICATION', ''))"  # noqa: E501
         proc = subprocess.run(
             [sys.executable, "-c", read, settings], env=env, cwd=project.root, capture_output=True, text=True
