@@ -42,21 +42,6 @@ _LOG_FORMAT = (
     '"bytes_sent":$body_bytes_sent}'
 )
 
-# The headers nginx sets toward both apps (from these variables), replacing any the client sent. Both
-# apps trust them, so they are overwritten, never passed through.
-_SET_HEADERS = (
-    ("Host", "cutover_forwarded_host"),
-    ("X-Forwarded-For", "proxy_add_x_forwarded_for"),
-    ("X-Forwarded-Proto", "scheme"),
-    ("X-Forwarded-Host", "cutover_forwarded_host"),
-)
-# njs reads a variable by name, which nginx does not allow for some of its own; these get an alias.
-_NJS_ALIASES = {"proxy_add_x_forwarded_for": "cutover_forwarded_for"}
-# Dropped: upstream keep-alive needs no Connection header, and gunicorn also reads the scheme from the other
-# two (its secure_scheme_headers) and refuses a request where they contradict X-Forwarded-Proto, which
-# uvicorn ignores: a client could otherwise get a 400 from Django and a 200 from FastAPI.
-_DROPPED_HEADERS = ("Connection", "X-Forwarded-Ssl", "X-Forwarded-Protocol")
-
 # Without the header or cookie a canary key falls back to the client address, so anonymous clients are
 # still spread (an empty key would send all of them to the same side).
 _STICKY_SOURCES = {
@@ -128,8 +113,8 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "",
         "        proxy_http_version 1.1;",
         "        # Overwritten, never passed through: both apps trust these headers.",
-        *[f"        proxy_set_header {name} ${variable};" for name, variable in _SET_HEADERS],
-        *[f'        proxy_set_header {name} "";' for name in _DROPPED_HEADERS],
+        *[f"        proxy_set_header {name} ${variable};" for name, variable in transport.SET_HEADERS],
+        *[f'        proxy_set_header {name} "";' for name in transport.DROPPED_HEADERS],
         "        proxy_redirect off;",
         f"        proxy_connect_timeout {proxy.connect_timeout};",
         f"        proxy_send_timeout {proxy.send_timeout};",
@@ -297,13 +282,10 @@ def _addresses(server: str) -> list[str]:
 def _request_limits(proxy: ProxySettings) -> list[str]:
     """The legacy server's limits on the request head, as checks on what nginx forwards (transport.py)."""
     number, size_kib = transport.header_buffers(proxy)
-    # Every header nginx sets or drops is one it never passes on from the client.
-    names = (*transport.NGINX_REPLACED_HEADERS, *_DROPPED_HEADERS, *(name for name, _ in _SET_HEADERS))
-    replaced = " ".join(sorted({name.lower() for name in names}))
-    set_headers = " ".join(f"{name}={_NJS_ALIASES.get(var, var)}" for name, var in _SET_HEADERS)
-    aliases = [f"map ${source} ${alias} {{ default ${source}; }}" for source, alias in _NJS_ALIASES.items()]
-    # The headers nginx adds: those it sets, and Content-Length with a body.
-    short_head = transport.below(transport.njs_threshold(proxy, len(_SET_HEADERS) + 1))
+    aliases = [
+        f"map ${source} ${alias} {{ default ${source}; }}" for source, alias in transport.NJS_ALIASES.items()
+    ]
+    short_head = transport.below(transport.njs_threshold(proxy))
     return [
         "# The legacy server's limits on the request head ([proxy] limit_request_*, passed to gunicorn",
         "# too), applied to the request nginx forwards: a request is refused here for every backend alike,",
@@ -328,10 +310,7 @@ def _request_limits(proxy: ProxySettings) -> list[str]:
         f"# ({transport.NJS_DIR}/{transport.NJS_FILE}), only for a head long enough to break a limit.",
         f"js_path {transport.NJS_DIR}/;",
         f"js_import cutover_transport from {transport.NJS_FILE};",
-        f"js_var $cutover_limit_request_fields {proxy.limit_request_fields};",
-        f"js_var $cutover_limit_request_field_size {proxy.limit_request_field_size};",
-        f'js_var $cutover_replaced_headers " {replaced} ";',
-        f'js_var $cutover_set_headers "{set_headers}";',
+        f'js_var $cutover_header_limits "{proxy.limit_request_fields} {proxy.limit_request_field_size}";',
         *aliases,
         "js_set $cutover_forwarded_fields cutover_transport.forwardedFields;",
         "map $request_length $cutover_header_fields {",

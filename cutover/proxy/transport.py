@@ -11,8 +11,10 @@ the route's backend, or reaches that backend within limits both apps accept.
 
 Counting header fields needs njs (nginx has no variable for it): :data:`NJS_SOURCE` is the module the
 rendered configuration imports, written into the nginx prefix by :meth:`cutover.proxy.nginx.Nginx.prepare`.
-nginx calls it only for request heads long enough to break a limit (:func:`njs_threshold`), so a typical
-API request costs no JavaScript at all.
+nginx calls it only for request heads long enough to break a limit (:func:`njs_threshold`), so a short API
+request (a GET with a token) costs no JavaScript; a longer head costs one njs call, which tells most heads
+apart from lengths alone and counts field by field only when that cannot. The header names it must know
+(those nginx sets, drops or replaces) are defined here, beside it, and the renderer takes them from here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ NJS_FILE = "cutover_transport.js"
 # "$request_method $request_uri" in the line gunicorn measures.
 FORWARDED_VERSION = " HTTP/1.1"
 
+# The headers nginx sets toward both apps, replacing any the client sent (both apps trust them, so they
+# are overwritten, never passed through), and the nginx variable each comes from. None is ever empty.
+SET_HEADERS = (
+    ("Host", "cutover_forwarded_host"),
+    ("X-Forwarded-For", "proxy_add_x_forwarded_for"),
+    ("X-Forwarded-Proto", "scheme"),
+    ("X-Forwarded-Host", "cutover_forwarded_host"),
+)
+# Dropped: upstream keep-alive needs no Connection header, and gunicorn also reads the scheme from the other
+# two (its secure_scheme_headers) and refuses a request where they contradict X-Forwarded-Proto, which
+# uvicorn ignores: a client could otherwise get a 400 from Django and a 200 from FastAPI.
+DROPPED_HEADERS = ("Connection", "X-Forwarded-Ssl", "X-Forwarded-Protocol")
 # The client headers nginx's proxy module never passes on, whatever the configuration sets: it sends its
 # own Host, Connection, Content-Length and Transfer-Encoding, and drops the rest (ngx_http_proxy_headers).
 NGINX_REPLACED_HEADERS = (
@@ -41,22 +55,33 @@ NGINX_REPLACED_HEADERS = (
     "Expect",
     "Upgrade",
 )
+# njs reads a variable by name, which nginx does not allow for some of its own: the configuration gives
+# these an alias (a map) under this name.
+NJS_ALIASES = {"proxy_add_x_forwarded_for": "cutover_forwarded_for"}
 
 # The smallest header line nginx accepts, "a:" and a bare LF: a head with fewer bytes than three per field
 # cannot carry too many of them.
 _MIN_FIELD_BYTES = 3
-# What a forwarded line can add to the client bytes it comes from: "X-Forwarded-Host: " for the client's
-# Host, ", <client address>" after the client's X-Forwarded-For, the header names nginx sets.
+# What a header nginx sets can add to the client bytes it is built from: "X-Forwarded-Host: " for the
+# client's Host value, "X-Forwarded-For: " and ", <client address>" around the client's X-Forwarded-For.
 _FORWARDED_GROWTH = 128
 
-NJS_SOURCE = r"""// Written by cutover (cutover/proxy/transport.py) into the nginx prefix; do not edit.
-// The legacy server's header limits, applied to the header block nginx is about to forward.
-//
-// The configuration (cutover/proxy/render.py) defines what is read here:
-//   $cutover_limit_request_fields, $cutover_limit_request_field_size   the manifest's [proxy] limits
-//   $cutover_replaced_headers   " host connection ... ": client headers the proxy does not pass on
-//   $cutover_set_headers        "Host=variable ...": the headers it sets instead, each from a variable
-// A forwarded field is the line "Name: value\r\n"; nginx also sends Content-Length with a body.
+
+def _replaced() -> list[str]:
+    """Every header nginx sets or drops is one it never passes on from the client."""
+    names = (*NGINX_REPLACED_HEADERS, *DROPPED_HEADERS, *(name for name, _ in SET_HEADERS))
+    return sorted({name.lower() for name in names})
+
+
+_NJS_TEMPLATE = r"""// Written by cutover (cutover/proxy/transport.py) into the nginx prefix; do not edit.
+// The legacy server's header limits, applied to the header block nginx is about to forward: the client's
+// fields but those nginx replaces (REPLACED), plus those it sets (SET, each from a variable) and
+// Content-Length with a body; each forwarded as the line "Name: value\r\n".
+// The manifest's limits: $cutover_header_limits, "<limit_request_fields> <limit_request_field_size>".
+
+const REPLACED = @REPLACED@;
+const SET = @SET@;
+const GROWTH = @GROWTH@;
 
 // njs gives header values as UTF-8 strings, an invalid sequence of 1 to 3 bytes becoming one U+FFFD:
 // the byte length is computed only when the string's length leaves the answer open, and read from the
@@ -82,45 +107,72 @@ function tooLong(r, name, value, variable, limit) {
     return raw === undefined || fixed + raw.length > limit;
 }
 
-// "431" when the forwarded head has more fields than the legacy server accepts or a longer one, else "".
-function forwardedFields(r) {
-    const v = r.variables;
-    const maxFields = Number(v.cutover_limit_request_fields);
-    const maxSize = Number(v.cutover_limit_request_field_size);
-    const replaced = v.cutover_replaced_headers;
-    const raw = r.rawHeadersIn;
-    let count = 0;
+// The exact count and sizes, field by field.
+function exact(r, raw, maxFields, maxSize) {
+    let count = SET.length;
+    let body = false;
     for (let i = 0; i < raw.length; i++) {
         const name = raw[i][0];
         const key = name.toLowerCase();
-        if (replaced.indexOf(" " + key + " ") !== -1) {
+        if (REPLACED[key] === 1) {
+            body = body || key === "content-length" || key === "transfer-encoding";
             continue;
         }
         count += 1;
-        if (tooLong(r, name, raw[i][1], "http_" + key.replace(/-/g, "_"), maxSize)) {
+        if (tooLong(r, name, raw[i][1], "http_" + key.split("-").join("_"), maxSize)) {
             return "431";
         }
     }
-    const set = v.cutover_set_headers.split(" ");
-    for (let i = 0; i < set.length; i++) {
-        const pair = set[i].split("=");
-        const value = v[pair[1]];
-        if (value) {
-            count += 1;
-            if (tooLong(r, pair[0], value, pair[1], maxSize)) {
-                return "431";
-            }
+    if (count + (body ? 1 : 0) > maxFields) {
+        return "431";
+    }
+    for (let i = 0; i < SET.length; i++) {
+        if (tooLong(r, SET[i][0], r.variables[SET[i][1]] || "", SET[i][1], maxSize)) {
+            return "431";
         }
     }
-    const headers = r.headersIn;
-    if (headers["Content-Length"] !== undefined || headers["Transfer-Encoding"] !== undefined) {
-        count += 1;
+    return "";
+}
+
+// "431" when the forwarded head has more fields than the legacy server accepts or a longer one, else "".
+// Most heads cannot break a limit whatever nginx replaces, and are told apart with lengths alone (a
+// character is at most 4 bytes): few enough fields counting every one nginx may add, no line that could be
+// too long, and values too short for the headers nginx builds from them (the client's Host and
+// X-Forwarded-For, plus at most GROWTH bytes) to be; with a Host header, since without one the host comes
+// from the request line.
+function forwardedFields(r) {
+    const limits = r.variables.cutover_header_limits.split(" ");
+    const maxFields = Number(limits[0]);
+    const maxSize = Number(limits[1]);
+    const raw = r.rawHeadersIn;
+    let clear = raw.length + SET.length + 1 <= maxFields && Boolean(r.headersIn.Host);
+    let chars = 0;
+    for (let i = 0; clear && i < raw.length; i++) {
+        const value = raw[i][1];
+        chars += value.length;
+        clear = raw[i][0].length + 4 + 4 * value.length <= maxSize;
     }
-    return count > maxFields ? "431" : "";
+    if (clear && 4 * chars + GROWTH <= maxSize) {
+        return "";
+    }
+    return exact(r, raw, maxFields, maxSize);
 }
 
 export default { forwardedFields };
 """
+
+
+def _njs_source() -> str:
+    replaced = "{" + ", ".join(f'"{name}": 1' for name in _replaced()) + "}"
+    set_headers = ", ".join(f'["{name}", "{NJS_ALIASES.get(var, var)}"]' for name, var in SET_HEADERS)
+    return (
+        _NJS_TEMPLATE.replace("@REPLACED@", replaced)
+        .replace("@SET@", f"[{set_headers}]")
+        .replace("@GROWTH@", str(_FORWARDED_GROWTH))
+    )
+
+
+NJS_SOURCE = _njs_source()
 
 
 def write_njs_module(prefix: Path) -> Path:
@@ -152,12 +204,12 @@ def line_threshold(proxy: ProxySettings) -> int:
     return proxy.limit_request_line - len(FORWARDED_VERSION) + 1
 
 
-def njs_threshold(proxy: ProxySettings, set_headers: int) -> int:
+def njs_threshold(proxy: ProxySettings, set_headers: int = len(SET_HEADERS) + 1) -> int:
     """The ``$request_length`` (the head, when the checks run) below which no header limit can be broken.
 
     Too many fields needs at least ``limit_request_fields - set_headers`` client fields of at least three
-    bytes each (``set_headers`` counts the headers nginx adds, Content-Length included); a field line too
-    long needs a client line nearly as long.
+    bytes each (``set_headers`` counts the headers nginx adds: those it sets, and Content-Length with a
+    body); a field line too long needs a client line nearly as long.
     """
     fields = _MIN_FIELD_BYTES * max(proxy.limit_request_fields - set_headers, 0)
     return max(min(fields, proxy.limit_request_field_size - _FORWARDED_GROWTH), 0)

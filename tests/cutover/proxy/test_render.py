@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from cutover.proxy.apply import check_rendered
 from cutover.proxy.manifest import parse_manifest, set_route_mode
 from cutover.proxy.nginx import NginxError
 from cutover.proxy.render import render
+from cutover.proxy.transport import NJS_SOURCE
 
 from .test_manifest import demo_text
 
@@ -96,8 +98,6 @@ def test_the_request_limits_are_rendered_from_the_manifest():
         '"~^(?s).{4086}" 414;',  # "$request_method $request_uri" + " HTTP/1.1" longer than 4094
         '"~^[A-Z_-]{3,20} [!-~]+$" "";',
         "js_import cutover_transport from cutover_transport.js;",
-        "js_var $cutover_limit_request_fields 100;",
-        "js_var $cutover_limit_request_field_size 8190;",
         "js_set $cutover_forwarded_fields cutover_transport.forwardedFields;",
         '"~^(?:\\\\d{1,2}|1\\\\d{2}|2[0-7]\\\\d{1}|28[0-4])$" "";',  # heads under 285 bytes skip njs
         '"~*^100-continue$" "";',
@@ -112,8 +112,7 @@ def test_the_request_limits_are_rendered_from_the_manifest():
     custom = render(parse_manifest(demo_text().replace("worker_processes = 2", LIMITS)))
     assert "large_client_header_buffers 19 24k;" in custom
     assert '"~^(?s).{8182}" 414;' in custom
-    assert "js_var $cutover_limit_request_fields 30;" in custom
-    assert "js_var $cutover_limit_request_field_size 12000;" in custom
+    assert 'js_var $cutover_header_limits "30 12000";' in custom
     check_rendered(custom)
 
 
@@ -135,24 +134,21 @@ def test_the_refusals_run_before_any_location_and_in_gunicorns_order():
 
 
 def test_njs_counts_what_nginx_forwards():
-    """Every header the configuration sets or drops is one njs never counts from the client, and the
-    headers njs adds are exactly the ones set with a value, each read from the same variable."""
+    """Every header the configuration sets or drops is one the njs module never counts from the client, and
+    the headers it adds are exactly the ones set with a value, each read from the same variable."""
     conf = render(parse_manifest(demo_text()))
     proxied = dict(re.findall(r"^\s*proxy_set_header (\S+) (\S+);$", conf, re.MULTILINE))
-    replaced = re.search(r'js_var \$cutover_replaced_headers " (.*) ";', conf)
-    set_headers = re.search(r'js_var \$cutover_set_headers "(.*)";', conf)
-    assert replaced and set_headers
-    assert {name.lower() for name in proxied} <= set(replaced.group(1).split())
+    replaced = json.loads(re.search(r"^const REPLACED = (.*);$", NJS_SOURCE, re.MULTILINE).group(1))
+    counted = json.loads(re.search(r"^const SET = (.*);$", NJS_SOURCE, re.MULTILINE).group(1))
+    assert {name.lower() for name in proxied} <= set(replaced)
     # nginx's own proxy defaults, whatever the configuration says
-    assert {"content-length", "transfer-encoding", "te", "keep-alive", "expect", "upgrade"} <= set(
-        replaced.group(1).split()
-    )
+    assert {"content-length", "transfer-encoding", "te", "keep-alive", "expect", "upgrade"} <= set(replaced)
     aliases = dict(re.findall(r"^\s*map \$(\S+) \$(\S+) \{ default \$\1; \}$", conf, re.MULTILINE))
-    counted = [pair.split("=") for pair in set_headers.group(1).split()]
     assert [name for name, _ in counted] == [name for name, value in proxied.items() if value != '""']
     for name, variable in counted:
         source = proxied[name].lstrip("$")
         assert variable in (source, aliases.get(source)), name
+    assert 'js_var $cutover_header_limits "100 8190";' in conf
 
 
 def test_scheme_headers_from_the_client_are_dropped():

@@ -3,6 +3,7 @@ njs module in the prefix, gunicorn's command line, and which nginx binaries can 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_legacy_service_gives_gunicorn_the_manifests_limits(tmp_path: Path):
             "limit_request_field_size = 4096",
         )
     )
-    argv = stack.legacy_service(stack.StackConfig(manifest=manifest), {}).argv
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "legacy_django.settings"}
+    argv = stack.legacy_service(stack.StackConfig(manifest=manifest), env).argv
     # gunicorn's own parser reads them back: the option names are gunicorn's
     options = Config().parser().parse_args(list(argv[argv.index("gunicorn") + 1 :]))
     assert (options.limit_request_line, options.limit_request_fields, options.limit_request_field_size) == (
@@ -48,7 +50,7 @@ def test_legacy_service_gives_gunicorn_the_manifests_limits(tmp_path: Path):
         40,
         4096,
     )
-    missing = stack.legacy_service(stack.StackConfig(manifest=tmp_path / "none.toml"), {}).argv
+    missing = stack.legacy_service(stack.StackConfig(manifest=tmp_path / "none.toml"), env).argv
     assert " ".join(gunicorn_args(ProxySettings())) in " ".join(missing)
 
 

@@ -262,6 +262,24 @@ CASES: dict[str, tuple[bytes, str, int | None]] = {
         NGINX,
         431,
     ),
+    # HTTP/1.0 needs no Host header: an absolute-form target's host becomes Host and X-Forwarded-Host
+    "absolute-form-host-over-limit": (
+        b"GET http://" + b"h" * (FIELD_SIZE + 1 - 20) + ME + b" HTTP/1.0\r\n\r\n",
+        NGINX,
+        431,
+    ),
+    # a browser's head, well within the limits (njs decides from lengths alone)
+    "browser-like-head": (
+        get(
+            headers=b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0\r\n"
+            + b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+            + b"Accept-Language: en-US,en;q=0.9\r\nCookie: "
+            + b"; ".join(b"c%d=%s" % (i, b"v" * 60) for i in range(25))
+            + b"\r\n"
+        ),
+        APPS,
+        None,
+    ),
     # malformed request lines: nginx refuses them, or rebuilds the line it forwards
     "http-2.0": (get(line=b"GET " + ME + b" HTTP/2.0"), NGINX, 505),
     "http-1.2": (get(line=b"GET " + ME + b" HTTP/1.2"), APPS, None),
