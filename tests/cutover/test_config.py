@@ -126,7 +126,7 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[legacy]\nsetings = "x.settings"\n', r"\[legacy\] has no key 'setings' \(known: command, health"),
+        ('[legacy]\nsetings = "x.settings"\n', r"\[legacy\] has no key 'setings' \(known: args, command, health"),
         ('[legasy]\nsettings = "x"\n', r"has no table 'legasy'"),
         ('[modern]\nasgi = "no_colon_here"\n', r"\[modern\] asgi must be an import string"),
         ('[legacy]\ncommand = "gunicorn app"\n', r"\[legacy\] command must contain \{port\}"),

@@ -46,7 +46,7 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
                 banner.append(line.strip())
             if "Ctrl-C" in line or time.monotonic() > deadline:
                 break
-        assert banner and banner[0] == f"front door        {front}/api/users/", banner
+        assert banner and banner[0] == f"front door        {front}/", banner
         nginx_dir = tmp_path / "nginx"  # beside --data-dir
         master = int((nginx_dir / "nginx.pid").read_text())
         nginx_processes = [psutil.Process(master), *psutil.Process(master).children()]
