@@ -91,7 +91,9 @@ def _raw_token(request: Request) -> bytes | None:
     if not parts or parts[0] not in AUTH_HEADER_TYPES:
         return None  # no header, or another scheme: not a JWT, so anonymous
     if len(parts) != 2:
-        raise _failed("Authorization header must contain two space-delimited values", "bad_authorization_header")
+        raise _failed(
+            "Authorization header must contain two space-delimited values", "bad_authorization_header"
+        )
     return parts[1]
 
 

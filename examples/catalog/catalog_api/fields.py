@@ -133,8 +133,8 @@ def integer_field(value: Any, *, required: bool, min_value: int, max_value: int)
     return number
 
 
-_TRUE = {"t", "y", "yes", "true", "on", "1", 1, True}
-_FALSE = {"f", "n", "no", "false", "off", "0", 0, 0.0, False}
+_TRUE = {"t", "y", "yes", "true", "on", "1", 1}
+_FALSE = {"f", "n", "no", "false", "off", "0", 0}
 
 
 def boolean_field(value: Any, *, required: bool):
@@ -186,8 +186,9 @@ def decimal_field(value: Any, *, max_digits: int, decimal_places: int, min_value
         raise Invalid(f"Ensure that there are no more than {max_digits} digits in total.")
     if places > decimal_places:
         raise Invalid(f"Ensure that there are no more than {decimal_places} decimal places.")
-    if whole > max_digits - decimal_places:
-        raise Invalid(f"Ensure that there are no more than {max_digits - decimal_places} digits before the decimal point.")
+    max_whole = max_digits - decimal_places
+    if whole > max_whole:
+        raise Invalid(f"Ensure that there are no more than {max_whole} digits before the decimal point.")
     number = _quantize(number, max_digits, decimal_places)
     if number < min_value:
         raise Invalid(f"Ensure this value is greater than or equal to {min_value}.")

@@ -48,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+app: FastAPI  # built on first access (below)
+
+
 def __getattr__(name: str) -> FastAPI:
     # `uvicorn catalog_api.main:app`: built on first access, so importing the package needs no settings.
     if name == "app":

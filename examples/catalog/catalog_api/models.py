@@ -140,7 +140,8 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     category_id: Mapped[int] = mapped_column(
-        BigInteger, _deferred_fk("products_category.id", "products_product_category_id_9b594869_fk_products_category_id")
+        BigInteger,
+        _deferred_fk("products_category.id", "products_product_category_id_9b594869_fk_products_category_id"),
     )
     created_by_id: Mapped[int | None] = mapped_column(
         Integer, _deferred_fk("auth_user.id", "products_product_created_by_id_dd4af40e_fk_auth_user_id")

@@ -49,7 +49,12 @@ class Page:
         return self.count == 0 or self.offset > self.count
 
     def body(self, request: Request, results: list[Any]) -> dict[str, Any]:
-        return {"count": self.count, "next": self._next(request), "previous": self._previous(request), "results": results}
+        return {
+            "count": self.count,
+            "next": self._next(request),
+            "previous": self._previous(request),
+            "results": results,
+        }
 
     def _next(self, request: Request) -> str | None:
         if self.offset + self.limit >= self.count:

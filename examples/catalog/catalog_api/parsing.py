@@ -58,4 +58,4 @@ async def request_data(request: Request) -> Any:
         stream = codecs.getreader(_encoding(content_type))(io.BytesIO(body))
         return json.load(stream, parse_constant=_strict_constant)
     except ValueError as exc:
-        raise ParseError("JSON parse error - %s" % str(exc)) from None
+        raise ParseError(f"JSON parse error - {exc}") from None

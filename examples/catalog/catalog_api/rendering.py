@@ -161,7 +161,9 @@ def api_response(
 def django_error_page(status_code: int) -> Response:
     """Django's built-in non-DEBUG error page (the project overrides none of them)."""
     title, details = _PAGES.get(status_code, _PAGES[500])
-    return Response((_ERROR_PAGE % {"title": title, "details": details}).encode(), status_code, media_type=HTML)
+    return Response(
+        (_ERROR_PAGE % {"title": title, "details": details}).encode(), status_code, media_type=HTML
+    )
 
 
 def escape_uri_path(path: str) -> str:
@@ -184,7 +186,8 @@ def full_path(request: Request, append_slash: bool = False) -> str:
 def _is_valid_path(request: Request, path: str) -> bool:
     scope = {**request.scope, "path": path, "method": "GET"}
     return any(
-        isinstance(route, Route) and route.matches(scope)[0] != Match.NONE for route in request.app.router.routes
+        isinstance(route, Route) and route.matches(scope)[0] != Match.NONE
+        for route in request.app.router.routes
     )
 
 

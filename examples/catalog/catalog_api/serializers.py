@@ -24,6 +24,7 @@ from .fields import (
     NULL,
     REQUIRED,
     SKIP,
+    SLUG_INVALID,
     Invalid,
     boolean_field,
     char_field,
@@ -35,7 +36,6 @@ from .fields import (
     represent_datetime,
     represent_decimal,
     slug_errors,
-    SLUG_INVALID,
 )
 from .models import Category, Product, Tag
 
@@ -142,7 +142,9 @@ async def validate_product(data: Any, session: AsyncSession) -> ProductInput:
         text = char_field(value, invalid=SLUG_INVALID)
         if text:
             # The model's UniqueValidator first, then CharField's validators, then SlugField's own.
-            messages = ["product with this slug already exists."] if await _slug_is_taken(session, text) else []
+            messages = (
+                ["product with this slug already exists."] if await _slug_is_taken(session, text) else []
+            )
             messages += max_length_errors(text, 200) + prohibited_characters(text) + slug_errors(text)
             if messages:
                 raise Invalid(*messages)
@@ -157,7 +159,9 @@ async def validate_product(data: Any, session: AsyncSession) -> ProductInput:
         return text
 
     async def price(value: Any) -> Any:
-        return decimal_field(value, max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES, min_value=Decimal("0"))
+        return decimal_field(
+            value, max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES, min_value=Decimal("0")
+        )
 
     async def stock(value: Any) -> Any:
         return integer_field(value, required=False, min_value=STOCK_RANGE[0], max_value=STOCK_RANGE[1])
@@ -192,7 +196,11 @@ async def validate_product(data: Any, session: AsyncSession) -> ProductInput:
 
 
 def product_json(
-    product: Product, category: Category, tags: list[Tag], created_by: str | None, price: Decimal | None = None
+    product: Product,
+    category: Category,
+    tags: list[Tag],
+    created_by: str | None,
+    price: Decimal | None = None,
 ) -> dict[str, Any]:
     """``ProductSerializer(product).data``; ``price``: the validated value a create renders (not re-read).
 

@@ -49,10 +49,10 @@ class Settings(BaseSettings):
         query = dict(parse_qsl(parts.query))
         netloc_host = parts.netloc.rpartition("@")[2]
         if netloc_host.startswith("["):
-            host = netloc_host[1 : netloc_host.index("]")]
+            in_netloc = netloc_host[1 : netloc_host.index("]")]
         else:
-            host = unquote(netloc_host.partition(":")[0])
-        host = query.pop("host", host) or None
+            in_netloc = unquote(netloc_host.partition(":")[0])
+        host = query.pop("host", in_netloc) or None
         port = parts.port or (int(query.pop("port")) if "port" in query else None)
         # libpq's names for the options asyncpg spells its own way.
         if "sslmode" in query:

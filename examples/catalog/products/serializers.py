@@ -32,7 +32,12 @@ class ProductSerializer(serializers.ModelSerializer):
         source="category", slug_field="slug", queryset=Category.objects.all(), write_only=True
     )
     tag_slugs = serializers.SlugRelatedField(
-        source="tags", slug_field="slug", queryset=Tag.objects.all(), many=True, write_only=True, required=False
+        source="tags",
+        slug_field="slug",
+        queryset=Tag.objects.all(),
+        many=True,
+        write_only=True,
+        required=False,
     )
     created_by = serializers.ReadOnlyField(source="created_by.username")
 

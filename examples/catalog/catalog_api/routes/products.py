@@ -60,9 +60,11 @@ async def list_products(request: Request, session: SessionDep) -> Response:
         query = query.join(Product.category).where(Category.slug == category)
     tag = request.query_params.get("tag")
     if tag:
-        query = query.join(product_tags, product_tags.c.product_id == Product.id).join(
-            Tag, Tag.id == product_tags.c.tag_id
-        ).where(Tag.slug == tag)
+        query = (
+            query.join(product_tags, product_tags.c.product_id == Product.id)
+            .join(Tag, Tag.id == product_tags.c.tag_id)
+            .where(Tag.slug == tag)
+        )
     limit = limit_of(request)
     count = await session.scalar(select(func.count()).select_from(query.subquery()))
     page = page_of(request, count or 0, limit)
@@ -111,7 +113,8 @@ async def create_product(request: Request, session: SessionDep) -> Response:
     # serializer.data re-reads product.tags.all(), ordered by Tag.Meta.ordering in SQL.
     tags = list(
         await session.scalars(
-            select(Tag).join(product_tags, product_tags.c.tag_id == Tag.id)
+            select(Tag)
+            .join(product_tags, product_tags.c.tag_id == Tag.id)
             .where(product_tags.c.product_id == product.id)
             .order_by(Tag.name)
         )
