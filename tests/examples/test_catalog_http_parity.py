@@ -169,6 +169,9 @@ LIST = [
     Case("list-accept-indent", 200, get("/api/products/?limit=1", Accept="application/json; indent=2")),
     Case("list-accept-xml", 406, get("/api/products/", Accept="application/xml")),
     Case("list-bad-token", 401, raw_auth("/api/products/", "Bearer x.y.z")),
+    Case("list-1000-query-fields", 200, get("/api/products/?limit=2" + "&a" * 999)),
+    Case("list-1001-query-fields-crash", 500, get("/api/products/?limit=2" + "&a" * 1000)),
+    Case("detail-1001-query-fields-crash", 500, get("/api/products/1/?" + "&" * 1000, "alice")),
 ]
 
 CREATE = [

@@ -18,6 +18,7 @@ from .rendering import api_response, django_error_page, slash_redirect_or_404
 
 __all__ = [
     "APIException",
+    "GunicornCrash",
     "AuthenticationFailed",
     "NotAcceptable",
     "NotAuthenticated",
@@ -76,6 +77,10 @@ class UnsupportedMediaType(APIException):
 
     def __init__(self, media_type: str) -> None:
         super().__init__(f'Unsupported media type "{media_type}" in request.')
+
+
+class GunicornCrash(Exception):
+    """The legacy fails so badly that gunicorn answers with its own 500 page (``middleware.py``)."""
 
 
 async def _api_exception(request: Request, exc: Exception) -> Response:

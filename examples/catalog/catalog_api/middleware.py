@@ -4,7 +4,8 @@
 ``X-Frame-Options``: the exception is raised before XFrameOptionsMiddleware is reached);
 ``XFrameOptionsMiddleware`` adds ``X-Frame-Options: DENY`` (not to the APPEND_SLASH redirect, which
 replaces the response after it ran); ``SecurityMiddleware`` adds ``nosniff``, ``Referrer-Policy`` and
-``Cross-Origin-Opener-Policy`` to everything. An unexpected error is Django's 500 page, with the headers.
+``Cross-Origin-Opener-Policy`` to everything. An unexpected error is Django's 500 page, with the headers;
+an error Django itself fails to handle is gunicorn's bare 500 page, without any.
 """
 
 from __future__ import annotations
@@ -14,14 +15,28 @@ from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import GunicornCrash
 from .hosts import host_of, validate_host
 from .rendering import django_error_page
 
 __all__ = ["DjangoMiddleware"]
 
 logger = logging.getLogger("catalog_api")
+
+# gunicorn's util.write_error page for an exception the WSGI app let out.
+GUNICORN_500 = b"""<html>
+  <head>
+    <title>Internal Server Error</title>
+  </head>
+  <body>
+    <h1><p>Internal Server Error</p></h1>
+    
+  </body>
+</html>
+"""
 
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -57,6 +72,12 @@ class DjangoMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except GunicornCrash:
+            if started:
+                raise
+            await Response(GUNICORN_500, 500, {"Content-Type": "text/html", "Connection": "close"})(
+                scope, receive, send
+            )
         except Exception:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:
