@@ -176,7 +176,7 @@ class Nginx:
             if proc.poll() is not None:
                 err = stderr_log.read_text(errors="replace")
                 raise NginxError(f"nginx exited while starting: {_first_problem(err)}")
-            if self.running_pid() == proc.pid and self.worker_pids():
+            if self.running_pid() == proc.pid and len(self.worker_pids()) >= self._workers_configured():
                 return proc
             time.sleep(0.05)
         proc.kill()
@@ -222,7 +222,7 @@ class Nginx:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = self.worker_pids()
-            if now and not (now & before):
+            if len(now) >= self._workers_configured() and not (now & before):
                 return True
             problem = self._new_emerg(log_size)
             if problem:
@@ -252,6 +252,13 @@ class Nginx:
             os.killpg(pid, signal.SIGKILL)
         except psutil.Error:
             pass
+
+    def _workers_configured(self) -> int:
+        # All of them: a reload that compared against half-started workers could take an old worker, not
+        # yet marked as shutting down, for a new one.
+        text = self.installed_text() or ""
+        found = re.search(r"^worker_processes (\d+);", text, re.MULTILINE)
+        return int(found.group(1)) if found else 1
 
     def _new_emerg(self, offset: int) -> str | None:
         try:
