@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import CutoverError, err_console, reports_errors
+from ..parity.verdict import verdict
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
-from ..proxy.gate import DEFAULT_REPORT, gate_move, parity_result, why_not_green
+from ..proxy.gate import ParityResult, gate_move
 from ..proxy.manifest import DEFAULT_MANIFEST, Route, load_manifest
 from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
+from . import project_config
 
 console = Console(highlight=False)
 
@@ -27,7 +29,12 @@ ProxyDirOpt = Annotated[
     typer.Option("--proxy-dir", envvar="CUTOVER_PROXY_DIR", help="nginx prefix: config, pid file, logs."),
 ]
 ReportOpt = Annotated[
-    Path, typer.Option("--report", envvar="CUTOVER_PARITY_REPORT", help="Parity report the gate reads.")
+    Path | None,
+    typer.Option(
+        "--report",
+        envvar="CUTOVER_PARITY_REPORT",
+        help="Parity report the gate reads; default: the config's [parity] report.",
+    ),
 ]
 
 
@@ -67,9 +74,14 @@ def render_cmd(
     run()
 
 
+def _report(ctx: typer.Context, report: Path | None) -> Path:
+    return report if report is not None else project_config(ctx).parity.report
+
+
 def routes_cmd(
+    ctx: typer.Context,
     manifest: ManifestOpt = DEFAULT_MANIFEST,
-    report: ReportOpt = DEFAULT_REPORT,
+    report: ReportOpt = None,
     proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     repo: Annotated[Path, typer.Option(help="Git work tree the parity report must match.")] = Path("."),
@@ -82,10 +94,14 @@ def routes_cmd(
         loaded = read_target(nginx).apply_to(load_manifest(manifest))
         rows = []
         gate: dict[str, str | None] = {}
+        stale: set[str] = set()
+        report_path = _report(ctx, report)
         for route in loaded.routes:
-            parity = parity_result(report, route.id)
-            gate[route.id] = why_not_green(route.id, report, repo) if parity.green else None
-            rows.append((route, _addresses(route, loaded.backends), parity))
+            found = verdict(report_path, route.id, repo=repo)
+            gate[route.id] = None if found.green else found.reason
+            if found.passed and not found.green:
+                stale.add(route.id)
+            rows.append((route, _addresses(route, loaded.backends), ParityResult.of(found)))
         if as_json:
             data = [
                 {
@@ -100,7 +116,7 @@ def routes_cmd(
                     "servers": addresses,
                     "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time},
                     # may the route move toward modern now: None when it may, else why not
-                    "gate": None if p.green and gate[r.id] is None else (gate[r.id] or p.detail or p.status),
+                    "gate": gate[r.id],
                 }
                 for r, addresses, p in rows
             ]
@@ -120,7 +136,7 @@ def routes_cmd(
                 mode,
                 str(route.modern_share),
                 "\n".join(addresses),
-                parity.short() + (" (not for this code)" if gate[route.id] else ""),
+                parity.short() + (" (not for this code)" if route.id in stale else ""),
             )
         table.add_row(
             "default", "everything else", "*", "legacy", "0", "\n".join(loaded.backends["legacy"].servers), ""
@@ -138,13 +154,14 @@ def _addresses(route: Route, backends) -> list[str]:
 
 
 def move_cmd(
+    ctx: typer.Context,
     route: Annotated[str, typer.Argument(help="Route id from the manifest.")],
     to: Annotated[str, typer.Option("--to", help="legacy, canary or modern.")],
     percent: Annotated[int | None, typer.Option(help="Share of sticky keys on modern (canary only).")] = None,
     force: Annotated[bool, typer.Option(help="Move toward modern without a green parity result.")] = False,
     manifest: ManifestOpt = DEFAULT_MANIFEST,
     proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
-    report: ReportOpt = DEFAULT_REPORT,
+    report: ReportOpt = None,
     repo: Annotated[
         Path, typer.Option(help="Git work tree whose revision the parity report must match.")
     ] = Path("."),
@@ -156,8 +173,9 @@ def move_cmd(
         if to not in ("legacy", "canary", "modern"):
             raise CutoverError(f"--to must be legacy, canary or modern (got {to!r})")
         _move(
-            route, to, percent, force=force, manifest=manifest, proxy_dir=proxy_dir, report=report, repo=repo
-        )
+            route, to, percent, force=force, manifest=manifest, proxy_dir=proxy_dir,
+            report=_report(ctx, report), repo=repo,
+        )  # fmt: skip
 
     run()
 

@@ -5,7 +5,7 @@ An observation is plain data::
     {"status": 201,
      "headers": {"content-type": "application/json", "allow": [...], "set-cookie": {...}, ...},
      "body": <parsed JSON> | {"text": "..."} | None,
-     "rows": {"users": {"121": {"op": "insert", "row": {...}}}, ...}}
+     "rows": {"orders": {"121": {"op": "insert", "row": {...}}}, ...}}
 
 Normalisation happens here, each for a stated reason, so that comparison can be strict equality:
 - links to the target's own origin become ``<origin>`` (two live servers have two hosts);
@@ -28,15 +28,16 @@ from typing import Any
 
 from .cases import SAFE_METHODS, Case, encode_body
 from .fixture import Fixture, Snapshot
+from .tables import Tables
 from .targets import Request, Response, Target
 
 __all__ = ["HEADER_WHITELIST", "Observation", "build_request", "observe", "row_changes"]
+
 
 HEADER_WHITELIST = ("content-type", "location", "allow", "www-authenticate", "vary", "set-cookie")
 NOW_TOLERANCE = 300.0  # seconds: a write on a slow, shared machine still counts as "now"
 NEAR = 400 * 86400.0  # beyond this a timestamp is rendered as itself, not relative to the request
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$")
-_HASH_COLUMNS = {("users", "password")}
 
 
 @dataclass(frozen=True)
@@ -50,30 +51,34 @@ class Observation:
 
 
 def build_request(case: Case, fixture: Fixture) -> Request:
-    """The HTTP request of ``case``: its own headers plus the credentials its ``auth`` names."""
+    """The HTTP request of ``case``: its own headers plus the credentials its ``auth`` names.
+
+    A header or cookie the case sends itself wins over the credential's (a malformed credential, say).
+    A request carrying cookies is cookie-authenticated: the CSRF cookie goes with it and, on an unsafe
+    method, the CSRF header as the case's ``csrf`` says.
+    """
     headers = list(case.headers)
     names = {k.lower() for k, _ in headers}
     body, content_type = encode_body(case)
     if content_type and "content-type" not in names:
         headers.append(("Content-Type", content_type))
     auth = case.auth
-    if auth.kind == "token" and "authorization" not in names:
-        headers.append(("Authorization", f"Token {_credential(fixture.tokens, auth.identity, 'token')}"))
-    elif auth.kind == "session" and "cookie" not in names:
-        session = _credential(fixture.sessions, auth.identity, "session")
-        headers.append(("Cookie", f"sessionid={session}; csrftoken={fixture.csrf_secret}"))
+    if auth.anonymous or auth.user is None:
+        return Request(case.method, case.path, case.query, tuple(headers), body)
+    credential = fixture.credential(auth.scheme, auth.user)
+    for name, value in credential.headers:
+        if name.lower() not in names:
+            headers.append((name, value))
+    if credential.cookies and "cookie" not in names:
+        cookies = list(credential.cookies)
+        if fixture.csrf.cookie is not None:
+            cookies.append((fixture.csrf.cookie, fixture.csrf.secret))
+        headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies)))
         if case.method not in SAFE_METHODS:
-            token = fixture.csrf_token(auth.csrf)
-            if token is not None:
-                headers.append(("X-CSRFToken", token))
+            token = fixture.csrf.token(auth.csrf)
+            if token is not None and fixture.csrf.header.lower() not in names:
+                headers.append((fixture.csrf.header, token))
     return Request(case.method, case.path, case.query, tuple(headers), body)
-
-
-def _credential(table: Mapping[str, str], identity: str | None, kind: str) -> str:
-    if identity is None or identity not in table:
-        known = ", ".join(sorted(table))
-        raise KeyError(f"no {kind} credential {identity!r} in the fixture (known: {known})")
-    return table[identity]
 
 
 def observe(
@@ -87,7 +92,7 @@ def observe(
         "headers": _headers(response, norm),
         # Servers never send a body with a HEAD response (RFC 9110); in-process transports do not strip it.
         "body": None if case.method == "HEAD" else _body(response, norm),
-        "rows": row_changes(before, after, norm),
+        "rows": row_changes(before, after, norm, fixture.tables),
     }
     return Observation(target.name, data, request, response.elapsed)
 
@@ -98,12 +103,7 @@ class _Normaliser:
         self.started = started
         self.case = case
         self.fixture = fixture
-        self._secret_names = {
-            v: f"<fixture {kind} {k}>"
-            for kind, table in (("token", fixture.tokens), ("session", fixture.sessions))
-            for k, v in table.items()
-        }
-        self._secret_names[fixture.csrf_secret] = "<fixture csrf secret>"
+        self._secret_names = fixture.secret_names()
 
     def string(self, value: str) -> str:
         if value in self._secret_names:
@@ -228,58 +228,82 @@ def _body(response: Response, norm: _Normaliser) -> Any:
     return {"text": response.body.decode("utf-8", "replace")}
 
 
-def row_changes(before: Snapshot, after: Snapshot, norm: Any) -> dict[str, Any]:
-    """Per table, the rows inserted, updated (changed columns only) and deleted, normalised."""
-    usernames = {
-        key: row.get("username") for key, row in {**before.get("users", {}), **after.get("users", {})}.items()
-    }
+def row_changes(before: Snapshot, after: Snapshot, norm: Any, tables: Tables) -> dict[str, Any]:
+    """Per table, the rows inserted, updated (changed columns only) and deleted, normalised.
+
+    Rows are labelled by their key. An inserted row of a table whose key is not drawn from a sequence (a
+    random session or token key, a UUID) has no identity across two apps: such rows are numbered
+    ``new-1``, ``new-2`` in the order of their normalised content, and their key columns show their shape.
+    """
     out: dict[str, Any] = {}
-    for table in after.keys() | before.keys():
-        old, new = before.get(table, {}), after.get(table, {})
+    for name in sorted(after.keys() | before.keys()):
+        table = tables.get(name)
+        random_key = table is not None and not table.serial
+        old, new = before.get(name, {}), after.get(name, {})
         changes: dict[str, Any] = {}
-        inserted = sorted(new.keys() - old.keys())
-        for n, key in enumerate(inserted, 1):
-            # A random key (a new session) is not an identity across apps: number the new rows instead.
-            label = key if table != "django_session" else f"new-{n}"
-            row = {c: _column(table, c, v, new[key], usernames, norm) for c, v in new[key].items()}
+        keys = sorted(new.keys() - old.keys())
+        inserted = [_row(name, new[k], new[k].items(), norm, tables, inserted=True) for k in keys]
+        if random_key:
+            inserted.sort(key=lambda row: repr(sorted(row.items())))
+            labels = [f"new-{n}" for n in range(1, len(inserted) + 1)]
+        else:
+            labels = keys
+        for label, row in zip(labels, inserted, strict=True):
             changes[label] = {"op": "insert", "row": row}
         for key in sorted(old.keys() - new.keys()):
-            changes[key] = {"op": "delete"}
+            changes[norm.string(key)] = {"op": "delete"}
         for key in sorted(old.keys() & new.keys()):
-            changed = {
-                c: _column(table, c, v, new[key], usernames, norm)
-                for c, v in new[key].items()
-                if old[key].get(c) != v
-            }
-            if changed:
-                changes[key] = {"op": "update", "columns": changed}
+            columns = [(c, v) for c, v in new[key].items() if old[key].get(c) != v]
+            if columns:
+                changes[norm.string(key)] = {
+                    "op": "update",
+                    "columns": _row(name, new[key], columns, norm, tables, inserted=False),
+                }
         if changes:
-            out[table] = changes
+            out[name] = changes
     return out
 
 
-def _column(table: str, column: str, value: Any, row: Mapping[str, Any], usernames: Mapping[str, Any],
-            norm: Any) -> Any:  # fmt: skip
-    if (table, column) in _HASH_COLUMNS and isinstance(value, str):
-        return norm.password(value, row.get("username"))
-    if table == "authtoken_token" and column == "key" and isinstance(value, str):
+def _row(
+    name: str, row: Mapping[str, Any], columns: Any, norm: Any, tables: Tables, *, inserted: bool
+) -> dict[str, Any]:
+    table = tables.get(name)
+    # A random key of a new row (no sequence): its shape, unless it is a known secret with a name.
+    random_key = set(table.key) if inserted and table is not None and not table.serial else set()
+    return {
+        c: _shape(v)
+        if c in random_key and isinstance(v, str) and norm.string(v) == v
+        else _column(name, c, v, row, norm, tables)
+        for c, v in columns
+    }
+
+
+def _shape(value: str) -> str:
+    return f"<{len(value)} characters{', hex' if re.fullmatch(r'[0-9a-f]+', value) else ''}>"
+
+
+def _column(table: str, column: str, value: Any, row: Mapping[str, Any], norm: Any, tables: Tables) -> Any:
+    if (table, column) in tables.hashed and isinstance(value, str):
+        username = row.get(tables.user[1]) if tables.user is not None and table == tables.user[0] else None
+        return norm.password(value, username)
+    if tables.session == (table, column) and isinstance(value, str):
+        return _session_data(value)
+    if (table, column) in tables.secret_columns and isinstance(value, str):
         named = norm.string(value)
-        if named != value:
-            return named
-        return f"<{len(value)} characters, {'hex' if re.fullmatch(r'[0-9a-f]+', value) else 'not hex'}>"
-    if table == "django_session" and column == "session_data" and isinstance(value, str):
-        return _session_data(value, usernames)
-    if table == "django_session" and column == "session_key":
-        return norm.string(value) if norm.string(value) != value else f"<{len(value)} characters>"
+        return named if named != value else _shape(value)
     return norm.value(value)
 
 
-def _session_data(encoded: str, usernames: Mapping[str, Any]) -> Any:
-    from django.contrib.sessions.backends.db import SessionStore
+def _session_data(encoded: str) -> Any:
+    from importlib import import_module
 
-    data = SessionStore().decode(encoded)
+    from django.conf import settings
+
+    data = import_module(settings.SESSION_ENGINE).SessionStore().decode(encoded)
     if not data:
         return "<undecodable session data>"
-    if "_auth_user_hash" in data:
-        data["_auth_user_hash"] = "<present>"
+    from django.contrib.auth import HASH_SESSION_KEY
+
+    if HASH_SESSION_KEY in data:
+        data[HASH_SESSION_KEY] = "<present>"
     return data

@@ -2,25 +2,26 @@
 
 Cases are data. Each ``*.toml`` file in a cases directory holds the cases of one route::
 
-    route = "users"                       # the route id of migration_notes/routes.toml
+    route = "orders"                      # a route id of the manifest
 
     [defaults]                            # merged into every case of the file
-    path = "/api/users/"
-    auth = "token:alice"
+    path = "/api/orders/"
+    auth = "token:maria"                  # SCHEME:USER, USER a username of the fixture
 
     [[cases]]
     id = "list-search-unicode"
     query = { search = "zoë" }
 
     [[cases]]
-    id = "signup-ok"
+    id = "create-ok"
     method = "POST"
-    auth = "anonymous"
-    body = { username = "newcomer", email = "n@example.com", password = "a-long-unusual-passphrase-42" }
+    auth = "session:maria"
+    body = { item = "book", quantity = 2 }
 
 What data cannot say goes in Python: a case may name ``hook = "module:function"``, called with the case
-and the fixture, returning the case to run (for example with a path computed from fixture ids), and a
-``*.py`` file in the cases directory may define ``cases()`` returning more :class:`Case` objects.
+and the fixture just before the case runs, returning the case to run (for example with a path computed
+from fixture ids), and a ``*.py`` file in the cases directory may define ``cases(fixture)`` returning
+more :class:`Case` objects.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"})
 CsrfMode = Literal["valid", "plain", "missing", "wrong"]
+Hook = Callable[["Case", Any], "Case"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _NO_BODY = object()
 
@@ -58,36 +60,42 @@ class CaseError(ValueError):
 
 @dataclass(frozen=True)
 class Auth:
-    """Who a request authenticates as, and how.
+    """Who a request authenticates as, and how: ``SCHEME:USER``, or anonymous.
 
-    ``kind`` is ``anonymous``, ``token`` (``Authorization: Token <key>``) or ``session`` (the ``sessionid``
-    cookie, plus the CSRF cookie and header on unsafe methods). ``identity`` names a credential of the
-    fixture (:data:`cutover.parity.fixture.TOKENS` / ``SESSIONS``): a user name, or a broken credential
-    such as ``unknown``, ``tampered``, ``expired``.
+    ``scheme`` names a credential scheme: built in (``token``, ``session``, ``jwt``, ``basic``) or the
+    project's own (``[identities.schemes]``); ``user`` is a username of the fixture. ``csrf`` says what a
+    cookie-authenticated unsafe request sends as its CSRF token.
     """
 
-    kind: Literal["anonymous", "token", "session"] = "anonymous"
-    identity: str | None = None
+    scheme: str = "anonymous"
+    user: str | None = None
     csrf: CsrfMode = "valid"
 
+    @property
+    def anonymous(self) -> bool:
+        return self.scheme == "anonymous"
+
     def __str__(self) -> str:
-        if self.kind == "anonymous":
+        if self.anonymous:
             return "anonymous"
-        suffix = "" if self.kind != "session" or self.csrf == "valid" else f" (csrf {self.csrf})"
-        return f"{self.kind}:{self.identity}{suffix}"
+        suffix = "" if self.csrf == "valid" else f" (csrf {self.csrf})"
+        return f"{self.scheme}:{self.user}{suffix}"
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 def parse_auth(spec: str | None, csrf: str | None = None) -> Auth:
-    """``anonymous``, ``token:<identity>`` or ``session:<identity>`` -> :class:`Auth`."""
-    if spec is None or spec == "anonymous":
-        return Auth()
-    kind, sep, identity = spec.partition(":")
-    if not sep or kind not in ("token", "session") or not identity:
-        raise CaseError(f"auth must be 'anonymous', 'token:<who>' or 'session:<who>', got {spec!r}")
+    """``anonymous`` or ``SCHEME:USER`` -> :class:`Auth` (whether the scheme exists is checked later)."""
     mode = csrf or "valid"
     if mode not in ("valid", "plain", "missing", "wrong"):
         raise CaseError(f"csrf must be valid, plain, missing or wrong, got {csrf!r}")
-    return Auth(kind, identity, mode)  # type: ignore[arg-type]
+    if spec is None or spec == "anonymous":
+        return Auth(csrf=mode)  # type: ignore[arg-type]
+    scheme, sep, user = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if not sep or not _SCHEME.match(scheme) or not user:
+        raise CaseError(f"auth must be 'anonymous' or 'SCHEME:USER' (token:maria, say), got {spec!r}")
+    return Auth(scheme, user, mode)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class Case:
     detect_noise: bool = True
     source: str = ""
     generated: bool = False
+    # Called with the case and the loaded fixture just before the case runs; returns the case to run.
+    hook: Hook | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -140,12 +150,24 @@ class Case:
     def with_changes(self, **changes: Any) -> Case:
         return replace(self, **changes)
 
+    def prepared(self, fixture: Any) -> Case:
+        """The case to run: its hook applied (with the fixture as loaded), else itself."""
+        if self.hook is None:
+            return self
+        try:
+            result = self.hook(self, fixture)
+        except Exception as exc:
+            raise CaseError(f"{self.source or self.key} case {self.id!r}: the hook raised {exc!r}") from exc
+        if not isinstance(result, Case):
+            raise CaseError(
+                f"{self.source or self.key} case {self.id!r}: hook returned {type(result).__name__}, not Case"
+            )
+        return replace(result, hook=None)
+
     def describe(self) -> str:
         query = "&".join(f"{k}={v}" for k, v in self.query)
         return f"{self.method} {self.path}{'?' + query if query else ''} as {self.auth}"
 
-
-Hook = Callable[[Case, Any], Case]
 
 _CASE_KEYS = {
     "id", "method", "path", "query", "headers", "body", "form", "raw", "content_type", "auth", "csrf",
@@ -195,7 +217,7 @@ def _resolve(ref: str, where: str, directory: Path) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-def _build(route: str, raw: Mapping[str, Any], source: str, directory: Path) -> tuple[Case, Hook | None]:
+def _build(route: str, raw: Mapping[str, Any], source: str, directory: Path) -> Case:
     where = f"{source} case {raw.get('id', '?')!r}"
     unknown = set(raw) - _CASE_KEYS
     if unknown:
@@ -237,13 +259,13 @@ def _build(route: str, raw: Mapping[str, Any], source: str, directory: Path) -> 
         setup_sql=tuple(str(s) for s in setup),
         detect_noise=bool(raw.get("detect_noise", True)),
         source=source,
+        hook=_resolve(raw["hook"], where, directory) if "hook" in raw else None,
     )
-    hook = _resolve(raw["hook"], where, directory) if "hook" in raw else None
-    return case, hook
+    return case
 
 
-def load_case_file(path: Path) -> list[tuple[Case, Hook | None]]:
-    """The cases of one TOML file, each with its hook (None when the data says everything)."""
+def load_case_file(path: Path) -> list[Case]:
+    """The cases of one TOML file (hooks resolved, applied only when each case runs)."""
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -268,27 +290,17 @@ def load_cases(
     fixture: Any = None,
     extra: Iterable[Case] = (),
 ) -> list[Case]:
-    """Every case under ``directory`` (TOML files, then ``cases()`` of Python files), hooks applied.
+    """Every case under ``directory`` (TOML files, then ``cases(fixture)`` of Python files).
 
-    ``routes`` keeps only the cases of those route ids. Raises :class:`CaseError` on a malformed file or a
-    duplicate case.
+    Hooks are resolved now and applied when each case runs (:meth:`Case.prepared`), with the fixture as
+    the database holds it. ``routes`` keeps only the cases of those route ids. Raises :class:`CaseError`
+    on a malformed file or a duplicate case.
     """
     if not directory.is_dir():
         raise CaseError(f"no cases directory at {directory}")
     loaded: list[Case] = []
     for path in sorted(directory.glob("*.toml")):
-        for case, hook in load_case_file(path):
-            if hook is not None:
-                try:
-                    result = hook(case, fixture)
-                except Exception as exc:
-                    raise CaseError(f"{path.name} case {case.id!r}: the hook raised {exc!r}") from exc
-                if not isinstance(result, Case):
-                    raise CaseError(
-                        f"{path.name} case {case.id!r}: hook returned {type(result).__name__}, not Case"
-                    )
-                case = result
-            loaded.append(case)
+        loaded.extend(load_case_file(path))
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue

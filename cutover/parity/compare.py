@@ -1,13 +1,13 @@
 """Compare two observations deeply and in order; excuse only noise and written rules.
 
 Paths name a place in an observation: ``status``, ``headers.location``, ``body.results[3].username``,
-``rows.users.121.row.date_joined``. A rule pattern is such a path where ``*`` matches one key or index
+``rows.orders.121.row.created``. A rule pattern is such a path where ``*`` matches one key or index
 and ``**`` anything (``body.results[*].last_login``, ``body.**``).
 
 Rules live in a TOML file next to the cases; each must say why::
 
     [[rules]]
-    route = "users"                 # or "*"
+    route = "orders"                # or "*"
     case = "*"                      # a glob on case ids (optional)
     path = "body.text"
     reason = "Django's HTML 404 page for an unknown URL is not reproduced; status and type are."

@@ -1,284 +1,273 @@
-"""The deterministic database state every case starts from.
+"""The deterministic database state every case starts from: the project's fixture, reset before each run.
 
-Before each run of a case the app tables are truncated, the fixture rows are inserted with explicit ids
-and identity sequences are set past them, so both apps see the same rows and assign the same next id.
-The rows are computed once per process (hashing a password with Django's 1,000,000 PBKDF2 iterations
-costs half a second; signed session data carries a timestamp), so every reset writes identical bytes.
+``[parity] fixture`` lists where the rows come from, loaded in order:
 
-The engine may import Django (only ``fastapi_app`` may not): password hashes, session data and the
-session auth hash are produced by Django itself, which is what the port must accept.
+- a Django fixture file (``.json``, ``.yaml``, ``.xml``, compressed or not), loaded by Django's own
+  ``loaddata``;
+- a ``.sql`` file, executed as it is;
+- a factory, ``module:function`` or ``path/to/file.py:function``, called in-process once Django is set
+  up; it writes rows with the project's own models and may return a mapping with ``passwords``
+  (username -> raw password: what written hashes are verified against, and what ``basic`` sends) and
+  ``secrets`` (values to scrub from every report).
+
+The reset truncates the compared tables and every table that references them (CASCADE), restores the
+fixture's rows and sets every serial or identity sequence of those tables past the rows, so both apps see
+the same rows and hand out the same next ids. The fixture is loaded, and the cases' credentials minted
+(:mod:`.identities`), once per process; the rows that produced are read back and every later reset
+writes exactly those bytes again (``COPY``), so password hashes, signed sessions and minted tokens are
+identical for every run of every case. Django's work (loading, factories, minting) runs on a thread of its
+own, outside any transaction the caller holds (pytest-django's, say), so that it is committed.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import string
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
-from shared_db.config import DatabaseURL
+from ..errors import CutoverError
+from .identities import Credential, Csrf, IdentityError, SchemeSet, schemes_for
+from .tables import Tables, discover_tables
 
 __all__ = [
-    "COMMON_PASSWORD",
-    "CSRF_SECRET",
-    "DEMO_PASSWORD",
-    "TABLES",
+    "Factory",
     "Fixture",
     "FixtureDatabase",
-    "build_fixture",
+    "FixtureError",
+    "FixtureFile",
+    "SqlFile",
+    "parse_sources",
 ]
 
-DEMO_PASSWORD = "demo-password-123"
-COMMON_PASSWORD = "fixture-password-123"
-CSRF_SECRET = "paritycsrfsecret0123456789ABCDEF"  # 32 characters from Django's CSRF alphabet
-CSRF_MASK = "maskmaskmaskmaskmaskmaskmaskmask"  # fixed so that requests are byte-identical between runs
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
-LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+Snapshot = dict[str, dict[str, dict[str, Any]]]
+_FIXTURE_SUFFIXES = re.compile(r"\.(json|jsonl|yaml|yml|xml)(\.(gz|bz2|lzma|xz|zip))?$")
+_FACTORY = re.compile(r"^(?P<target>[\w./-]+(\.py)?):(?P<name>[A-Za-z_]\w*)$")
 
-# The tables whose rows a request may change and which the reset truncates. Tables that reference users
-# (groups, permissions, admin log) are emptied too, so that deletes cascade over a known state.
-TABLES = ("users", "authtoken_token", "django_session")
-_TRUNCATE = (
-    "TRUNCATE users, authtoken_token, django_session, users_groups, users_user_permissions, "
-    "django_admin_log RESTART IDENTITY CASCADE"
-)
-# How each compared table's rows are identified across the two apps: not by a random primary key.
-ROW_KEYS = {"users": "id", "authtoken_token": "user_id", "django_session": "session_key"}
 
-_FIRST = [
-    "Anna",
-    "Bruno",
-    "Céline",
-    "Dávid",
-    "Eamon",
-    "Fiona",
-    "Gaspard",
-    "Hélène",
-    "Iker",
-    "Jörg",
-    "Kai",
-    "Ляля",
-]
-_LAST = ["Abbott", "Bjørk", "Cruz", "Dąbrowski", "Evans", "Fourie", "Gödel", "Hu", "Ishikawa", "Jones", "Kuş"]
+class FixtureError(CutoverError):
+    """The fixture cannot be loaded: one line naming the entry and what failed."""
 
 
 @dataclass(frozen=True)
-class FixtureUser:
-    id: int
-    username: str
-    email: str
-    first_name: str = ""
-    last_name: str = ""
-    is_staff: bool = False
-    is_superuser: bool = False
-    is_active: bool = True
-    date_joined: datetime = EPOCH
-    last_login: datetime | None = None
-    password: str | None = COMMON_PASSWORD  # None: an unusable password
-    hasher: str = "default"
+class FixtureFile:
+    """A Django fixture file, loaded with ``loaddata``."""
 
+    path: Path
 
-def _named_users() -> list[FixtureUser]:
-    def day(n: int, micro: int = 0) -> datetime:
-        return EPOCH + timedelta(days=n, microseconds=micro)
+    def __str__(self) -> str:
+        return str(self.path)
 
-    return [
-        # date_joined with zero microseconds: DRF then renders no fraction at all.
-        FixtureUser(1, "demo", "demo@example.com", "Demo", "Admin", is_staff=True, is_superuser=True,
-                    date_joined=EPOCH, password=DEMO_PASSWORD),
-        FixtureUser(2, "alice", "alice@example.com", "Alice", "Liddell", date_joined=day(1, 123456),
-                    last_login=EPOCH + timedelta(days=30, seconds=5, microseconds=1)),
-        FixtureUser(3, "bob", "Bob@Example.org", "Bob", "Builder", date_joined=day(2, 1)),
-        FixtureUser(4, "ghost", "ghost@example.com", "Gh", "Ost", is_active=False, date_joined=day(3)),
-        FixtureUser(5, "zoe", "zoe@example.com", "Zoë", "Ørsted", date_joined=day(4, 500)),
-        FixtureUser(6, "percent", "percent@example.com", "100%", "lit_eral", date_joined=day(5)),
-        FixtureUser(7, "nopass", "nopass@example.com", "No", "Password", password=None, date_joined=day(6)),
-        # A hash from an older hasher: a successful login rewrites it with the default one.
-        FixtureUser(8, "oldhash", "oldhash@example.com", "Old", "Hash", hasher="pbkdf2_sha1",
-                    date_joined=day(7)),
-        FixtureUser(9, "taro", "taro@example.jp", "太郎", "山田", date_joined=day(8)),
-        FixtureUser(10, "staffer", "staffer@example.com", "", "", is_staff=True, date_joined=day(9)),
-    ]  # fmt: skip
+    def load(self, conn: Any) -> Mapping[str, Any] | None:
+        from django.core.management import call_command
 
-
-def _member(n: int) -> FixtureUser:
-    return FixtureUser(
-        id=n,
-        username=f"member{n:03d}",
-        # Mixed case on some: search and uniqueness are case-insensitive.
-        email=f"member{n:03d}@Example.net" if n % 7 == 0 else f"member{n:03d}@example.net",
-        first_name=_FIRST[n % len(_FIRST)],
-        last_name=_LAST[(n * 5) % len(_LAST)],
-        is_active=n % 10 != 0,
-        date_joined=EPOCH + timedelta(days=10, hours=n, microseconds=977 * n),
-    )
-
-
-USER_COUNT = 120  # more than max_page_size (100), so the page_size cap is observable
-USERS: tuple[FixtureUser, ...] = tuple(_named_users() + [_member(n) for n in range(11, USER_COUNT + 1)])
-USERS_BY_NAME = {u.username: u for u in USERS}
-
-
-def _token_key(name: str) -> str:
-    return hashlib.sha1(f"parity-token-{name}".encode()).hexdigest()
-
-
-def _session_key(name: str) -> str:
-    return hashlib.sha1(f"parity-session-{name}".encode()).hexdigest()[:32]
-
-
-def _tamper(value: str) -> str:
-    last = "0" if value[-1] != "0" else "1"
-    return value[:-1] + last
-
-
-# Token credentials by identity: users with a token, and broken credentials.
-TOKEN_HOLDERS = ("demo", "alice", "bob", "ghost", "zoe", "staffer")
+        call_command("loaddata", str(self.path), verbosity=0)
+        return None
 
 
 @dataclass(frozen=True)
-class SessionSpec:
-    user: str
-    expire: datetime = FAR_FUTURE
-    stale_hash: bool = False  # _auth_user_hash from another password: the password changed since login
-    foreign_key: bool = False  # signed with another SECRET_KEY
+class SqlFile:
+    """SQL statements, executed as they are on the fixture's own connection."""
 
+    path: Path
 
-SESSION_SPECS = {
-    "demo": SessionSpec("demo"),
-    "alice": SessionSpec("alice"),
-    "bob": SessionSpec("bob"),
-    "ghost": SessionSpec("ghost"),
-    "expired": SessionSpec("alice", expire=LONG_AGO),
-    "stale": SessionSpec("alice", stale_hash=True),
-    "forged": SessionSpec("alice", foreign_key=True),
-}
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def load(self, conn: Any) -> Mapping[str, Any] | None:
+        conn.execute(self.path.read_text(encoding="utf-8").encode())
+        return None
 
 
 @dataclass(frozen=True)
+class Factory:
+    """``module:function`` or ``file.py:function``, called with no arguments once Django is set up."""
+
+    spec: str
+    root: Path
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def load(self, conn: Any) -> Mapping[str, Any] | None:
+        target, _, name = self.spec.rpartition(":")
+        if target.endswith(".py"):
+            fn = _from_file(self.root / target, name, self.spec)
+        else:
+            from ..imports import import_string
+
+            fn = import_string(self.spec, self.root, what="the fixture factory")
+        result = fn()
+        if result is None:
+            return None
+        if not isinstance(result, Mapping) or not set(result) <= {"passwords", "secrets"}:
+            raise FixtureError(
+                f"the fixture factory {self.spec} must return None or a mapping with 'passwords' and/or "
+                "'secrets'"
+            )
+        return result
+
+
+def _from_file(path: Path, name: str, spec: str) -> Any:
+    import importlib.util
+    import sys
+
+    from ..imports import project_importable
+
+    module_name = "cutover_fixture_" + re.sub(r"\W", "_", str(path.with_suffix("")))
+    if module_name not in sys.modules:
+        project_importable(path.parent)
+        loader_spec = importlib.util.spec_from_file_location(module_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise FixtureError(f"the fixture factory {spec}: cannot import {path}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise FixtureError(f"the fixture factory {spec}: importing {path} failed: {exc!r}") from None
+    fn = getattr(sys.modules[module_name], name, None)
+    if not callable(fn):
+        raise FixtureError(f"the fixture factory {spec}: {path.name} has no function {name!r}")
+    return fn
+
+
+Source = FixtureFile | SqlFile | Factory
+
+
+def parse_sources(entries: Sequence[str], root: Path, where: str = "[parity] fixture") -> list[Source]:
+    """The config's fixture entries as sources; FixtureError for a file that is not there."""
+    sources: list[Source] = []
+    for entry in entries:
+        factory = _FACTORY.match(entry)
+        if entry.endswith(".sql"):
+            source: FixtureFile | SqlFile = SqlFile(root / entry)
+        elif factory is not None and (factory["target"].endswith(".py") or not (root / entry).exists()):
+            if factory["target"].endswith(".py") and not (root / factory["target"]).is_file():
+                raise FixtureError(f"{where}: the factory's file {root / factory['target']} does not exist")
+            sources.append(Factory(entry, root))
+            continue
+        elif _FIXTURE_SUFFIXES.search(entry):
+            source = FixtureFile(root / entry)
+        else:
+            raise FixtureError(
+                f"{where}: {entry!r} is neither a Django fixture file (.json, .yaml, .xml), a .sql file "
+                "nor a 'module:function' factory"
+            )
+        if not source.path.is_file():
+            raise FixtureError(f"{where}: fixture file {source.path} does not exist")
+        sources.append(source)
+    return sources
+
+
+@dataclass
 class Fixture:
-    """The rows of the fixture and the credentials that cases refer to by name."""
+    """The fixture as loaded: what cases, hooks, the normaliser and the redactor know of it."""
 
-    users: tuple[FixtureUser, ...]
-    password_hashes: Mapping[str, str]  # username -> encoded hash
-    tokens: Mapping[str, str]  # identity -> token key (holders, plus "unknown" and "tampered")
-    sessions: Mapping[str, str]  # identity -> sessionid cookie value
-    session_rows: tuple[tuple[str, str, datetime], ...]
-    csrf_secret: str = CSRF_SECRET
-    passwords: Mapping[str, str] = field(default_factory=dict)  # username -> raw password
+    tables: Tables
+    csrf: Csrf
+    passwords: dict[str, str] = field(default_factory=dict)  # username -> raw password
+    extra_secrets: set[str] = field(default_factory=set)
+    credentials: dict[tuple[str, str], Credential] = field(default_factory=dict)
+    rows: Snapshot = field(default_factory=dict)  # the compared tables' rows after the reset
+    next_ids: dict[str, int] = field(default_factory=dict)  # table -> the next value of its key's sequence
+    database: FixtureDatabase | None = field(default=None, repr=False)
 
-    def user(self, username: str) -> FixtureUser:
-        return USERS_BY_NAME[username]
+    def credential(self, scheme: str, user: str) -> Credential:
+        """The credential for ``scheme:user``, minted now if no case asked for it before."""
+        if (scheme, user) not in self.credentials:
+            if self.database is None:
+                raise IdentityError(f"no credential for {scheme}:{user} was given (no fixture database)")
+            self.database.mint([(scheme, user)])
+        return self.credentials[(scheme, user)]
+
+    def csrf_token(self, mode: str = "valid") -> str | None:
+        return self.csrf.token(mode)
+
+    @property
+    def csrf_secret(self) -> str:
+        return self.csrf.secret
+
+    def next_id(self, table: str) -> int:
+        """The id the table's sequence hands out next after a reset (what a create would get)."""
+        return self.next_ids.get(table, 1)
 
     @property
     def next_user_id(self) -> int:
-        return max(u.id for u in self.users) + 1
+        return self.next_id(self.tables.user[0]) if self.tables.user else 1
 
-    def csrf_token(self, mode: str = "valid") -> str | None:
-        """The ``X-CSRFToken`` header for a session request: masked like Django's, plain, or wrong."""
-        if mode == "missing":
-            return None
-        if mode == "plain":
-            return self.csrf_secret
-        secret = self.csrf_secret if mode == "valid" else _tamper(self.csrf_secret[::-1])
-        return CSRF_MASK + _cipher(secret, CSRF_MASK)
+    def integer_keys(self) -> tuple[int, ...]:
+        """The integer primary keys of the compared tables' rows (generated cases draw path ids from them)."""
+        keys = {
+            row[t.key[0]]
+            for t in self.tables.compared
+            if len(t.key) == 1
+            for row in self.rows.get(t.name, {}).values()
+            if isinstance(row.get(t.key[0]), int) and not isinstance(row.get(t.key[0]), bool)
+        }
+        return tuple(sorted(keys))
+
+    def secret_names(self) -> dict[str, str]:
+        """Secret value -> how observations name it (``<fixture token maria>``)."""
+        names = {self.csrf.secret: "<fixture csrf secret>"}
+        for table, column in sorted(self.tables.secret_columns):
+            for n, value in enumerate(sorted(str(r[column]) for r in self.rows.get(table, {}).values()), 1):
+                names.setdefault(value, f"<fixture {table}.{column} #{n}>")
+        for (scheme, user), credential in self.credentials.items():
+            for value in credential.secrets:
+                names[value] = f"<fixture {scheme} {user}>"
+        return names
 
     def secrets(self) -> set[str]:
-        """Every secret value of the fixture, so that a report can scrub them wherever they appear."""
-        values = {self.csrf_secret, *self.tokens.values(), *self.sessions.values(), *self.passwords.values()}
-        values |= {self.csrf_token("valid") or "", self.csrf_token("wrong") or ""}
-        values |= set(self.password_hashes.values())
+        """Every secret of the fixture, so that a report can scrub them wherever they appear."""
+        values = {self.csrf.secret, self.csrf.token("valid") or "", self.csrf.token("wrong") or ""}
+        values |= set(self.secret_names()) | set(self.passwords.values()) | self.extra_secrets
+        for credential in self.credentials.values():
+            values |= {v for _, v in credential.headers} | {v for _, v in credential.cookies}
+        for table, column in self.tables.hashed:
+            values |= {str(r[column]) for r in self.rows.get(table, {}).values() if r.get(column)}
         return {v for v in values if v}
 
 
-def _cipher(secret: str, mask: str) -> str:
-    # django.middleware.csrf._mask_cipher_secret with a fixed mask (Django draws it at random).
-    chars = string.ascii_letters + string.digits
-    return "".join(
-        chars[(chars.index(x) + chars.index(y)) % len(chars)] for x, y in zip(secret, mask, strict=True)
-    )
-
-
-@functools.cache
-def build_fixture() -> Fixture:
-    """The fixture, computed once per process with Django's own hashing and session encoding."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.core import signing
-
-    salt = "paritysalt0fixed0fixture"
-    hashes_by_password: dict[tuple[str, str], str] = {}
-    password_hashes: dict[str, str] = {}
-    passwords: dict[str, str] = {}
-    for u in USERS:
-        if u.password is None:
-            password_hashes[u.username] = "!parityUnusablePasswordForNopass0000000000"
-            continue
-        wanted = (u.password, u.hasher)
-        if wanted not in hashes_by_password:
-            hashes_by_password[wanted] = make_password(u.password, salt=salt, hasher=u.hasher)
-        password_hashes[u.username] = hashes_by_password[wanted]
-        passwords[u.username] = u.password
-
-    tokens = {name: _token_key(name) for name in TOKEN_HOLDERS}
-    tokens["unknown"] = _token_key("nobody-has-this-token")
-    tokens["tampered"] = _tamper(tokens["alice"])
-
-    user_model = get_user_model()
-    store = SessionStore()
-    sessions: dict[str, str] = {}
-    rows: list[tuple[str, str, datetime]] = []
-    for identity, spec in SESSION_SPECS.items():
-        user = USERS_BY_NAME[spec.user]
-        auth_hash = user_model(password=password_hashes[spec.user]).get_session_auth_hash()
-        if spec.stale_hash:
-            auth_hash = user_model(password="pbkdf2_sha256$1$x$changed").get_session_auth_hash()
-        data = {
-            "_auth_user_id": str(user.id),
-            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
-            "_auth_user_hash": auth_hash,
-        }
-        if spec.foreign_key:
-            encoded = signing.dumps(
-                data, key="not-the-secret-key-of-this-app", salt=store.key_salt,
-                serializer=store.serializer, compress=True,
-            )  # fmt: skip
-        else:
-            encoded = store.encode(data)
-        key = _session_key(identity)
-        sessions[identity] = key
-        rows.append((key, encoded, spec.expire))
-    sessions["tampered"] = _tamper(sessions["alice"])
-    sessions["unknown"] = _session_key("nobody-has-this-session")
-    return Fixture(
-        users=USERS,
-        password_hashes=password_hashes,
-        tokens=tokens,
-        sessions=sessions,
-        session_rows=tuple(rows),
-        passwords=passwords,
-    )
-
-
-Snapshot = dict[str, dict[str, dict[str, Any]]]
-
-
 class FixtureDatabase:
-    """A connection to the database both apps use, which it resets and snapshots with explicit SQL."""
+    """A connection to the database both apps use, which it resets to the fixture and snapshots.
 
-    def __init__(self, url: DatabaseURL, fixture: Fixture | None = None) -> None:
+    ``sources`` are the config's fixture entries (:func:`parse_sources`); ``schemes`` the project's own
+    credential schemes (``[identities.schemes]``); ``tables`` and ``hashed`` the config's (None: defaults).
+    """
+
+    def __init__(
+        self,
+        url: Any,
+        *,
+        root: Path,
+        sources: Sequence[Source] = (),
+        schemes: Mapping[str, str] | None = None,
+        tables: Sequence[str] | None = None,
+        hashed: Sequence[str] | None = None,
+        where: str = "the project config",
+    ) -> None:
         self.url = url
-        self.fixture = fixture or build_fixture()
+        self.root = root
+        self.sources = list(sources)
+        self._schemes_config = dict(schemes or {})
+        self._tables_config = (tables, hashed)
+        self.where = where
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._fixture: Fixture | None = None
+        self._schemes: SchemeSet | None = None
+        self._saved: list[tuple[str, list[str], bytes]] = []  # table, columns, COPY data: the baseline
+        self._worker: ThreadPoolExecutor | None = None
+
+    # --- connections -------------------------------------------------------------------------------------
 
     @property
     def conn(self) -> psycopg.Connection[dict[str, Any]]:
@@ -288,7 +277,19 @@ class FixtureDatabase:
             self._conn.execute("SET lock_timeout = '20s'")
         return self._conn
 
+    def _django(self, fn: Any, *args: Any) -> Any:
+        # Django's work on a thread of its own: its own connection, outside the caller's transaction.
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-fixture")
+        return self._worker.submit(fn, *args).result()
+
     def close(self) -> None:
+        if self._worker is not None:
+            from django.db import connections
+
+            self._worker.submit(connections.close_all).result()
+            self._worker.shutdown()
+            self._worker = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -299,51 +300,188 @@ class FixtureDatabase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def reset(self, setup_sql: tuple[str, ...] = ()) -> None:
-        """Truncate the app tables, insert the fixture, set the sequences, run the case's own SQL."""
-        fx = self.fixture
+    # --- the fixture -------------------------------------------------------------------------------------
+
+    @property
+    def fixture(self) -> Fixture:
+        """The fixture, loaded into the database on first use (tables checked, sources loaded)."""
+        if self._fixture is None:
+            self._load()
+        assert self._fixture is not None
+        return self._fixture
+
+    def _load(self) -> None:
+        tables, hashed = self._tables_config
+        found = discover_tables(self.conn, root=self.root, tables=tables, hashed=hashed, where=self.where)
+        fixture = Fixture(tables=found, csrf=self._django(Csrf.from_settings), database=self)
+        self._truncate(found)
+        for source in self.sources:
+            try:
+                declared = self._django(source.load, self.conn)
+            except CutoverError:
+                raise
+            except Exception as exc:
+                first = next((line for line in str(exc).splitlines() if line.strip()), "")
+                raise FixtureError(
+                    f"loading the fixture {source} failed: {type(exc).__name__}: {first}"
+                ) from None
+            if declared:
+                fixture.passwords.update(declared.get("passwords") or {})
+                fixture.extra_secrets.update(declared.get("secrets") or ())
+        self._fixture = fixture
+        self._schemes = schemes_for(self._schemes_config, self.root, fixture.passwords)
+        self._capture()
+
+    def mint(self, identities: Sequence[tuple[str, str]]) -> None:
+        """Mint the credentials of ``identities`` (scheme, username) not minted yet, into the fixture.
+
+        Minting may write rows (a token, a session): the fixture is restored first, and what it holds
+        afterwards becomes the fixture every later reset restores. IdentityError names what is wrong.
+        """
+        fixture = self.fixture
+        wanted = [i for i in dict.fromkeys(identities) if i not in fixture.credentials]
+        if not wanted:
+            return
+        assert self._schemes is not None
+        self._restore()
+        for scheme_name, username in wanted:
+            scheme = self._schemes.get(scheme_name)
+            fixture.credentials[(scheme_name, username)] = self._django(self._mint_one, scheme, username)
+        self._capture()
+
+    def _mint_one(self, scheme: Any, username: str) -> Credential:
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        try:
+            user = model._default_manager.get_by_natural_key(username)
+        except model.DoesNotExist:
+            raise IdentityError(
+                f"identity {scheme.name}:{username}: no user {username!r} in the fixture"
+            ) from None
+        try:
+            return scheme.mint(user)  # type: ignore[no-any-return]
+        except CutoverError:
+            raise
+        except Exception as exc:
+            raise IdentityError(
+                f"identity {scheme.name}:{username}: minting failed: {type(exc).__name__}: {exc}"
+            ) from None
+
+    # --- reset and snapshot ------------------------------------------------------------------------------
+
+    def _truncate(self, tables: Tables) -> None:
+        names = sql.SQL(", ").join(sql.Identifier(t) for t in tables.truncated)
+        self.conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+
+    def _capture(self) -> None:
+        # The baseline: every truncated table's rows as COPY data, referenced tables first.
+        tables = self.fixture.tables
+        saved = []
+        with self.conn.cursor() as cur:
+            for table in _dependency_order(self.conn, tables.truncated):
+                columns = [
+                    r["attname"]
+                    for r in cur.execute(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+                        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                        (table,),
+                    ).fetchall()
+                ]
+                query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)").format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(table)
+                )
+                with cur.copy(query) as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                saved.append((table, columns, data))
+        self._saved = saved
+        self._set_sequences()
+        self.fixture.rows = self.snapshot()
+        self.fixture.next_ids = self._next_ids()
+
+    def _restore(self) -> None:
+        tables = self.fixture.tables
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(_TRUNCATE)
-            cur.executemany(
-                "INSERT INTO users (id, password, last_login, is_superuser, username, first_name,"
-                " last_name, email, is_staff, is_active, date_joined)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (u.id, fx.password_hashes[u.username], u.last_login, u.is_superuser, u.username,
-                     u.first_name, u.last_name, u.email, u.is_staff, u.is_active, u.date_joined)
-                    for u in fx.users
-                ],
-            )  # fmt: skip
-            cur.executemany(
-                "INSERT INTO authtoken_token (key, created, user_id) VALUES (%s, %s, %s)",
-                [
-                    (fx.tokens[name], EPOCH + timedelta(days=60, minutes=i), USERS_BY_NAME[name].id)
-                    for i, name in enumerate(TOKEN_HOLDERS)
-                ],
-            )
-            cur.executemany(
-                "INSERT INTO django_session (session_key, session_data, expire_date) VALUES (%s, %s, %s)",
-                list(fx.session_rows),
-            )
-            cur.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))")
-            for statement in setup_sql:
-                cur.execute(statement.encode())
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
+            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables.truncated)
+            cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+            for table, columns, data in self._saved:
+                query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+                    sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+                )
+                with cur.copy(query) as copy:
+                    copy.write(data)
+        self._set_sequences()
+
+    def _set_sequences(self) -> None:
+        with self.conn.cursor() as cur:
+            for table, column, sequence in self.fixture.tables.sequences:
+                cur.execute(
+                    sql.SQL("SELECT setval(%s, COALESCE((SELECT max({}) FROM {}), 0) + 1, false)").format(
+                        sql.Identifier(column), sql.Identifier(table)
+                    ),
+                    (sequence,),
+                )
+
+    def _next_ids(self) -> dict[str, int]:
+        out = {}
+        for table, column, _ in self.fixture.tables.sequences:
+            table_info = self.fixture.tables.get(table)
+            if table_info is not None and table_info.key == (column,):
+                row = self.conn.execute(
+                    sql.SQL("SELECT COALESCE(max({}), 0) + 1 AS next FROM {}").format(
+                        sql.Identifier(column), sql.Identifier(table)
+                    )
+                ).fetchone()
+                out[table] = int(row["next"]) if row else 1
+        return out
+
+    def reset(self, setup_sql: tuple[str, ...] = ()) -> None:
+        """Restore the fixture's rows and sequences, then run the case's own SQL."""
+        self.fixture  # noqa: B018 - loaded on first use
+        self._restore()
+        if setup_sql:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                for statement in setup_sql:
+                    cur.execute(statement.encode())
 
     def snapshot(self) -> Snapshot:
-        """Every row of the compared tables, keyed by table then by each row's natural key."""
+        """Every row of the compared tables, keyed by table then by each row's key."""
         out: Snapshot = {}
         with self.conn.cursor() as cur:
-            for table in TABLES:
-                key = ROW_KEYS[table]
-                cur.execute(f"SELECT * FROM {table}")  # noqa: S608 - table names are constants
-                out[table] = {str(row[key]): dict(row) for row in cur.fetchall()}
+            for table in self.fixture.tables.compared:
+                cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table.name)))
+                out[table.name] = {table.row_key(row): dict(row) for row in cur.fetchall()}
         return out
 
 
+def _dependency_order(conn: Any, tables: Sequence[str]) -> list[str]:
+    """``tables`` with every table after those it references (cycles: deferred constraints handle them)."""
+    edges = conn.execute(
+        "SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint"
+        " WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) AND confrelid = ANY(%s::regclass[])",
+        (list(tables), list(tables)),
+    ).fetchall()
+    parents: dict[str, set[str]] = {t: set() for t in tables}
+    for edge in edges:
+        child, parent = edge["child"].strip('"'), edge["parent"].strip('"')
+        if child != parent and child in parents:
+            parents[child].add(parent)
+    ordered: list[str] = []
+    while parents:
+        ready = sorted(t for t, deps in parents.items() if not deps - set(ordered))
+        if not ready:  # a cycle
+            ready = sorted(parents)[:1]
+        for t in ready:
+            ordered.append(t)
+            del parents[t]
+    return ordered
+
+
 @contextmanager
-def fixture_database(url: DatabaseURL) -> Iterator[FixtureDatabase]:
+def fixture_database(url: Any, **options: Any) -> Iterator[FixtureDatabase]:
     """A :class:`FixtureDatabase` on ``url``, closed on exit."""
-    db = FixtureDatabase(url)
+    db = FixtureDatabase(url, **options)
     try:
         yield db
     finally:

@@ -1,44 +1,71 @@
 """Cases generated from the legacy API's OpenAPI schema (drf-spectacular + schemathesis/hypothesis).
 
-The schema is the legacy's own, produced in this process; schemathesis turns each operation into a
-hypothesis strategy of requests. Drawing is deterministic for a given seed and count, so a generated case
-that fails names a request that can be replayed.
+The schema is the legacy's own, produced in this process by drf-spectacular; schemathesis turns each
+operation into a hypothesis strategy of requests. Each operation belongs to the route of the manifest the
+front door would send it to (:func:`route_for`: exact path, longest prefix, first pattern, as nginx picks
+them); operations no route takes are left out and named. Drawing is deterministic for a given seed and
+count, so a generated case that fails names a request that can be replayed.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .cases import Auth, Case
+from .cases import Auth, Case, CaseError
 
-__all__ = ["ROUTE_OF_PATH", "generated_cases", "legacy_schema"]
+__all__ = ["GeneratedCases", "SchemaError", "generated_cases", "legacy_schema", "route_for"]
 
-# OpenAPI path -> route id of migration_notes/routes.toml.
-ROUTE_OF_PATH = {
-    "/api/auth/token/": "auth-token",
-    "/api/users/": "users",
-    "/api/users/{id}/": "user-detail",
-    "/api/users/me/": "users-me",
-}
-# Ids drawn for {id}: mostly users of the fixture (the interesting answers), sometimes anything.
-_FIXTURE_IDS = (1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 20, 120)
-_IDENTITIES = (
-    Auth("token", "alice"),
-    Auth("token", "demo"),
-    Auth(),
-    Auth("session", "bob"),
-    Auth("token", "bob"),
-)
+
+class SchemaError(CaseError):
+    """The OpenAPI schema cannot be had or used: one line saying why."""
+
+
+def route_for(routes: Sequence[Any], method: str, path: str) -> str | None:
+    """The id of the manifest route the front door sends ``method path`` to; None: the default route.
+
+    nginx's order: an exact path, then the longest prefix (prefixes win over patterns), then the first
+    pattern in file order; a route covers only the methods it lists.
+    """
+    exact = [r for r in routes if r.match == "exact" and r.path == path]
+    prefixes = [r for r in routes if r.match == "prefix" and path.startswith(r.path)]
+    if exact:
+        location = exact
+    elif prefixes:
+        longest = max(len(r.path) for r in prefixes)
+        location = [r for r in prefixes if len(r.path) == longest]
+    else:
+        first = next((r for r in routes if r.match == "pattern" and re.search(r.path, path)), None)
+        location = [r for r in routes if first is not None and (r.match, r.path) == (first.match, first.path)]
+    return next((r.id for r in location if r.covers(method)), None)
 
 
 def legacy_schema() -> dict[str, Any]:
-    """The legacy's OpenAPI document, as drf-spectacular serves it at ``/api/schema/``."""
-    from drf_spectacular.generators import SchemaGenerator
+    """The legacy's OpenAPI document, as drf-spectacular generates it (Django must be set up)."""
+    try:
+        from drf_spectacular.generators import SchemaGenerator
+    except ImportError:
+        raise SchemaError(
+            "generated cases need drf-spectacular in the legacy project, and it is not installed "
+            "(run with --generated 0)"
+        ) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SchemaGenerator().get_schema(request=None, public=True)  # type: ignore[no-any-return]
+    except Exception as exc:
+        raise SchemaError(
+            f"drf-spectacular refused to generate the OpenAPI schema: {type(exc).__name__}: {_line(exc)}"
+        ) from None
 
-    return SchemaGenerator().get_schema(request=None, public=True)  # type: ignore[no-any-return]
+
+def _line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def _scalar(value: Any) -> str:
@@ -55,24 +82,74 @@ def _pairs(values: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def generated_cases(count: int, seed: int, *, schema: dict[str, Any] | None = None) -> list[Case]:
-    """``count`` cases (spread over the schema's operations) drawn with ``seed``."""
+@dataclass(frozen=True)
+class GeneratedCases:
+    """The cases drawn, and the operations left out because no route of the manifest takes them."""
+
+    cases: list[Case]
+    unrouted: tuple[str, ...] = ()  # "GET /api/other/{id}/"
+
+
+def _placeholder(operation: Any) -> str:
+    # A concrete path for the template, to ask the manifest which route takes it.
+    return re.sub(r"\{[^}]+\}", "1", operation.path)
+
+
+def generated_cases(
+    count: int,
+    seed: int,
+    *,
+    routes: Sequence[Any],
+    identities: Sequence[Auth] = (Auth(),),
+    schema: Mapping[str, Any] | None = None,
+) -> GeneratedCases:
+    """``count`` cases over the schema's operations that a route of ``routes`` takes, drawn with ``seed``.
+
+    ``identities`` are used in turn (the written cases' own, say). Integer path parameters are, three
+    times in four, replaced when the case runs by a primary key of the fixture's rows, so that most
+    requests find something. SchemaError when there is no schema or no operation a route takes.
+    """
     if count <= 0:
-        return []
+        return GeneratedCases([])
     import schemathesis
 
-    loaded = schemathesis.openapi.from_dict(schema or legacy_schema())
-    operations = [result.ok() for result in loaded.get_all_operations()]  # type: ignore[union-attr]
-    operations = [op for op in operations if op.path in ROUTE_OF_PATH]
+    document = dict(schema) if schema is not None else legacy_schema()
+    try:
+        loaded = schemathesis.openapi.from_dict(document)
+        results = list(loaded.get_all_operations())
+    except Exception as exc:
+        raise SchemaError(
+            f"schemathesis refused the OpenAPI schema: {type(exc).__name__}: {_line(exc)}"
+        ) from None
+    operations, unrouted = [], []
+    for result in results:
+        try:
+            operation = result.ok()  # type: ignore[union-attr]
+        except Exception as exc:  # one operation schemathesis cannot read: the others still run
+            unrouted.append(f"(unreadable operation: {_line(exc)})")
+            continue
+        route = route_for(routes, operation.method.upper(), _placeholder(operation))
+        if route is None:
+            unrouted.append(f"{operation.method.upper()} {operation.path}")
+        else:
+            operations.append((operation, route))
+    if not operations:
+        listed = ", ".join(unrouted[:5]) + (", ..." if len(unrouted) > 5 else "") if unrouted else "none"
+        raise SchemaError(
+            f"no operation of the OpenAPI schema is taken by a route of the manifest (operations: {listed}); "
+            "run with --generated 0 or add the routes"
+        )
     per_operation = math.ceil(count / len(operations))
-    drawn = [_draw(operation, per_operation, seed + i) for i, operation in enumerate(operations)]
+    drawn = [_draw(operation, per_operation, seed + i) for i, (operation, _) in enumerate(operations)]
     # Round-robin over the operations, so that any count covers as many of them as it can.
     cases: list[Case] = []
+    identities = tuple(identities) or (Auth(),)
     for n in range(per_operation):
-        for operation, examples in zip(operations, drawn, strict=True):
+        for index, ((operation, route), examples) in enumerate(zip(operations, drawn, strict=True)):
             if n < len(examples) and len(cases) < count:
-                cases.append(_to_case(examples[n], operation, seed, n, len(cases)))
-    return cases
+                auth = identities[len(cases) % len(identities)]
+                cases.append(_to_case(examples[n], operation, route, auth, seed, index, n))
+    return GeneratedCases(cases, tuple(unrouted))
 
 
 _MEDIA_TYPES = (None, "application/json", "application/x-www-form-urlencoded")
@@ -104,12 +181,23 @@ def _draw(operation: Any, wanted: int, seed: int) -> list[Any]:
     return drawn
 
 
-def _to_case(example: Any, operation: Any, seed: int, n: int, serial: int) -> Case:
+def _fixture_ids(template: str, params: Mapping[str, Any]) -> Callable[[Case, Any], Case]:
+    """A hook: integer parameters become primary keys of the fixture's rows (chosen by the drawn value)."""
+
+    def hook(case: Case, fixture: Any) -> Case:
+        keys = fixture.integer_keys() if fixture is not None else ()
+        chosen = {
+            name: keys[abs(value) % len(keys)] if keys and isinstance(value, int) and value % 4 else value
+            for name, value in params.items()
+        }
+        return case.with_changes(path=template.format(**chosen))
+
+    return hook
+
+
+def _to_case(example: Any, operation: Any, route: str, auth: Auth, seed: int, index: int, n: int) -> Case:
     params = dict(example.path_parameters or {})
-    if "id" in params:
-        raw = params["id"]
-        params["id"] = _FIXTURE_IDS[abs(int(raw)) % len(_FIXTURE_IDS)] if int(raw) % 4 else raw
-    path = operation.path.format(**params)
+    integers = {k: v for k, v in params.items() if isinstance(v, int) and not isinstance(v, bool)}
     media = example.media_type
     body: dict[str, Any] = {}
     if example.body is not None and not _is_not_set(example.body):
@@ -118,14 +206,15 @@ def _to_case(example: Any, operation: Any, seed: int, n: int, serial: int) -> Ca
         else:
             body["json"] = example.body
     return Case(
-        id=f"gen-{seed}-{operation.method.lower()}-{n:03d}",
-        route=ROUTE_OF_PATH[operation.path],
+        id=f"gen-{seed}-{index}-{operation.method.lower()}-{n:03d}",
+        route=route,
         method=operation.method.upper(),
-        path=path,
+        path=operation.path.format(**params),
         query=_pairs(example.query),
-        auth=_IDENTITIES[serial % len(_IDENTITIES)],
+        auth=auth,
         description=f"generated: {operation.method.upper()} {operation.path}, seed {seed}",
         generated=True,
+        hook=_fixture_ids(operation.path, params) if integers else None,
         **body,
     )
 

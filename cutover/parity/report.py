@@ -1,4 +1,4 @@
-"""The parity report: JSON (read by the cutover gate through :func:`latest_status`) and JUnit XML.
+"""The parity report: JSON (read by the cutover gate through :mod:`cutover.parity.verdict`) and JUnit XML.
 
 JSON format (``"format": 1``)::
 
@@ -9,10 +9,10 @@ JSON format (``"format": 1``)::
       "mode": "in-process" | "live",
       "legacy": "...", "modern": "...",
       "routes": {
-        "users": {
+        "orders": {
           "status": "green" | "red",
           "cases": 60, "matched": 60, "mismatched": 0, "errors": 0, "noise": 2,
-          "mismatches": [{"case": "users/x", "description": "...", "request": {...},
+          "mismatches": [{"case": "orders/x", "description": "...", "request": {...},
                           "differences": [{"path": "...", "legacy": ..., "modern": ...}], "error": ""}]
         }
       },
@@ -20,90 +20,26 @@ JSON format (``"format": 1``)::
     }
 
 Every value in it has passed through the redactor: no credential, cookie, CSRF token or password.
-A route is green only with at least one case and every case matched; a report counts as green for a
-route only when it was made from the code revision checked out now (see :func:`latest_status`).
+A route's status is green only with at least one case and every case matched. The routes listed are the
+manifest's and those of the cases run: a route not run is red with no cases (unless kept from a previous
+report of the same revision, :func:`merge_previous`). Whether a green route may move for the code checked
+out now is :func:`cutover.parity.verdict.verdict`'s answer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .redact import Redactor
 from .runner import CaseResult
+from .verdict import FORMAT, Revision, current_revision
 
-__all__ = [
-    "DEFAULT_REPORT_PATH",
-    "ROUTE_IDS",
-    "Revision",
-    "RouteStatus",
-    "build_report",
-    "current_revision",
-    "latest_status",
-    "write_junit",
-    "write_report",
-]
-
-FORMAT = 1
-DEFAULT_REPORT_PATH = Path(".cutover") / "parity-report.json"
-# The routes of migration_notes/routes.toml. `admin` is pinned to the legacy and has no parity cases,
-# so it is never green: it cannot be moved.
-ROUTE_IDS = ("auth-token", "users", "user-detail", "users-me", "admin")
-
-
-@dataclass(frozen=True)
-class Revision:
-    """The code a report was made from: the commit, and a digest of uncommitted changes if any."""
-
-    commit: str
-    dirty: bool
-    tree: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"commit": self.commit, "dirty": self.dirty, "tree": self.tree}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Revision:
-        if not isinstance(data, dict):
-            return cls("unknown", True, "")
-        return cls(
-            str(data.get("commit", "unknown")), bool(data.get("dirty", True)), str(data.get("tree", ""))
-        )
-
-
-def current_revision(repo: Path | None = None) -> Revision:
-    """``git rev-parse HEAD`` plus whether the working tree differs, and a digest of the difference.
-
-    The digest covers tracked changes (``git diff HEAD``) and untracked, not ignored files, so a report
-    from a dirty tree is only accepted for exactly that same tree.
-    """
-
-    def git(*args: str) -> bytes:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True).stdout
-
-    try:
-        commit = git("rev-parse", "HEAD").decode().strip()
-        diff = git("diff", "HEAD", "--binary")
-        untracked = git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")
-    except (OSError, subprocess.CalledProcessError):
-        return Revision("unknown", True, "")
-    digest = hashlib.sha256(diff)
-    root = Path(git("rev-parse", "--show-toplevel").decode().strip())
-    for name in sorted(n for n in untracked if n):
-        digest.update(name + b"\0")
-        try:
-            digest.update(hashlib.sha256((root / name.decode()).read_bytes()).digest())
-        except OSError:
-            pass
-    dirty = bool(diff) or any(untracked)
-    return Revision(commit, dirty, digest.hexdigest() if dirty else "")
+__all__ = ["build_report", "merge_previous", "write_junit", "write_report"]
 
 
 def _counts(results: Sequence[CaseResult]) -> dict[str, int]:
@@ -162,7 +98,7 @@ def build_report(
     return {
         "format": FORMAT,
         "generated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "revision": (revision or current_revision()).as_dict(),
+        "revision": (revision or current_revision() or Revision("unknown", True)).as_dict(),
         "mode": mode,
         "legacy": legacy,
         "modern": modern,
@@ -205,60 +141,21 @@ def write_junit(results: Sequence[CaseResult], redactor: Redactor, path: Path, r
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-@dataclass(frozen=True)
-class RouteStatus:
-    """What the latest report says about one route, judged against the code checked out now.
+def merge_previous(report: dict[str, Any], path: Path, ran: Iterable[str]) -> None:
+    """Keep the routes not run this time from the report at ``path``, if it was made from the same code.
 
-    ``green`` is True only when the report shows every case of the route matched AND the report was made
-    from the current revision (same commit, same uncommitted changes). ``reason`` says why not.
-    """
-
-    route: str
-    green: bool
-    passed: bool  # every case matched in that report, whatever revision it was made from
-    revision: Revision | None
-    generated_at: str | None
-    reason: str
-    counts: dict[str, int]
-
-    @property
-    def status(self) -> str:
-        return "green" if self.green else "red"
-
-
-def latest_status(report_path: Path, route_id: str, *, revision: Revision | None = None) -> RouteStatus:
-    """The route's status in the report at ``report_path``, for the code revision checked out now.
-
-    Never raises for a missing or unreadable report: that is a red status with a reason.
-    ``revision`` defaults to :func:`current_revision` of the current directory.
+    A ``--route`` run thus refreshes its routes and keeps the others; a report of another revision (or
+    other uncommitted changes) is never carried forward.
     """
     try:
-        data = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return RouteStatus(route_id, False, False, None, None, f"no parity report at {report_path}", {})
-    except (OSError, ValueError) as exc:
-        return RouteStatus(route_id, False, False, None, None, f"unreadable parity report: {exc}", {})
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return RouteStatus(route_id, False, False, None, None, "parity report in an unknown format", {})
-    made_from = Revision.from_dict(data.get("revision"))
-    generated_at = data.get("generated_at")
-    route = (data.get("routes") or {}).get(route_id)
-    if not isinstance(route, dict):
-        return RouteStatus(
-            route_id, False, False, made_from, generated_at, f"the report has no cases for {route_id}", {}
-        )
-    counts = {k: int(route.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise")}
-    passed = route.get("status") == "green" and counts["cases"] > 0 and counts["matched"] == counts["cases"]
-    now = revision or current_revision()
-    if not passed:
-        reason = (
-            f"{counts['mismatched']} mismatched and {counts['errors']} failed of {counts['cases']} case(s)"
-        )
-    elif made_from.commit != now.commit:
-        reason = f"the report is for revision {made_from.commit[:12]}, the code is at {now.commit[:12]}"
-    elif made_from.dirty != now.dirty or made_from.tree != now.tree:
-        reason = "the report was made from different uncommitted changes than the working tree has now"
-    else:
-        reason = "every case matched on this revision"
-    green = passed and reason == "every case matched on this revision"
-    return RouteStatus(route_id, green, passed, made_from, generated_at, reason, counts)
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(previous, dict) or previous.get("revision") != report["revision"]:
+        return
+    ran = set(ran)
+    for route_id, entry in (previous.get("routes") or {}).items():
+        current = report["routes"].get(route_id)
+        if route_id not in ran and (current is None or current["cases"] == 0):
+            report["routes"][route_id] = entry
+    report["routes"] = dict(sorted(report["routes"].items()))

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from .capture import Observation, build_request, observe
 from .cases import Case, CaseError
 from .compare import Difference, Rule, diff_paths, differences
-from .fixture import Fixture, FixtureDatabase, Snapshot, build_fixture
+from .fixture import Fixture, FixtureDatabase, Snapshot
+from .identities import IdentityError
 from .targets import Target
 
 __all__ = ["CaseResult", "ParityRunner"]
@@ -50,7 +51,7 @@ class ParityRunner:
     """Runs cases against a legacy and a modern target from the same database state.
 
     ``database`` is the database both targets use; without one (live servers, no reset URL given) no
-    state is reset or captured, so only safe-method cases may run.
+    state is reset or captured, so only safe-method cases may run, with the credentials ``fixture`` holds.
     """
 
     def __init__(
@@ -68,26 +69,48 @@ class ParityRunner:
         self.database = database
         self.rules = list(rules)
         self.detect_noise = detect_noise
-        self.fixture = database.fixture if database is not None else (fixture or build_fixture())
-        self._baseline: Snapshot | None = None
+        if database is None and fixture is None:
+            raise ValueError("a runner without a database needs the fixture's credentials")
+        self.fixture: Fixture = database.fixture if database is not None else fixture  # type: ignore[assignment]
 
-    def check(self, cases: Iterable[Case]) -> None:
-        """Refuse cases this runner cannot run faithfully, before running any (CaseError)."""
-        for case in cases:
+    def prepare(self, cases: Iterable[Case]) -> list[Case]:
+        """The cases as they will run (hooks applied), their credentials minted, refused before any runs.
+
+        CaseError for a case this runner cannot run faithfully or a hook that fails; IdentityError for an
+        identity that cannot be had (a user not in the fixture, an unknown scheme).
+        """
+        prepared = [case.prepared(self.fixture) for case in cases]
+        for case in prepared:
             if self.database is None and not case.safe:
                 raise CaseError(f"{case.key}: {case.method} changes state and no database to reset was given")
-            table = {"token": self.fixture.tokens, "session": self.fixture.sessions}.get(case.auth.kind)
-            if table is not None and case.auth.identity not in table:
-                raise CaseError(
-                    f"{case.key}: no {case.auth.kind} credential {case.auth.identity!r} in the fixture "
-                    f"(known: {', '.join(sorted(table))})"
+        identities = [(c.auth.scheme, c.auth.user) for c in prepared if not c.auth.anonymous and c.auth.user]
+        if self.database is not None:
+            try:
+                self.database.mint(identities)  # type: ignore[arg-type]
+            except IdentityError as exc:
+                case = next(
+                    c for c in prepared if (c.auth.scheme, c.auth.user) not in self.fixture.credentials
                 )
+                raise IdentityError(f"{case.key}: {exc}") from None
+        else:
+            given = self.fixture.credentials
+            missing = next(
+                (c for c in prepared if not c.auth.anonymous and (c.auth.scheme, c.auth.user) not in given),
+                None,
+            )
+            if missing is not None:
+                raise IdentityError(f"{missing.key}: no credential for {missing.auth} was given")
+        return prepared
+
+    def check(self, cases: Iterable[Case]) -> None:
+        """Refuse cases this runner cannot run faithfully, before running any (CaseError, IdentityError)."""
+        self.prepare(cases)
 
     def run(
         self, cases: Sequence[Case], on_result: Callable[[CaseResult], Any] | None = None
     ) -> list[CaseResult]:
         """Run every case in order; ``on_result`` is called after each (a progress bar, say)."""
-        self.check(cases)
+        cases = self.prepare(cases)
         results = []
         for case in cases:
             result = self.run_case(case)
@@ -99,6 +122,7 @@ class ParityRunner:
     def run_case(self, case: Case) -> CaseResult:
         """One case, both targets, compared."""
         try:
+            case = case.prepared(self.fixture)
             first = self._observe(self.legacy, case)
             second = self._observe(self.legacy, case) if self.detect_noise and case.detect_noise else None
             modern = self._observe(self.modern, case)
@@ -114,12 +138,8 @@ class ParityRunner:
         before: Snapshot = {}
         if self.database is not None:
             self.database.reset(case.setup_sql)
-            if case.setup_sql:
-                before = self.database.snapshot()
-            else:
-                if self._baseline is None:
-                    self._baseline = self.database.snapshot()
-                before = self._baseline
+            # Without setup SQL the state before the request is the fixture's own, as read when it was loaded.
+            before = self.database.snapshot() if case.setup_sql else self.database.fixture.rows
         response = target.send(request)
         after = self.database.snapshot() if self.database is not None else {}
         return observe(case, target, request, response, before, after, self.fixture)

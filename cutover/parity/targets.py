@@ -25,10 +25,13 @@ __all__ = [
     "Response",
     "Target",
     "WSGITarget",
+    "allowed_origin",
     "django_wsgi_target",
 ]
 
-IN_PROCESS_ORIGIN = "http://testserver"  # a host both apps allow (Django's ALLOWED_HOSTS has testserver)
+IN_PROCESS_ORIGIN = (
+    "http://testserver"  # Django's test host; in-process sessions pick one ALLOWED_HOSTS accepts
+)
 TIMEOUT = httpx.Timeout(30.0)
 
 
@@ -99,9 +102,10 @@ class WSGITarget(_SyncTarget):
     """
 
     def __init__(
-        self, app: Callable[..., Any], name: str = "legacy", *, on_close: Callable[[], Any] | None = None
-    ) -> None:
-        super().__init__(name, httpx.WSGITransport(app=app, raise_app_exceptions=False), IN_PROCESS_ORIGIN)
+        self, app: Callable[..., Any], name: str = "legacy", *, on_close: Callable[[], Any] | None = None,
+        origin: str = IN_PROCESS_ORIGIN,
+    ) -> None:  # fmt: skip
+        super().__init__(name, httpx.WSGITransport(app=app, raise_app_exceptions=False), origin)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parity-{name}")
         self._on_close = on_close
 
@@ -175,9 +179,11 @@ class ASGITarget:
     ``lifespan`` runs the app's startup and shutdown (its connection pool, say) around the requests.
     """
 
-    def __init__(self, app: Any, name: str = "modern", *, lifespan: bool = True) -> None:
+    def __init__(
+        self, app: Any, name: str = "modern", *, lifespan: bool = True, origin: str = IN_PROCESS_ORIGIN
+    ) -> None:
         self.name = name
-        self.origin = IN_PROCESS_ORIGIN
+        self.origin = origin.rstrip("/")
         self._stack = ExitStack()
         self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
         self._client = httpx.AsyncClient(
@@ -223,9 +229,37 @@ class ASGITarget:
             self._stack.close()
 
 
-def django_wsgi_target(name: str = "legacy") -> WSGITarget:
-    """The configured Django project as a target (Django must already be set up in this process)."""
-    from django.core.wsgi import get_wsgi_application
+def django_wsgi_target(
+    name: str = "legacy", *, app: Callable[..., Any] | None = None, origin: str = IN_PROCESS_ORIGIN
+) -> WSGITarget:
+    """The configured Django project as a target (Django must already be set up in this process).
+
+    ``app`` defaults to the project's own WSGI application (the settings' ``WSGI_APPLICATION``).
+    """
+    from django.core.servers.basehttp import get_internal_wsgi_application
     from django.db import connections
 
-    return WSGITarget(get_wsgi_application(), name, on_close=connections.close_all)
+    return WSGITarget(
+        app or get_internal_wsgi_application(), name, on_close=connections.close_all, origin=origin
+    )
+
+
+def allowed_origin() -> str:
+    """``http://HOST`` for a host the project's ``ALLOWED_HOSTS`` accepts (Django must be set up).
+
+    The first concrete host of the setting (``.example.com`` gives ``example.com``); ``testserver`` only
+    where the setting allows it (``*``, or Django's test environment). ValueError when it accepts none.
+    """
+    from django.conf import settings
+    from django.http.request import validate_host
+
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # what Django accepts then
+    for entry in allowed:
+        host = entry.lstrip(".")
+        if host and "*" not in host and validate_host(host, allowed):
+            return f"http://{host}"
+    if validate_host("testserver", allowed):
+        return "http://testserver"
+    raise ValueError(f"the project's ALLOWED_HOSTS accepts no host to call it with ({allowed!r})")

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cutover.cli import app
-from cutover.parity.fixture import build_fixture
-from cutover.parity.report import Revision, latest_status
+from cutover.parity.verdict import Revision, verdict
 
+from . import fixture_demo
 from .apps import this_run_database_url
 from .conftest import CASES_DIR
 
@@ -39,7 +39,11 @@ def in_process(tmp_path: Path, *args: str):
 
 
 def no_secrets(text: str) -> None:
-    for secret in build_fixture().secrets():
+    # The demo fixture's own secrets (what a session mints is random, and scrubbed the same way).
+    secrets = [fixture_demo.token_key(name) for name in fixture_demo.TOKEN_HOLDERS]
+    secrets += [fixture_demo.session_key(kind, "alice") for kind in fixture_demo.BROKEN_SESSIONS]
+    secrets += [fixture_demo.DEMO_PASSWORD, fixture_demo.COMMON_PASSWORD, "paritycsrfsecret0123456789ABCDEF"]
+    for secret in secrets:
         assert secret not in text
 
 
@@ -60,16 +64,20 @@ def test_identical_apps_exit_0_with_a_table_and_a_green_report(tmp_path):
         cases,
         0,
     )
-    # Routes not run are listed red with no cases: a --route run never vouches for the others.
+    # The manifest's routes are listed; those not run are red with no cases: a --route run never vouches
+    # for the others.
+    assert set(report["routes"]) == {"auth-token", "users", "users-me", "user-detail", "admin", "static"}
     assert report["routes"]["admin"]["status"] == "red" and report["routes"]["admin"]["cases"] == 0
 
     made_from = Revision.from_dict(report["revision"])
-    status = latest_status(tmp_path / "report.json", "users-me", revision=made_from)
-    assert status.green and status.passed and status.counts["cases"] == cases
-    moved_on = Revision("0" * 40, False)
-    stale = latest_status(tmp_path / "report.json", "users-me", revision=moved_on)
-    assert not stale.green and stale.passed and "revision" in stale.reason
-    assert not latest_status(tmp_path / "report.json", "admin", revision=made_from).green
+    clean = Revision(made_from.commit, False)
+    status = verdict(tmp_path / "report.json", "users-me", revision=clean)
+    assert status.passed and status.counts["cases"] == cases
+    # green only for a report of a clean tree at the commit checked out now
+    assert status.green == (not made_from.dirty)
+    stale = verdict(tmp_path / "report.json", "users-me", revision=Revision("0" * 40, False))
+    assert not stale.green and stale.passed
+    assert not verdict(tmp_path / "report.json", "admin", revision=clean).green
 
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("name") == "users-me"
@@ -92,7 +100,7 @@ def test_a_difference_exits_1_with_a_readable_diff_and_a_red_report(tmp_path):
     mismatch = next(m for m in route["mismatches"] if m["case"] == "users-me/token-alice")
     assert {"path": "body.username", "legacy": "alice", "modern": "<absent>"} in mismatch["differences"]
     assert mismatch["request"]["headers"] == [["Authorization", "Token ***"]]
-    assert not latest_status(tmp_path / "report.json", "users-me").green
+    assert not verdict(tmp_path / "report.json", "users-me").green
 
     failures = [tc for tc in ET.parse(junit).getroot().iter("testcase") if tc.find("failure") is not None]
     assert "token-alice" in {tc.get("name") for tc in failures}
@@ -133,8 +141,8 @@ def test_usage_errors_exit_2_with_one_line(args, message):
     ("args", "message"),
     [
         (["--route", "nope"], "no cases for route(s) nope"),
-        (["--modern-app", "no.such.module:app"], "cannot import the modern app no.such.module:app"),
-        (["--modern-app", "fastapi_app"], "--modern-app must be module:attribute"),
+        (["--modern-app", "no.such.module:app"], "the modern app: cannot import 'no.such.module'"),
+        (["--modern-app", "fastapi_app"], "the ASGI app must be module:attribute"),
         (["--cases", "/nonexistent"], "no cases directory at /nonexistent"),
     ],
 )
@@ -183,3 +191,83 @@ def test_the_command_in_a_fresh_process_starts_and_removes_its_own_database(tmp_
     assert "Traceback" not in proc.stderr and "Unauthorized" not in proc.stderr
     assert json.loads((tmp_path / "report.json").read_text())["routes"]["users-me"]["status"] == "green"
     assert set(Path(tempfile.gettempdir()).glob("cutover-parity-pg-*")) == before
+
+
+# --- setup errors of a project's config: one line, exit 2, nothing written --------------------------------
+
+
+def project_config(tmp_path: Path, parity: str = "", settings: str = "legacy_django.settings") -> Path:
+    from .conftest import PROJECT
+
+    cases = tmp_path / "cases"
+    cases.mkdir(exist_ok=True)
+    if not any(cases.iterdir()):
+        (cases / "me.toml").write_text('route = "users-me"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n')
+    config = tmp_path / "cutover.toml"
+    config.write_text(
+        f'[legacy]\nsettings = "{settings}"\n[modern]\nasgi = "{CONTROL}"\n'
+        f'[proxy]\nmanifest = "{PROJECT.proxy.manifest}"\n'
+        f'[parity]\ncases = "cases"\nreport = "report.json"\n{parity}'
+    )
+    return config
+
+
+def refused(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), "--generated",
+              "0", *args],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert not (config.parent / "report.json").exists()  # nothing written
+    return lines[0]
+
+
+def test_a_fixture_file_missing(tmp_path):
+    config = project_config(tmp_path, 'fixture = ["fixtures/users.json"]\n')
+    assert f"fixture file {tmp_path / 'fixtures' / 'users.json'} does not exist" in refused(config)
+
+
+def test_a_table_in_the_config_not_in_the_database(tmp_path):
+    config = project_config(tmp_path, 'tables = ["users", "orders"]\n')
+    assert "table 'orders' in [parity] tables is not in the database" in refused(config)
+
+
+def test_an_identity_not_in_the_fixture(tmp_path):
+    tables = 'tables = ["users", "authtoken_token", "django_session"]\n'
+    config = project_config(tmp_path, f'fixture = ["tests.parity.fixture_demo:build"]\n{tables}')
+    (tmp_path / "cases" / "me.toml").write_text(
+        'route = "users-me"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\nauth = "token:nobody"\n'
+    )
+    assert "users-me/me: identity token:nobody: no user 'nobody' in the fixture" in refused(config)
+
+
+def test_an_openapi_schema_refused(tmp_path, monkeypatch):
+    from drf_spectacular.generators import SchemaGenerator
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("no schema today\nsecond line")
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", refuse)
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    line = refused(config, "--generated", "5")
+    assert "drf-spectacular refused to generate the OpenAPI schema: RuntimeError: no schema today" in line
+
+
+def test_a_settings_module_not_importable(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = project_config(tmp_path, settings="no_such_project.settings")
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover", "--config", str(config), "parity", "--generated", "0"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        f"cutover: error: the settings module 'no_such_project.settings' is not importable from {tmp_path}"
+    )
+    assert not (tmp_path / "report.json").exists()

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from cutover.parity.cases import Case, load_cases
-from cutover.parity.fixture import build_fixture
 from cutover.parity.runner import CaseResult, ParityRunner
 from cutover.parity.targets import ASGITarget, WSGITarget, django_wsgi_target
 
@@ -36,7 +35,7 @@ PROBES = (
 
 @pytest.fixture(scope="module")
 def probes() -> list[Case]:
-    by_key = {c.key: c for c in load_cases(CASES_DIR, fixture=build_fixture())}
+    by_key = {c.key: c for c in load_cases(CASES_DIR)}
     return [by_key[key] for key in PROBES]
 
 
@@ -48,7 +47,7 @@ def run_against(legacy_target: WSGITarget, parity_database, probes, django_db_bl
     def run(app: Any) -> dict[str, CaseResult]:
         # Module-scoped callers (the base fixture) run before a test's own database access is granted.
         with django_db_blocker.unblock():
-            target = ASGITarget(app, "altered")
+            target = ASGITarget(app, "altered", origin=legacy_target.origin)
             try:
                 # No noise runs: every probe is deterministic once normalised (time, hashes), and the
                 # alterations must show as mismatches, never be excused as noise.
@@ -88,7 +87,7 @@ def test_the_control_matches_everywhere(run_against):
 
 
 def test_legacy_against_itself_over_wsgi_matches(legacy_target, parity_database, probes):
-    other = django_wsgi_target("legacy-again")
+    other = django_wsgi_target("legacy-again", origin=legacy_target.origin)
     try:
         runner = ParityRunner(legacy_target, other, parity_database)
         assert [runner.run_case(c).outcome for c in probes] == ["match"] * len(probes)
@@ -127,12 +126,15 @@ def test_a_datetime_written_now_keeps_its_format_in_the_comparison(base, run_aga
     assert "body.date_joined" in added["users/signup-ok"]
 
 
-def test_a_row_written_with_another_default_is_a_mismatch_on_users(base, run_against, parity_database_url):
+def test_a_row_written_with_another_default_is_a_mismatch_on_users(
+    base, run_against, parity_database, parity_database_url
+):
     factory, baseline = base
     results = run_against(apps.InactiveByDefault(factory(), parity_database_url))
     added = _added(results, baseline)
     # Only the row differs: the response is the same, so only the side-effect comparison can see it.
-    assert added == {"users/signup-ok": {f"rows.users.{build_fixture().next_user_id}.row.is_active"}}
+    next_id = parity_database.fixture.next_id("users")
+    assert added == {"users/signup-ok": {f"rows.users.{next_id}.row.is_active"}}
 
 
 def test_a_list_in_another_order_is_a_mismatch_on_users(base, run_against):
@@ -171,9 +173,10 @@ SENT = "a-long-unusual-passphrase-42"  # the password of users/signup-ok
     ],
 )
 def test_written_rows_are_compared_by_meaning(
-    base, run_against, parity_database_url, assignment, params, column
+    base, run_against, parity_database, parity_database_url, assignment, params, column
 ):
     factory, baseline = base
     altered = apps.RewrittenSignupRow(factory(), parity_database_url, assignment, *params())
     added = _added(run_against(altered), baseline)
-    assert added == {"users/signup-ok": {f"rows.users.{build_fixture().next_user_id}.row.{column}"}}
+    next_id = parity_database.fixture.next_id("users")
+    assert added == {"users/signup-ok": {f"rows.users.{next_id}.row.{column}"}}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cutover.cli import app
 from cutover.database import child_env
-from cutover.parity.fixture import FixtureDatabase, build_fixture
+from cutover.parity.fixture import FixtureDatabase
 from cutover.runner import Service, Supervisor, python_module
 
 from .apps import this_run_database_url
@@ -85,7 +85,7 @@ def test_without_a_reset_database_only_safe_cases_run_and_nothing_is_reset(serve
 
 def test_credentials_for_live_mode_come_from_options(servers, tmp_path, parity_database: FixtureDatabase):
     parity_database.reset()  # the servers' database now holds the fixture users and their tokens
-    alice = build_fixture().tokens["alice"]
+    (alice,) = parity_database.fixture.credential("token", "alice").secrets
     without = live(servers, tmp_path, "--route", "users-me")
     with_token = live(servers, tmp_path, "--route", "users-me", "--token", f"alice={alice}")
     assert without.exit_code == with_token.exit_code == 0, with_token.output
@@ -121,7 +121,7 @@ def test_an_unreachable_server_fails_the_cases_not_the_command(tmp_path):
         ),
         (
             ["--legacy", "http://a", "--modern", "http://b", "--token", "alice"],
-            "--token must be IDENTITY=VALUE",
+            "--token must be USER=VALUE",
         ),
         (
             ["--legacy", "http://a", "--modern", "http://b", "--database-url", "postgresql://x@h/d"],

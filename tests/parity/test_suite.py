@@ -12,19 +12,23 @@ import os
 import pytest
 
 from cutover.parity.cases import load_cases
-from cutover.parity.fixture import build_fixture
 from cutover.parity.generated import generated_cases
 from cutover.parity.render import render_result
+from cutover.proxy.manifest import load_manifest
 
-from .conftest import CASES_DIR
+from .conftest import CASES_DIR, PROJECT
 
 pytestmark = pytest.mark.django_db
 
 GENERATED = int(os.environ.get("PARITY_GENERATED", "40"))
 SEED = int(os.environ.get("PARITY_SEED", "20261128"))
 
-CASES = load_cases(CASES_DIR, fixture=build_fixture())
-GENERATED_CASES = generated_cases(GENERATED, SEED)
+CASES = load_cases(CASES_DIR)
+ROUTES = load_manifest(PROJECT.proxy.manifest).routes
+# The written cases' identities, as `cutover parity` draws them.
+GENERATED_CASES = generated_cases(
+    GENERATED, SEED, routes=ROUTES, identities=sorted({c.auth for c in CASES}, key=str)
+).cases
 
 
 def test_the_suite_covers_every_route_with_at_least_100_cases():

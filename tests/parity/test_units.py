@@ -1,9 +1,8 @@
-"""The engine's parts on their own: case files, comparison and rules, normalisation, redaction, the report."""
+"""The engine's parts on their own: case files, comparison and rules, normalisation, redaction."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +12,56 @@ import pytest
 from cutover.parity.capture import _Normaliser, build_request, observe, row_changes
 from cutover.parity.cases import Auth, Case, CaseError, load_cases, parse_auth
 from cutover.parity.compare import Rule, diff_paths, differences, load_rules
-from cutover.parity.fixture import build_fixture
+from cutover.parity.fixture import Fixture
+from cutover.parity.identities import Credential, Csrf
 from cutover.parity.redact import REDACTED, Redactor
-from cutover.parity.report import Revision, current_revision, latest_status, write_report
+from cutover.parity.tables import Table, Tables
 from cutover.parity.targets import Response
+
+ALICE_TOKEN = "a1" * 20
+ALICE_SESSION = "s" * 32
+TABLES = Tables(
+    compared=(Table("users", ("id",), serial=True), Table("authtoken_token", ("key",)),
+              Table("django_session", ("session_key",))),
+    hashed=frozenset({("users", "password")}),
+    session=("django_session", "session_data"),
+    secret_columns=frozenset({("authtoken_token", "key"), ("django_session", "session_key")}),
+    user=("users", "username"),
+)  # fmt: skip
+
+
+def unit_fixture() -> Fixture:
+    """A fixture as the engine holds it once loaded, without a database: alice, her token and session."""
+    from django.contrib.auth.hashers import make_password
+
+    alice_hash = _cached_hash("fixture-password-123")
+    assert make_password  # Django's own hashing, as the loaded fixture has it
+    return Fixture(
+        tables=TABLES,
+        csrf=Csrf("csrftoken", "X-CSRFToken"),
+        passwords={"alice": "fixture-password-123"},
+        credentials={
+            ("token", "alice"): Credential(
+                headers=(("Authorization", f"Token {ALICE_TOKEN}"),), secrets=(ALICE_TOKEN,)
+            ),
+            ("session", "alice"): Credential(
+                cookies=(("sessionid", ALICE_SESSION),), secrets=(ALICE_SESSION,)
+            ),
+        },
+        rows={"users": {"2": {"id": 2, "username": "alice", "password": alice_hash}}},
+    )
+
+
+_HASHES: dict[str, str] = {}
+
+
+def _cached_hash(password: str) -> str:
+    from django.contrib.auth.hashers import make_password
+
+    if password not in _HASHES:
+        _HASHES[password] = make_password(password)
+    return _HASHES[password]
+
 
 # --- case files ---------------------------------------------------------------------------------------
 
@@ -70,7 +115,9 @@ def test_hooks_and_python_case_files(tmp_path):
         "def cases(fixture):\n    return [Case(id='from-python', route='r', path='/y/')]\n"
     ))  # fmt: skip
     hooked, extra = load_cases(tmp_path, fixture="42/")
-    assert hooked.path == "/x/42/" and extra.key == "r/from-python"
+    # A hook runs when its case does, with the fixture as loaded.
+    assert hooked.path == "/x/" and hooked.prepared("42/").path == "/x/42/" and extra.key == "r/from-python"
+    assert hooked.prepared("42/").prepared("more/").path == "/x/42/"  # applied once
     assert [c.id for c in load_cases(tmp_path, fixture="", routes=["other"])] == []
 
 
@@ -85,7 +132,8 @@ def test_hooks_and_python_case_files(tmp_path):
             'route = "r"\n[[cases]]\nid = "x"\npath = "/"\nbody = {}\nraw = ""\n',
             "only one of body, form, raw",
         ),
-        ('route = "r"\n[[cases]]\nid = "x"\npath = "/"\nauth = "basic:me"\n', "auth must be 'anonymous'"),
+        ('route = "r"\n[[cases]]\nid = "x"\npath = "/"\nauth = "token"\n', "auth must be 'anonymous'"),
+        ('route = "r"\n[[cases]]\nid = "x"\npath = "/"\nauth = "Bad:me"\n', "SCHEME:USER"),
         ('route = "r"\n[[cases]]\nid = "x"\npath = "/"\nhook = "nomodule"\n', "hook must be"),
         (
             'route = "r"\n[[cases]]\nid = "x"\npath = "/"\n[[cases]]\nid = "x"\npath = "/"\n',
@@ -164,8 +212,9 @@ class FakeTarget:
 
 def observed(case: Case, headers: list[tuple[str, str]], body: bytes, started: float, rows=({}, {})):
     response = Response(200, httpx.Headers(headers), body, started, 0.01)
-    request = build_request(case, build_fixture())
-    return observe(case, FakeTarget(), request, response, rows[0], rows[1], build_fixture()).data  # type: ignore[arg-type]
+    fixture = unit_fixture()
+    request = build_request(case, fixture)
+    return observe(case, FakeTarget(), request, response, rows[0], rows[1], fixture).data  # type: ignore[arg-type]
 
 
 def test_normalisation_keeps_what_matters():
@@ -208,11 +257,11 @@ def test_head_bodies_are_dropped_and_html_is_text():
 def test_password_hashes_are_compared_by_what_they_verify():
     from django.contrib.auth.hashers import make_password
 
-    fixture = build_fixture()
+    fixture = unit_fixture()
     sent = Case(
         id="p", route="users", method="POST", path="/", json={"password": "a-long-unusual-passphrase-42"}
     )
-    row = {"id": 2, "username": "alice", "password": fixture.password_hashes["alice"]}
+    row = dict(fixture.rows["users"]["2"])
     changed = {"users": {"2": {**row, "password": make_password("a-long-unusual-passphrase-42")}}}
     weaker = {
         "users": {
@@ -222,26 +271,30 @@ def test_password_hashes_are_compared_by_what_they_verify():
     unusable = {"users": {"2": {**row, "password": "!xyz"}}}
     before = {"users": {"2": row}}
     norm = _Normaliser("", 0.0, sent, fixture)
-    assert row_changes(before, changed, norm)["users"]["2"]["columns"]["password"] == {
+    assert row_changes(before, changed, norm, TABLES)["users"]["2"]["columns"]["password"] == {
         "algorithm": "pbkdf2_sha256", "iterations": "1000000", "verifies": "the password the request sent",
     }  # fmt: skip
     assert (
-        row_changes(before, weaker, norm)["users"]["2"]["columns"]["password"]["algorithm"] == "pbkdf2_sha1"
+        row_changes(before, weaker, norm, TABLES)["users"]["2"]["columns"]["password"]["algorithm"]
+        == "pbkdf2_sha1"
     )
-    assert row_changes(before, unusable, norm)["users"]["2"]["columns"]["password"] == "<unusable password>"
-    assert row_changes(before, before, norm) == {}
-    assert row_changes(before, {"users": {}}, norm) == {"users": {"2": {"op": "delete"}}}
+    assert (
+        row_changes(before, unusable, norm, TABLES)["users"]["2"]["columns"]["password"]
+        == "<unusable password>"
+    )
+    assert row_changes(before, before, norm, TABLES) == {}
+    assert row_changes(before, {"users": {}}, norm, TABLES) == {"users": {"2": {"op": "delete"}}}
 
 
 # --- redaction --------------------------------------------------------------------------------------
 
 
 def test_redaction_of_headers_bodies_and_known_secrets():
-    fixture = build_fixture()
+    fixture = unit_fixture()
     redactor = Redactor(fixture.secrets())
-    token = fixture.tokens["alice"]
+    token = ALICE_TOKEN
     headers = redactor.headers([
-        ("Authorization", f"Token {token}"), ("Cookie", f"sessionid={fixture.sessions['alice']}; csrftoken=x"),
+        ("Authorization", f"Token {token}"), ("Cookie", f"sessionid={ALICE_SESSION}; csrftoken=x"),
         ("X-CSRFToken", fixture.csrf_token() or ""), ("Accept", "application/json"),
     ])  # fmt: skip
     assert headers == [
@@ -259,65 +312,3 @@ def test_redaction_of_headers_bodies_and_known_secrets():
     assert redactor.text("DRF's obtain-token view") == "DRF's obtain-token view"
     assert redactor.at("rows.authtoken_token.2.row.key", "<40 characters, hex>") == "<40 characters, hex>"
     assert redactor.at("body.token", "f" * 40) == REDACTED
-
-
-# --- the report and its reader ----------------------------------------------------------------------
-
-
-def report(tmp_path: Path, revision: Revision, **route) -> Path:
-    entry = {"status": "green", "cases": 3, "matched": 3, "mismatched": 0, "errors": 0, "noise": 0} | route
-    path = tmp_path / "report.json"
-    write_report({"format": 1, "generated_at": "2026-11-28T02:00:00Z", "revision": revision.as_dict(),
-                  "routes": {"users": entry}}, path)  # fmt: skip
-    return path
-
-
-def test_latest_status_is_green_only_for_this_revision(tmp_path):
-    here = Revision("a" * 40, False)
-    path = report(tmp_path, here)
-    status = latest_status(path, "users", revision=here)
-    assert status.green and status.status == "green" and status.generated_at == "2026-11-28T02:00:00Z"
-    assert not latest_status(path, "users", revision=Revision("b" * 40, False)).green
-    assert not latest_status(path, "users", revision=Revision("a" * 40, True, "digest")).green
-    dirty = Revision("a" * 40, True, "d1")
-    assert latest_status(report(tmp_path, dirty), "users", revision=dirty).green  # the very same changes
-    assert not latest_status(report(tmp_path, dirty), "users", revision=Revision("a" * 40, True, "d2")).green
-
-
-def test_latest_status_is_red_for_mismatches_and_missing_reports(tmp_path):
-    here = Revision("a" * 40, False)
-    red = latest_status(report(tmp_path, here, status="red", matched=2, mismatched=1), "users", revision=here)
-    assert not red.green and not red.passed and "1 mismatched" in red.reason
-    assert not latest_status(report(tmp_path, here, cases=0, matched=0), "users", revision=here).green
-    assert "no cases for admin" in latest_status(report(tmp_path, here), "admin", revision=here).reason
-    assert "no parity report" in latest_status(tmp_path / "absent.json", "users").reason
-    (tmp_path / "junk.json").write_text("{not json")
-    assert "unreadable" in latest_status(tmp_path / "junk.json", "users").reason
-
-
-def test_current_revision_tracks_commit_and_uncommitted_changes(tmp_path):
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q")
-    git("-c", "user.email=a@b.c", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x")
-    clean = current_revision(tmp_path)
-    assert not clean.dirty and len(clean.commit) == 40
-    (tmp_path / "new.py").write_text("x = 1\n")
-    first = current_revision(tmp_path)
-    (tmp_path / "new.py").write_text("x = 2\n")
-    second = current_revision(tmp_path)
-    assert first.dirty and second.dirty and first.commit == clean.commit and first.tree != second.tree
-
-
-def test_generated_cases_are_deterministic_per_seed_and_spread_over_the_routes():
-    from cutover.parity.generated import generated_cases
-
-    first, again, other = generated_cases(12, 1), generated_cases(12, 1), generated_cases(12, 2)
-    assert len(first) == 12 and [c.key for c in first] == [c.key for c in again]
-    assert [(c.method, c.path, c.query, c.json if c.has_json else c.form) for c in first] == [
-        (c.method, c.path, c.query, c.json if c.has_json else c.form) for c in again
-    ]
-    assert [(c.path, c.query) for c in first] != [(c.path, c.query) for c in other]
-    assert {c.route for c in first} == {"auth-token", "users", "user-detail", "users-me"}
-    assert all(c.generated and c.auth.kind in ("anonymous", "token", "session") for c in first)

@@ -9,12 +9,13 @@ from cutover.parity.cases import Case
 
 def lowercase_token_keyword(case: Case, fixture: Any) -> Case:
     """``Authorization: token <alice's key>``: DRF compares the keyword case-insensitively."""
-    return case.with_changes(headers=(("Authorization", f"token {fixture.tokens['alice']}"),))
+    ((_, value),) = fixture.credential("token", "alice").headers
+    return case.with_changes(headers=(("Authorization", "token " + value.split(" ", 1)[1]),))
 
 
 def next_user_path(case: Case, fixture: Any) -> Case:
     """The detail URL of the user a sign-up would create next: not there yet."""
-    return case.with_changes(path=f"/api/users/{fixture.next_user_id}/")
+    return case.with_changes(path=f"/api/users/{fixture.next_id('users')}/")
 
 
 def username_of_151_characters(case: Case, fixture: Any) -> Case:

@@ -1,0 +1,495 @@
+"""A parity session: everything ``cutover parity`` does between parsing its options and printing.
+
+In-process (:func:`run_in_process`): the project's settings set up in this process on a throwaway
+PostgreSQL (or the database given), migrated as the config says; the project's own WSGI app and its port's
+ASGI app called in this process with a host ``ALLOWED_HOSTS`` accepts; the fixture loaded and the cases'
+credentials minted. Live (:func:`run_live`): the same cases against servers, resetting a database only
+when one is named.
+
+Every setup error is a :class:`~cutover.errors.CutoverError` of one line (exit 2), raised before any case
+runs and before anything is written. Everything project-specific comes from the :class:`ProjectConfig`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ProjectConfig
+from ..errors import CutoverError
+from .cases import Case, CaseError, load_cases
+from .compare import load_rules
+from .fixture import Fixture, FixtureDatabase, parse_sources
+from .identities import Credential, Csrf, IdentityError
+from .redact import Redactor
+from .runner import CaseResult, ParityRunner
+from .tables import Tables
+
+__all__ = ["LiveOptions", "SessionOptions", "SessionResult", "run_in_process", "run_live"]
+
+DEFAULT_GENERATED = 40
+DEFAULT_SEED = 20261128
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What a session runs; None means the project config's value."""
+
+    routes: tuple[str, ...] = ()
+    cases: Path | None = None
+    rules: Path | None = None
+    report: Path | None = None
+    write_report: bool = True
+    junit: Path | None = None
+    generated: int = DEFAULT_GENERATED
+    seed: int = DEFAULT_SEED
+    noise: bool = True
+    database_url: str | None = (
+        None  # in-process: a migrated database to use (it is reset) instead of a throwaway
+    )
+    modern_app: str | None = None  # in-process: the ASGI app instead of [modern] asgi
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    legacy: str
+    modern: str
+    reset_database_url: str | None = None
+    credentials: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (scheme, user) -> value
+    csrf_secret: str | None = None
+    secret_key: str | None = None
+
+
+@dataclass
+class SessionResult:
+    results: list[CaseResult]
+    skipped: list[Case]
+    mode: str
+    names: tuple[str, str]
+    redactor: Redactor
+    report: dict[str, Any]
+    report_path: Path | None
+    junit: Path | None
+    notes: list[str] = field(default_factory=list)  # what the command should say besides the results
+
+    @property
+    def failed(self) -> int:
+        return sum(r.outcome != "match" for r in self.results)
+
+
+Progress = Callable[[int], Callable[[CaseResult], Any]]  # total -> on_result
+
+
+# --- Django in this process ------------------------------------------------------------------------------
+
+
+def settings_module(project: ProjectConfig) -> str:
+    """The project's settings module, checked importable (with the project root on the path)."""
+    from ..imports import project_importable
+
+    module = project.settings_module()
+    project_importable(project.root)
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise CutoverError(f"the settings module {module!r} is not importable from {project.root}")
+    return module
+
+
+def configure_django(project: ProjectConfig, url: Any | None, secret_key: str | None = None) -> bool:
+    """Set up the project's settings in this process (once); False when Django already was set up."""
+    from django.conf import settings
+
+    from ..imports import project_importable
+
+    if settings.configured:
+        return False
+    module = settings_module(project)
+    project_importable(project.root)
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    # A placeholder when no database is used: Django connects lazily and the engine then never asks it to.
+    os.environ["DATABASE_URL"] = url.libpq() if url else "postgresql://unused@127.0.0.1:9/unused"
+    if secret_key:
+        os.environ["SECRET_KEY"] = secret_key  # for settings that read it from the environment
+    import django
+
+    try:
+        django.setup()
+    except Exception as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        raise CutoverError(
+            f"the settings module {module!r} failed to load: {type(exc).__name__}: {first}"
+        ) from None
+    if secret_key:
+        settings.SECRET_KEY = secret_key
+    return True
+
+
+def _check_same_database(url: Any) -> None:
+    from django.conf import settings
+
+    configured = settings.DATABASES["default"]
+    if configured.get("NAME") != url.name or str(configured.get("HOST")) != url.host:
+        raise CutoverError(
+            f"Django is already configured in this process for database {configured.get('NAME')!r}; "
+            f"--database-url names {url.name!r}"
+        )
+
+
+@contextmanager
+def _throwaway_database() -> Iterator[Any]:
+    from shared_db.embedded import embedded_database
+
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch,
+            embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True) as url,
+        ):
+            yield url
+    except CutoverError:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "Exit":  # typer's, raised through the stack by a caller
+            raise
+        raise CutoverError(f"cannot start the throwaway database: {type(exc).__name__}: {exc}") from exc
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+    except Exception as exc:
+        raise CutoverError(f"migrating the database failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_url(raw: str | None) -> Any:
+    from ..database import parse_url
+
+    return parse_url(raw)
+
+
+def _asgi_app(spec: str, root: Path) -> Any:
+    """``module:attribute``: an ASGI app, or a factory function that returns one (``create_app``)."""
+    import inspect
+
+    from ..imports import import_string
+
+    if ":" not in spec:
+        raise CutoverError(f"the ASGI app must be module:attribute, got {spec!r}")
+    app = import_string(spec, root, what="the modern app")
+    if inspect.isfunction(app) and not inspect.iscoroutinefunction(app):
+        try:
+            app = app()
+        except Exception as exc:
+            raise CutoverError(f"the modern app factory {spec} failed: {type(exc).__name__}: {exc}") from None
+    return app
+
+
+def _wsgi_app(project: ProjectConfig) -> Any:
+    from django.core.servers.basehttp import get_internal_wsgi_application
+
+    from ..imports import import_string
+
+    if project.legacy.wsgi:
+        return import_string(project.legacy.wsgi, project.root, what="the legacy's WSGI app")
+    try:
+        return get_internal_wsgi_application()
+    except Exception as exc:
+        raise CutoverError(f"the settings' WSGI_APPLICATION cannot be loaded: {exc}") from None
+
+
+# --- cases -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    cases: list[Case]
+    rules: list[Any]
+    routes: list[str]  # the manifest's route ids, then those of cases it does not list
+    manifest_routes: tuple[Any, ...]
+    notes: list[str]
+
+
+def _read_cases(project: ProjectConfig, options: SessionOptions) -> tuple[list[Case], list[Any], Path]:
+    cases_dir = options.cases or project.parity.cases
+    if not cases_dir.is_dir():
+        raise CutoverError(f"no cases directory at {cases_dir} (the config's [parity] cases, or --cases)")
+    try:
+        cases = load_cases(cases_dir)
+        rules = load_rules(options.rules or project.parity.rules)
+    except CaseError as exc:
+        raise CutoverError(str(exc)) from exc
+    return cases, rules, cases_dir
+
+
+def _manifest_routes(project: ProjectConfig) -> tuple[Any, ...]:
+    from ..proxy.manifest import load_manifest
+
+    if not project.proxy.manifest.is_file():
+        return ()
+    return load_manifest(project.proxy.manifest).routes
+
+
+def _plan(project: ProjectConfig, options: SessionOptions, cases: list[Case], rules: list[Any]) -> _Plan:
+    from .generated import SchemaError, generated_cases
+
+    routes = _manifest_routes(project)
+    notes: list[str] = []
+    if options.generated:
+        if not routes:
+            raise CutoverError(
+                f"generated cases need the manifest to map operations to routes: no manifest at "
+                f"{project.proxy.manifest} (run with --generated 0)"
+            )
+        identities = sorted({c.auth for c in cases}, key=str)
+        try:
+            drawn = generated_cases(options.generated, options.seed, routes=routes, identities=identities)
+        except SchemaError as exc:
+            raise CutoverError(str(exc)) from None
+        if drawn.unrouted:
+            notes.append(
+                f"{len(drawn.unrouted)} operation(s) of the OpenAPI schema that no route of the manifest "
+                f"takes were left out: {', '.join(drawn.unrouted)}"
+            )
+        cases = cases + drawn.cases
+    seen: set[str] = set()
+    for case in cases:
+        if case.key in seen:
+            raise CutoverError(f"duplicate case {case.key!r}")
+        seen.add(case.key)
+    known = {c.route for c in cases}
+    unknown = [r for r in options.routes if r not in known]
+    if unknown:
+        raise CutoverError(
+            f"no cases for route(s) {', '.join(unknown)} (routes with cases: {', '.join(sorted(known))})"
+        )
+    if options.routes:
+        cases = [c for c in cases if c.route in set(options.routes)]
+    listed = [r.id for r in routes]
+    return _Plan(cases, rules, listed + sorted(known - set(listed)), routes, notes)
+
+
+def _runner_check(runner: ParityRunner, cases: list[Case]) -> list[Case]:
+    try:
+        return runner.prepare(cases)
+    except (CaseError, IdentityError) as exc:
+        raise CutoverError(str(exc)) from None
+
+
+# --- in-process ------------------------------------------------------------------------------------------
+
+
+def run_in_process(
+    project: ProjectConfig, options: SessionOptions, progress: Progress | None = None
+) -> SessionResult:
+    """Run the parity cases with both apps in this process (see the module docstring)."""
+    from django.conf import settings
+
+    from .targets import ASGITarget, allowed_origin, django_wsgi_target
+
+    cases, rules, _ = _read_cases(project, options)
+    sources = parse_sources(project.parity.fixture, project.root, f"{project.where}: [parity] fixture")
+    modern_spec = options.modern_app or project.modern.asgi
+    if not modern_spec:
+        raise CutoverError(
+            f"no ASGI app to compare with: set [modern] asgi in {project.where}, or --modern-app"
+        )
+    url = _parse_url(options.database_url)
+    with ExitStack() as stack:
+        if settings.configured:
+            if url is None:
+                raise CutoverError(
+                    "Django is already configured in this process: pass --database-url for its database"
+                )
+            _check_same_database(url)
+        else:
+            settings_module(project)  # before a database is started for nothing
+            explicit = url is not None
+            if url is None:
+                url = stack.enter_context(_throwaway_database())
+            configure_django(project, url)
+            if project.database.migrates(explicit_url=explicit):
+                _migrate()
+        app = _asgi_app(modern_spec, project.root)
+        database = stack.enter_context(
+            FixtureDatabase(
+                url, root=project.root, sources=sources, schemes=project.identities,
+                tables=project.parity.tables, hashed=project.parity.hashed, where=project.where,
+            )
+        )  # fmt: skip
+        try:
+            database.conn  # noqa: B018 - connect now: a wrong URL is one line, not 300 failed cases
+        except Exception as exc:
+            raise CutoverError(f"cannot connect to {url.redacted()}: {' '.join(str(exc).split())}") from None
+        database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
+        plan = _plan(project, options, cases, rules)
+        try:
+            origin = allowed_origin()
+        except ValueError as exc:
+            raise CutoverError(str(exc)) from None
+        legacy_target = django_wsgi_target(app=_wsgi_app(project), origin=origin)
+        stack.callback(legacy_target.close)
+        _quieten_django(stack)
+        try:
+            modern_target = ASGITarget(app, "modern", origin=origin)
+        except Exception as exc:
+            raise CutoverError(
+                f"the ASGI app {modern_spec} failed to start: {type(exc).__name__}: {exc}"
+            ) from exc
+        stack.callback(modern_target.close)
+        runner = ParityRunner(
+            legacy_target, modern_target, database, rules=plan.rules, detect_noise=options.noise
+        )
+        selected = _runner_check(runner, plan.cases)
+        results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
+        names = ("Django (in-process, WSGI)", f"{modern_spec} (in-process, ASGI)")
+        return _finish(project, options, results, [], runner.fixture, "in-process", names, plan)
+
+
+def _quieten_django(stack: ExitStack) -> None:
+    # Django logs every 4xx of the legacy as a warning; the table and the diffs say what matters.
+    quiet = {"django.request": logging.ERROR, "django.security": logging.CRITICAL}
+    for name, level in quiet.items():
+        logger = logging.getLogger(name)
+        stack.callback(logger.setLevel, logger.level)
+        logger.setLevel(level)
+
+
+# --- live ------------------------------------------------------------------------------------------------
+
+
+def _given(credentials: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Credential]:
+    from django.conf import settings
+
+    out = {}
+    for (scheme, user), value in credentials.items():
+        if scheme == "token":
+            keyword = "Token"
+            try:
+                from .identities import TokenScheme
+
+                keyword = TokenScheme().keyword
+            except IdentityError:
+                pass
+            out[(scheme, user)] = Credential(
+                headers=(("Authorization", f"{keyword} {value}"),), secrets=(value,)
+            )
+        elif scheme == "session":
+            out[(scheme, user)] = Credential(
+                cookies=((settings.SESSION_COOKIE_NAME, value),), secrets=(value,)
+            )
+        else:
+            raise CutoverError(
+                f"live credentials are given for the token and session schemes, not {scheme!r}"
+            )
+    return out
+
+
+def run_live(
+    project: ProjectConfig, options: SessionOptions, live: LiveOptions, progress: Progress | None = None
+) -> SessionResult:
+    """Run the parity cases against two servers; writes are run only with a database to reset."""
+    from dataclasses import replace
+
+    from .targets import LiveTarget
+
+    if options.database_url:
+        raise CutoverError(
+            "--database-url is for in-process mode; live mode resets only --reset-database-url"
+        )
+    cases, rules, _ = _read_cases(project, options)
+    reset_url = _parse_url(live.reset_database_url)
+    sources = parse_sources(project.parity.fixture, project.root, f"{project.where}: [parity] fixture")
+    with ExitStack() as stack:
+        configure_django(project, reset_url, live.secret_key)
+        targets = []
+        for name, base in (("legacy", live.legacy), ("modern", live.modern)):
+            try:
+                target = LiveTarget(base, name)
+            except ValueError as exc:
+                raise CutoverError(str(exc)) from exc
+            stack.callback(target.close)
+            targets.append(target)
+        given = _given(live.credentials)
+        database = None
+        if reset_url is not None:
+            database = stack.enter_context(
+                FixtureDatabase(
+                    reset_url, root=project.root, sources=sources, schemes=project.identities,
+                    tables=project.parity.tables, hashed=project.parity.hashed, where=project.where,
+                )
+            )  # fmt: skip
+            try:
+                database.conn  # noqa: B018 - connect now, so a wrong URL is a setup error
+            except Exception as exc:
+                reason = " ".join(str(exc).split())  # libpq's message spans lines; the error is one
+                raise CutoverError(f"cannot connect to {reset_url.redacted()}: {reason}") from exc
+            fixture = database.fixture
+            fixture.credentials.update(given)
+        else:
+            fixture = Fixture(tables=Tables(compared=()), csrf=Csrf.from_settings(), credentials=given)
+        if live.csrf_secret:
+            fixture.csrf = replace(fixture.csrf, secret=live.csrf_secret)
+        plan = _plan(project, options, cases, rules)
+        skipped: list[Case] = []
+        selected = plan.cases
+        if database is None:
+            # Nothing of the fixture exists on the servers: only safe cases, with the credentials given.
+            selected = []
+            for case in plan.cases:
+                try:
+                    prepared = case.prepared(fixture)
+                except CaseError as exc:
+                    if isinstance(exc.__cause__, IdentityError):
+                        skipped.append(case)
+                        continue
+                    raise CutoverError(str(exc)) from None
+                has = (
+                    prepared.auth.anonymous
+                    or (prepared.auth.scheme, prepared.auth.user) in fixture.credentials
+                )
+                (selected if prepared.safe and has else skipped).append(prepared)
+            if not selected:
+                raise CutoverError("no case to run (live mode without a reset database runs only safe cases)")
+        runner = ParityRunner(targets[0], targets[1], database, rules=plan.rules, detect_noise=options.noise,
+                              fixture=fixture)  # fmt: skip
+        selected = _runner_check(runner, selected)
+        results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
+        return _finish(project, options, results, skipped, fixture, "live", (live.legacy, live.modern), plan)
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+def _finish(
+    project: ProjectConfig, options: SessionOptions, results: list[CaseResult], skipped: list[Case],
+    fixture: Fixture, mode: str, names: tuple[str, str], plan: _Plan,
+) -> SessionResult:  # fmt: skip
+    from .render import render_result
+    from .report import build_report, merge_previous, write_junit, write_report
+    from .verdict import Revision, current_revision
+
+    redactor = Redactor(fixture.secrets())
+    revision = current_revision(project.root) or Revision("unknown", True)
+    report = build_report(
+        results, redactor, mode=mode, legacy=names[0], modern=names[1], revision=revision, routes=plan.routes
+    )
+    report_path = (options.report or project.parity.report) if options.write_report else None
+    if report_path is not None:
+        merge_previous(report, report_path, ran={r.case.route for r in results})
+        write_report(report, report_path)
+    if options.junit is not None:
+        write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor))
+    return SessionResult(
+        results, skipped, mode, names, redactor, report, report_path, options.junit, plan.notes
+    )

@@ -1,0 +1,177 @@
+"""Is route R green for the code checked out now? The one answer, for the gate, `cutover routes` and reports.
+
+A parity report (``cutover parity --report``, format 1, written by :mod:`cutover.parity.report`) records
+per route how its cases went, and the code revision it was made from: the commit, whether the work tree
+had uncommitted changes, and a digest of them. A route may move toward modern only when
+
+1. the report shows every case of the route matched (at least one case),
+2. the report was made from a clean work tree, and
+3. the work tree is clean now, at the same commit.
+
+Uncommitted changes are never vouched for, not even the very changes a report was made from: what moves
+to production is a commit, and a report of a dirty tree cannot name the code it tested. This module reads
+nothing but the report and git, so the gate works without the parity engine's dependencies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["FORMAT", "Revision", "Verdict", "current_revision", "verdict"]
+
+FORMAT = 1
+Status = Literal["green", "red", "missing"]
+GREEN_REASON = "every case matched on this revision"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The code a report was made from: the commit, and a digest of uncommitted changes if any."""
+
+    commit: str
+    dirty: bool
+    tree: str = ""
+
+    def __str__(self) -> str:
+        return self.commit[:12] + ("-dirty" if self.dirty else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"commit": self.commit, "dirty": self.dirty, "tree": self.tree}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Revision:
+        if not isinstance(data, dict):
+            return cls("unknown", True, "")
+        return cls(
+            str(data.get("commit", "unknown")), bool(data.get("dirty", True)), str(data.get("tree", ""))
+        )
+
+
+def current_revision(repo: Path | None = None) -> Revision | None:
+    """``git rev-parse HEAD``, whether the work tree differs from it, and a digest of the difference.
+
+    The digest covers tracked changes (``git diff HEAD``) and untracked, not ignored files. None when
+    ``repo`` (default: the current directory) is not a git work tree.
+    """
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").decode().strip()
+        diff = git("diff", "HEAD", "--binary")
+        untracked = [n for n in git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0") if n]
+        root = Path(git("rev-parse", "--show-toplevel").decode().strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if not diff and not untracked:
+        return Revision(commit, False, "")
+    digest = hashlib.sha256(diff)
+    for name in sorted(untracked):
+        digest.update(name + b"\0")
+        try:
+            digest.update(hashlib.sha256((root / name.decode()).read_bytes()).digest())
+        except OSError:
+            pass
+    return Revision(commit, True, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the latest report says about one route, judged against the code checked out now.
+
+    ``status`` is the report's own word on the route's cases, whatever revision it was made from
+    (``missing``: no report, or no case of the route in it). ``green`` is True only when the route may
+    move toward modern now; ``reason`` says why not (or that every case matched on this revision).
+    """
+
+    route: str
+    status: Status
+    reason: str
+    revision: Revision | None = None
+    generated_at: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    current: bool = False  # the report was made from the code checked out now (clean, same commit)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "green"
+
+    @property
+    def green(self) -> bool:
+        return self.passed and self.current
+
+    def short(self) -> str:
+        """``green @ 0123456789ab``, ``red @ ...-dirty``, ``no result``: a table cell."""
+        if self.status == "missing" or self.revision is None:
+            return "no result"
+        return f"{self.status} @ {self.revision}"
+
+
+def read_report(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The report at ``path`` and "", or None and why it cannot be used."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no parity report at {path}"
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read the parity report {path}: {exc}"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None, f"the parity report {path} is in an unknown format"
+    return data, ""
+
+
+def verdict(
+    report: Path, route_id: str, *, repo: Path | None = None, revision: Revision | None = None
+) -> Verdict:
+    """The verdict on ``route_id`` from the report at ``report`` for the work tree at ``repo``.
+
+    ``revision`` stands for the code checked out now (default: :func:`current_revision` of ``repo``).
+    Never raises for a missing or unreadable report: that is a ``missing`` verdict with its reason.
+    """
+    data, problem = read_report(report)
+    if data is None:
+        return Verdict(route_id, "missing", problem)
+    made_from = Revision.from_dict(data.get("revision"))
+    generated_at = data.get("generated_at")
+    entry = (data.get("routes") or {}).get(route_id)
+    counts = (
+        {k: int(entry.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise")}
+        if isinstance(entry, dict)
+        else {}
+    )
+    if not counts.get("cases"):  # not run (`cutover parity --route other`), or a route without cases
+        return Verdict(route_id, "missing", f"the parity report has no cases for {route_id}")
+    assert isinstance(entry, dict)
+    passed = entry.get("status") == "green" and counts["matched"] == counts["cases"]
+
+    def judged(status: Status, reason: str, current: bool = False) -> Verdict:
+        return Verdict(route_id, status, reason, made_from, generated_at, counts, current)
+
+    if not passed:
+        detail = (
+            f"{counts['mismatched']} mismatched and {counts['errors']} failed of {counts['cases']} case(s)"
+        )
+        return judged("red", f"the latest parity report shows {route_id!r} red ({detail})")
+    now = revision if revision is not None else current_revision(repo)
+    where = repo if repo is not None else Path.cwd()
+    if made_from.dirty:
+        reason = "the parity report was made from a work tree with uncommitted changes"
+    elif now is None:
+        reason = f"{where} is not a git work tree, so the code revision is unknown"
+    elif now.dirty:
+        reason = (
+            f"the work tree has uncommitted changes (HEAD {now.commit[:12]}): parity cannot vouch for them"
+        )
+    elif made_from.commit != now.commit:
+        reason = (
+            f"the parity report is for revision {made_from.commit[:12]}, the code is at {now.commit[:12]}"
+        )
+    else:
+        return judged("green", GREEN_REASON, current=True)
+    return judged("green", reason)

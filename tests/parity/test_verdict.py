@@ -1,0 +1,128 @@
+"""The one answer to "is route R green for the code checked out now" (cutover.parity.verdict), as the gate,
+`cutover routes` and the report writer use it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cutover.parity.report import merge_previous, write_report
+from cutover.parity.verdict import Revision, current_revision, verdict
+from cutover.proxy.gate import parity_result, why_not_green
+
+
+def report(tmp_path: Path, revision: Revision, **route) -> Path:
+    entry = {"status": "green", "cases": 3, "matched": 3, "mismatched": 0, "errors": 0, "noise": 0} | route
+    path = tmp_path / "report.json"
+    write_report({"format": 1, "generated_at": "2026-11-28T02:00:00Z", "revision": revision.as_dict(),
+                  "routes": {"orders": entry}}, path)  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "app.py").write_text("v = 1\n")
+    git(root, "add", "app.py")
+    git(root, "commit", "-q", "-m", "v1")
+    return root
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=a@b.c", "-c", "user.name=t", *args], cwd=root, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def test_green_only_for_a_clean_report_of_the_clean_commit_checked_out(tmp_path, repo):
+    head = git(repo, "rev-parse", "HEAD")
+    path = report(tmp_path, Revision(head, False))
+    found = verdict(path, "orders", repo=repo)
+    assert (found.status, found.green, found.passed) == ("green", True, True)
+    assert (
+        found.reason == "every case matched on this revision" and found.generated_at == "2026-11-28T02:00:00Z"
+    )
+    assert found.counts == {"cases": 3, "matched": 3, "mismatched": 0, "errors": 0, "noise": 0}
+    assert why_not_green("orders", path, repo) is None
+    assert parity_result(path, "orders", repo).short() == f"green @ {head[:12]}"
+
+
+def test_a_dirty_work_tree_is_never_vouched_for(tmp_path, repo):
+    head = git(repo, "rev-parse", "HEAD")
+    path = report(tmp_path, Revision(head, False))
+    (repo / "app.py").write_text("v = 2\n")
+    found = verdict(path, "orders", repo=repo)
+    assert found.passed and not found.green and "the work tree has uncommitted changes" in found.reason
+    (repo / "app.py").write_text("v = 1\n")
+    (repo / "new.py").write_text("x = 1\n")  # an untracked file counts too
+    assert "uncommitted changes" in verdict(path, "orders", repo=repo).reason
+
+
+def test_a_report_of_a_dirty_tree_is_not_green_even_for_the_same_changes(tmp_path, repo):
+    (repo / "app.py").write_text("v = 2\n")
+    now = current_revision(repo)
+    assert now is not None and now.dirty
+    found = verdict(report(tmp_path, now), "orders", repo=repo)
+    assert not found.green and found.reason == (
+        "the parity report was made from a work tree with uncommitted changes"
+    )
+
+
+def test_another_revision_red_and_missing(tmp_path, repo):
+    head = git(repo, "rev-parse", "HEAD")
+    other = verdict(report(tmp_path, Revision("0" * 40, False)), "orders", repo=repo)
+    assert other.passed and not other.green
+    assert other.reason == f"the parity report is for revision {'0' * 12}, the code is at {head[:12]}"
+    red = verdict(
+        report(tmp_path, Revision(head, False), status="red", matched=2, mismatched=1), "orders", repo=repo
+    )
+    assert red.status == "red" and not red.green
+    assert "shows 'orders' red (1 mismatched and 0 failed of 3 case(s))" in red.reason
+    empty = verdict(report(tmp_path, Revision(head, False), cases=0, matched=0), "orders", repo=repo)
+    assert empty.status == "missing" and "no cases for orders" in empty.reason
+    assert verdict(report(tmp_path, Revision(head, False)), "admin", repo=repo).status == "missing"
+    assert "no parity report at" in verdict(tmp_path / "absent.json", "orders", repo=repo).reason
+    (tmp_path / "junk.json").write_text("{not json")
+    assert "cannot read the parity report" in verdict(tmp_path / "junk.json", "orders", repo=repo).reason
+    (tmp_path / "old.json").write_text('{"format": 0}')
+    assert "unknown format" in verdict(tmp_path / "old.json", "orders", repo=repo).reason
+    assert parity_result(tmp_path / "absent.json", "orders").status == "missing"
+
+
+def test_outside_a_git_work_tree_the_revision_is_unknown(tmp_path):
+    path = report(tmp_path, Revision("a" * 40, False))
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    assert current_revision(outside) is None
+    found = verdict(path, "orders", repo=outside)
+    assert not found.green and "is not a git work tree" in found.reason
+
+
+def test_current_revision_tracks_commit_and_uncommitted_changes(repo):
+    clean = current_revision(repo)
+    assert clean is not None and not clean.dirty and len(clean.commit) == 40 and clean.tree == ""
+    (repo / "new.py").write_text("x = 1\n")
+    first = current_revision(repo)
+    (repo / "new.py").write_text("x = 2\n")
+    second = current_revision(repo)
+    assert first and second and first.dirty and second.dirty and first.commit == clean.commit
+    assert first.tree != second.tree
+
+
+def test_a_route_run_keeps_other_routes_only_from_a_report_of_the_same_revision(tmp_path):
+    here = Revision("a" * 40, False)
+    path = report(tmp_path, here)
+    fresh = {"revision": here.as_dict(), "routes": {"users": {"status": "green", "cases": 1}}}
+    merge_previous(fresh, path, ran={"users"})
+    assert set(fresh["routes"]) == {"orders", "users"}
+    other = {
+        "revision": Revision("b" * 40, False).as_dict(),
+        "routes": {"users": {"status": "green", "cases": 1}},
+    }
+    merge_previous(other, path, ran={"users"})
+    assert set(other["routes"]) == {"users"}
