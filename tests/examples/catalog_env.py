@@ -1,9 +1,10 @@
 """The catalog example's own world for the tests: its virtualenv, a database of its own, its servers.
 
-The example runs Django 4.2 (the repository's own environment has 5.2), so it gets a virtualenv built
-from ``examples/catalog/requirements.txt``: under ``.data/venvs/``, keyed by a digest of the
-requirements and the Python version, built once (under a file lock, for concurrent runs) and reused.
-Every command of the example runs in that virtualenv, in ``examples/catalog``, as a team would run it.
+The example runs Django 4.2 (the repository's own environment has 5.2), so it gets virtualenvs of its
+own under ``.data/venvs/``, keyed by a digest of what goes into them and the Python version, built once
+(under a file lock, for concurrent runs) and reused: ``catalog-*`` from ``requirements.txt`` alone (the
+apps), ``catalog-toolkit-*`` with the toolkit installed too (the end-to-end tests). Every command of the
+example runs in one of them, in ``examples/catalog``, as a team would run it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,7 +21,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +40,42 @@ FIXTURE = PROJECT / "fixtures" / "catalog.json"
 INSTALL_TIMEOUT = 900  # seconds: a first install from PyPI on a slow day
 
 
-def venv_dir() -> Path:
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()[:12]
-    return VENVS / f"catalog-{digest}"
+# The demo's own stack among the repository's dependencies, which a team's project does not get (issue 12:
+# the toolkit's packaging is to stop pinning them; until then the toolkit is installed without them).
+DEMO_STACK = {"django-filter", "drf-spectacular", "whitenoise", "argon2-cffi", "bcrypt"}
 
 
-def ensure_venv() -> Path:
-    """The example's virtualenv, built now unless a complete one exists; its ``bin`` directory."""
-    target = venv_dir()
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+    return match.group(0).lower().replace("_", "-") if match else ""
+
+
+def toolkit_requirements() -> list[str]:
+    """The toolkit's own dependencies (pyproject.toml), less what the example pins and the demo's stack."""
+    pinned = {_name(line) for line in REQUIREMENTS.read_text().splitlines() if _name(line)}
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [dep for dep in dependencies if _name(dep) not in pinned | DEMO_STACK]
+
+
+def _pip(target: Path, *args: str) -> None:
+    subprocess.run(
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *args,
+        ],
+        check=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+
+
+def _ensure(name: str, key: bytes, install: Callable[[Path], None]) -> Path:
+    """A virtualenv under .data/venvs keyed by ``key``, built once (under a file lock); its ``bin``."""
+    target = VENVS / f"{name}-{hashlib.sha256(key + sys.version.encode()).hexdigest()[:12]}"
     done = target / ".complete"
     VENVS.mkdir(parents=True, exist_ok=True)
     with open(VENVS / f"{target.name}.lock", "w") as lock:
@@ -52,22 +83,28 @@ def ensure_venv() -> Path:
         if not done.exists():
             shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted
             subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, timeout=120)
-            subprocess.run(
-                [
-                    str(target / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                    str(REQUIREMENTS),
-                ],
-                check=True,
-                timeout=INSTALL_TIMEOUT,
-            )
-            done.write_text("\n".join(sorted(REQUIREMENTS.read_text().splitlines())) + "\n")
+            install(target)
+            done.write_bytes(key)
     return target / "bin"
+
+
+def ensure_venv() -> Path:
+    """The example's own virtualenv: ``pip install -r requirements.txt``, nothing else."""
+    return _ensure("catalog", REQUIREMENTS.read_bytes(), lambda target: _pip(target, "-r", str(REQUIREMENTS)))
+
+
+def ensure_toolkit_venv() -> Path:
+    """The example's virtualenv with the toolkit installed from this repository, as a team would have it.
+
+    Editable, so that it runs the toolkit as checked out now; ``--no-deps`` plus the toolkit's own
+    dependencies, resolved together with the example's pins: nothing may change the project's Django."""
+    extra = toolkit_requirements()
+
+    def install(target: Path) -> None:
+        _pip(target, "-r", str(REQUIREMENTS), *extra)
+        _pip(target, "--no-deps", "-e", str(REPO))
+
+    return _ensure("catalog-toolkit", REQUIREMENTS.read_bytes() + "\n".join(extra).encode(), install)
 
 
 @contextlib.contextmanager
