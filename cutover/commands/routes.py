@@ -15,18 +15,33 @@ from ..errors import CutoverError, err_console, reports_errors
 from ..parity.verdict import verdict
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
 from ..proxy.gate import ParityResult, gate_move
-from ..proxy.manifest import DEFAULT_MANIFEST, Route, load_manifest
+from ..proxy.manifest import Route, load_manifest
 from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 from . import project_config
 
 console = Console(highlight=False)
 
 ManifestOpt = Annotated[
-    Path, typer.Option("--manifest", envvar="CUTOVER_MANIFEST", help="The routing manifest (TOML).")
+    Path | None,
+    typer.Option(
+        "--manifest",
+        envvar="CUTOVER_MANIFEST",
+        help="The routing manifest (TOML); default: [proxy] manifest.",
+    ),
 ]
 ProxyDirOpt = Annotated[
-    Path,
-    typer.Option("--proxy-dir", envvar="CUTOVER_PROXY_DIR", help="nginx prefix: config, pid file, logs."),
+    Path | None,
+    typer.Option(
+        "--proxy-dir",
+        envvar="CUTOVER_PROXY_DIR",
+        help="nginx prefix: config, pid file, logs; default: .data/nginx in the project root.",
+    ),
+]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Git work tree whose revision the parity report must match; default: the project root."
+    ),
 ]
 ReportOpt = Annotated[
     Path | None,
@@ -46,24 +61,26 @@ def register(app: typer.Typer) -> None:
 
 
 def render_cmd(
-    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    ctx: typer.Context,
+    manifest: ManifestOpt = None,
     listen: Annotated[
         str | None, typer.Option(help="host:port nginx listens on; default: the running stack's, else 8000.")
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
-    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    proxy_dir: ProxyDirOpt = None,
 ) -> None:
     """Render the manifest as an nginx configuration, checked with `nginx -t`."""
 
     @reports_errors
     def run() -> None:
-        nginx = Nginx(proxy_dir)
+        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        nginx = Nginx(prefix)
         target = read_target(nginx)
         if listen is not None:
             target = ProxyTarget(listen=listen, servers=target.servers)
-        text = rendered(load_manifest(manifest), target)
+        text = rendered(load_manifest(manifest_path), target)
         check_rendered(text, nginx)
         if output is None:
             typer.echo(text, nl=False)
@@ -78,26 +95,43 @@ def _report(ctx: typer.Context, report: Path | None) -> Path:
     return report if report is not None else project_config(ctx).parity.report
 
 
+def _places(ctx: typer.Context, manifest: Path | None, proxy_dir: Path | None) -> tuple[Path, Path]:
+    """The manifest and nginx prefix: as given, else the project config's manifest and its .data/nginx."""
+    if manifest is not None and proxy_dir is not None:
+        return manifest, proxy_dir
+    project = project_config(ctx)
+    return (
+        manifest if manifest is not None else project.proxy.manifest,
+        proxy_dir if proxy_dir is not None else project.root / DEFAULT_PROXY_DIR,
+    )
+
+
+def _repo(ctx: typer.Context, repo: Path | None) -> Path:
+    return repo if repo is not None else project_config(ctx).root
+
+
 def routes_cmd(
     ctx: typer.Context,
-    manifest: ManifestOpt = DEFAULT_MANIFEST,
+    manifest: ManifestOpt = None,
     report: ReportOpt = None,
-    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    proxy_dir: ProxyDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    repo: Annotated[Path, typer.Option(help="Git work tree the parity report must match.")] = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
 
     @reports_errors
     def run() -> None:
-        nginx = Nginx(proxy_dir)
-        loaded = read_target(nginx).apply_to(load_manifest(manifest))
+        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        nginx = Nginx(prefix)
+        loaded = read_target(nginx).apply_to(load_manifest(manifest_path))
+        work_tree = _repo(ctx, repo)
         rows = []
         gate: dict[str, str | None] = {}
         stale: set[str] = set()
         report_path = _report(ctx, report)
         for route in loaded.routes:
-            found = verdict(report_path, route.id, repo=repo)
+            found = verdict(report_path, route.id, repo=work_tree)
             gate[route.id] = None if found.green else found.reason
             if found.passed and not found.green:
                 stale.add(route.id)
@@ -120,9 +154,9 @@ def routes_cmd(
                 }
                 for r, addresses, p in rows
             ]
-            typer.echo(json.dumps({"manifest": str(manifest), "routes": data}, indent=2))
+            typer.echo(json.dumps({"manifest": str(manifest_path), "routes": data}, indent=2))
             return
-        table = Table(title=f"routes ({manifest})", title_justify="left")
+        table = Table(title=f"routes ({manifest_path})", title_justify="left")
         for column in ("route", "match", "methods", "mode", "% modern", "backend", "parity"):
             table.add_column(column, no_wrap=column in ("route", "mode"), overflow="fold")
         for route, addresses, parity in rows:
@@ -159,12 +193,10 @@ def move_cmd(
     to: Annotated[str, typer.Option("--to", help="legacy, canary or modern.")],
     percent: Annotated[int | None, typer.Option(help="Share of sticky keys on modern (canary only).")] = None,
     force: Annotated[bool, typer.Option(help="Move toward modern without a green parity result.")] = False,
-    manifest: ManifestOpt = DEFAULT_MANIFEST,
-    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    manifest: ManifestOpt = None,
+    proxy_dir: ProxyDirOpt = None,
     report: ReportOpt = None,
-    repo: Annotated[
-        Path, typer.Option(help="Git work tree whose revision the parity report must match.")
-    ] = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Move a route to legacy, canary (--percent N) or modern; reload nginx gracefully."""
 
@@ -172,25 +204,35 @@ def move_cmd(
     def run() -> None:
         if to not in ("legacy", "canary", "modern"):
             raise CutoverError(f"--to must be legacy, canary or modern (got {to!r})")
+        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
         _move(
-            route, to, percent, force=force, manifest=manifest, proxy_dir=proxy_dir,
-            report=_report(ctx, report), repo=repo,
+            route, to, percent, force=force, manifest=manifest_path, proxy_dir=prefix,
+            report=_report(ctx, report), repo=_repo(ctx, repo),
         )  # fmt: skip
 
     run()
 
 
 def rollback_cmd(
+    ctx: typer.Context,
     route: Annotated[str, typer.Argument(help="Route id from the manifest.")],
-    manifest: ManifestOpt = DEFAULT_MANIFEST,
-    proxy_dir: ProxyDirOpt = DEFAULT_PROXY_DIR,
+    manifest: ManifestOpt = None,
+    proxy_dir: ProxyDirOpt = None,
 ) -> None:
     """Send a route back to legacy at once (no parity gate)."""
 
     @reports_errors
     def run() -> None:
+        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
         _move(
-            route, "legacy", None, force=False, manifest=manifest, proxy_dir=proxy_dir, report=None, repo=None
+            route,
+            "legacy",
+            None,
+            force=False,
+            manifest=manifest_path,
+            proxy_dir=prefix,
+            report=None,
+            repo=None,
         )
 
     run()

@@ -41,7 +41,10 @@ def up(
     database_url: Annotated[
         str | None, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL; default: embedded server.")
     ] = None,
-    data_dir: Annotated[Path, typer.Option(help="Embedded server data directory.")] = DEFAULT_DATA_DIR,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Embedded server data directory; default: .data/postgres in the project root."),
+    ] = None,
     seed: Annotated[
         bool, typer.Option(help="Run the config's [database] seed command after migrating.")
     ] = True,
@@ -76,17 +79,18 @@ def up(
     @reports_errors
     def run() -> None:
         project = project_config(ctx)
+        pgdata = data_dir if data_dir is not None else project.root / DEFAULT_DATA_DIR
         config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port, project=project)
         config = replace(
             config,
             proxy_port=proxy_port,
             manifest=manifest if manifest is not None else project.proxy.manifest,
-            proxy_dir=proxy_dir if proxy_dir is not None else data_dir.parent / "nginx",
+            proxy_dir=proxy_dir if proxy_dir is not None else pgdata.parent / "nginx",
         )
         try:
             with (
                 install_stop_signals(),
-                provisioned_database(parse_url(database_url), data_dir, project, seed=seed) as url,
+                provisioned_database(parse_url(database_url), pgdata, project, seed=seed) as url,
                 # Stopping the servers and the database below must not be cut short by a second signal.
                 stop_signals_ignored_on_exit(),
                 DatabaseWatch(url, grace=database_grace) as database,
