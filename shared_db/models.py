@@ -2,7 +2,8 @@
 
 Django's migrations create and alter these tables; nothing here ever does (there is no ``create_all``
 anywhere in the project). Names of constraints and indexes are Django's, so that the drift check
-(`cutover schema check`, configured as ``[tool.cutover.schema] models``) can compare this metadata with a migrated database one to one.
+(`cutover schema check`, configured as ``[tool.cutover.schema] models``) can compare this metadata with
+a migrated database one to one.
 Only the tables the FastAPI port reads or writes are mapped.
 """
 
