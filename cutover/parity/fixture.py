@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
+_EMPTY_BINARY_COPY = 21  # bytes of a binary COPY of no rows: its header and trailer
 _FIXTURE_SUFFIXES = re.compile(r"\.(json|jsonl|yaml|yml|xml)(\.(gz|bz2|lzma|xz|zip))?$")
 _FACTORY = re.compile(r"^(?P<target>[\w./-]+(\.py)?):(?P<name>[A-Za-z_]\w*)$")
 
@@ -265,6 +266,7 @@ class FixtureDatabase:
         self._fixture: Fixture | None = None
         self._schemes: SchemeSet | None = None
         self._saved: list[tuple[str, list[str], bytes]] = []  # table, columns, COPY data: the baseline
+        self._sequence_values: list[tuple[str, int]] = []  # sequence -> the value it hands out next
         self._worker: ThreadPoolExecutor | None = None
 
     # --- connections -------------------------------------------------------------------------------------
@@ -393,8 +395,18 @@ class FixtureDatabase:
                 )
                 with cur.copy(query) as copy:
                     data = b"".join(bytes(chunk) for chunk in copy)
-                saved.append((table, columns, data))
+                if len(data) > _EMPTY_BINARY_COPY:
+                    saved.append((table, columns, data))
         self._saved = saved
+        values = []
+        for table, column, sequence in self.fixture.tables.sequences:
+            row = self.conn.execute(
+                sql.SQL("SELECT COALESCE(max({}), 0) + 1 AS next FROM {}").format(
+                    sql.Identifier(column), sql.Identifier(table)
+                )
+            ).fetchone()
+            values.append((sequence, int(row["next"]) if row else 1))
+        self._sequence_values = values
         self._set_sequences()
         self.fixture.rows = self.snapshot()
         self.fixture.next_ids = self._next_ids()
@@ -411,17 +423,15 @@ class FixtureDatabase:
                 )
                 with cur.copy(query) as copy:
                     copy.write(data)
-        self._set_sequences()
+            self._set_sequences(cur)
 
-    def _set_sequences(self) -> None:
-        with self.conn.cursor() as cur:
-            for table, column, sequence in self.fixture.tables.sequences:
-                cur.execute(
-                    sql.SQL("SELECT setval(%s, COALESCE((SELECT max({}) FROM {}), 0) + 1, false)").format(
-                        sql.Identifier(column), sql.Identifier(table)
-                    ),
-                    (sequence,),
-                )
+    def _set_sequences(self, cur: Any = None) -> None:
+        # Every sequence past the fixture's rows, in one statement (a reset runs three times a case).
+        if not self._sequence_values:
+            return
+        calls = sql.SQL(", ").join(sql.SQL("setval(%s, %s, false)") for _ in self._sequence_values)
+        params = [p for pair in self._sequence_values for p in pair]
+        (cur or self.conn).execute(sql.SQL("SELECT {}").format(calls), params)
 
     def _next_ids(self) -> dict[str, int]:
         out = {}
