@@ -140,7 +140,10 @@ class Reads:
                 except _DEAD_CONNECTION:
                     # A pooled connection the server closed (restart, pg_terminate_backend, idle timeout):
                     # drop it and, a read being safe to repeat, run it once more on a new connection.
-                    connection.terminate()
+                    try:
+                        connection.terminate()
+                    except asyncpg.InterfaceError:
+                        pass  # lost in the middle of the statement: the pool has already let go of it
                     if attempt == 2:
                         raise
         raise AssertionError("unreachable")
