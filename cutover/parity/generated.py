@@ -111,7 +111,13 @@ def generated_cases(
     """
     if count <= 0:
         return GeneratedCases([])
-    import schemathesis
+    try:
+        import schemathesis
+    except ImportError:
+        raise SchemaError(
+            "generated cases need schemathesis, which is not installed: pip install schemathesis, "
+            "or pass --generated 0"
+        ) from None
 
     document = dict(schema) if schema is not None else legacy_schema()
     try:

@@ -149,18 +149,14 @@ def _check_same_database(url: Any) -> None:
 def _throwaway_database() -> Iterator[Any]:
     from shared_db.embedded import embedded_database
 
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch,
-            embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True) as url,
-        ):
-            yield url
-    except CutoverError:
-        raise
-    except Exception as exc:
-        if type(exc).__name__ == "Exit":  # typer's, raised through the stack by a caller
-            raise
-        raise CutoverError(f"cannot start the throwaway database: {type(exc).__name__}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch, ExitStack() as stack:
+        try:
+            url = stack.enter_context(
+                embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True)
+            )
+        except Exception as exc:  # only the start is the database's fault, not what runs on it
+            raise CutoverError(f"cannot start the throwaway database: {type(exc).__name__}: {exc}") from exc
+        yield url
 
 
 def _migrate() -> None:

@@ -159,3 +159,27 @@ def test_schema_check_on_a_throwaway_database_the_catalog_migrated(toolkit_bin: 
     checked = cutover(toolkit_bin, "schema", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "schema: catalog_api.models:Base matches the database (5 mapped tables)" in checked.stdout
+
+
+def test_parity_is_green_on_the_catalogs_port_with_jwt_identities(toolkit_bin: Path) -> None:
+    """`cutover parity` in the catalog's own virtualenv, everything from its cutover.toml: its JSON fixture,
+    its tables from Django's app registry, jwt: identities minted by simplejwt, its manifest's routes."""
+    run = cutover(toolkit_bin, "parity", "--generated", "0", "--no-report")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "all 56 case(s) matched" in run.stdout
+    rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") > 5}
+    assert {"product-detail", "products"} <= set(rows)
+    assert "green" in rows["product-detail"] and "green" in rows["products"]
+
+
+def test_parity_reports_a_broken_catalog_port_on_its_routes(toolkit_bin: Path) -> None:
+    """The same run against the port with four deliberate regressions (broken_port.py): red, exit 1."""
+    run = cutover(
+        toolkit_bin, "parity", "--generated", "0", "--no-report", "--modern-app", "broken_port:app",
+        PYTHONPATH=str(Path(__file__).parent),
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") > 5}
+    for route in ("product-detail", "products"):
+        cells = [cell.strip() for cell in rows[route].split("│")[1:-1]]
+        assert cells[-1] == "red" and int(cells[3]) > 0, rows[route]  # mismatched cases on that route
