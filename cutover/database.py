@@ -19,7 +19,7 @@ from shared_db.config import DatabaseURL, InvalidDatabaseURL
 from shared_db.embedded import embedded_database
 
 from .config import ProjectConfig, load_config
-from .errors import CutoverError, one_line
+from .errors import CutoverError, last_line, one_line
 from .exit_codes import ExitCode
 
 
@@ -50,7 +50,7 @@ def django_admin(url: DatabaseURL, project: ProjectConfig, *args: str) -> str:
         text=True,
     )
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        last = last_line(proc.stderr)
         raise CutoverError(f"`django-admin {' '.join(args)}` failed: {last}")
     return proc.stdout
 

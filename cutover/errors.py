@@ -39,6 +39,11 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def last_line(output: str) -> str:
+    """The last non-empty line of a child process's output (where its error is), or ``(no output)``."""
+    return (output.strip().splitlines() or ["(no output)"])[-1]
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (drivers' messages run over several lines)."""
     root = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception

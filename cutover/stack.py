@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, ProjectConfig, load_config
+from .errors import last_line
 from .proxy.apply import ProxyTarget, install_manifest
 from .proxy.manifest import DEFAULT_MANIFEST
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
@@ -56,7 +57,7 @@ def wsgi_application(project: ProjectConfig, env: dict[str, str]) -> str:
             [sys.executable, "-c", read, settings], env=env, cwd=project.root, capture_output=True, text=True
         )
         if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            last = last_line(proc.stderr)
             raise ConfigError(f"the Django settings module {settings!r} does not import: {last}")
         dotted = proc.stdout.strip()
         if not dotted:
