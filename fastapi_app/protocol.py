@@ -20,6 +20,12 @@ gets uvicorn's 400, as before.
 Any refusal (gunicorn's pages, uvicorn's ``Invalid HTTP request received.``) is written after the answers
 to the requests received whole before it, as gunicorn serves a connection's requests one at a time; a
 duplicated ``Content-Length``, which llhttp refuses, gets gunicorn's page.
+
+A response's status line and headers go out in one write with its first body bytes (uvicorn writes them
+on ``http.response.start``, and the body after the app's next await): killed between those two writes,
+the port would leave the front door holding headers it has already passed on, a request it can no longer
+retry on Django; killed now, the front door has the whole answer or none of it. One write fewer per
+response, too. A streamed response's headers wait for its first chunk.
 """
 
 from __future__ import annotations
@@ -51,6 +57,41 @@ _MAX_REPLAY = 1 << 20  # bytes kept to find a refused request behind others sent
 _on_message_begin = HttpToolsProtocol.on_message_begin
 _on_message_complete = HttpToolsProtocol.on_message_complete
 _on_headers_complete = HttpToolsProtocol.on_headers_complete
+
+
+class _OneWrite:
+    """A response's transport, holding its head (the first write once the response has started) for the
+    write of its first body bytes; ``100 Continue``, written before, is not held, nor the head of an
+    answer to HEAD (uvicorn writes nothing more for it)."""
+
+    __slots__ = ("_transport", "_cycle", "_head", "_waiting")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport, self._cycle = transport, cycle
+        self._head: bytes | None = None
+        self._waiting = True
+
+    def write(self, data: bytes) -> None:
+        if self._waiting and self._cycle.response_started:
+            self._waiting = False
+            if self._cycle.scope["method"] != "HEAD":
+                self._head = data
+                return
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:  # the app failed after starting: what uvicorn would have sent
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Counter:
@@ -116,7 +157,10 @@ class LegacyHttpToolsProtocol(HttpToolsProtocol):
         _on_message_complete(self)
 
     def on_headers_complete(self) -> None:
+        cycle = self.cycle
         _on_headers_complete(self)
+        if self.cycle is not cycle:  # a cycle for this request (not an upgrade): before its task runs
+            self.cycle.transport = _OneWrite(self.transport, self.cycle)  # type: ignore[assignment]
         if self._method is not None:
             # Before the app's task runs (it was only created): the app, the access log and the
             # response (HEAD or not) all read this.

@@ -35,6 +35,7 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.buffer = b""
+        self.writes: list[bytes] = []
         self.closed = False
         self.reading = asyncio.Event()
         self.reading.set()
@@ -44,6 +45,7 @@ class Transport(asyncio.Transport):
 
     def write(self, data: bytes) -> None:  # type: ignore[override]
         self.buffer += data
+        self.writes.append(data)
 
     def close(self) -> None:
         self.closed = True
@@ -88,10 +90,16 @@ def responses(data: bytes) -> list[tuple[int, Any]]:
 async def serve(*reads: bytes) -> tuple[list[tuple[int, Any]], bool]:
     """Feed the reads one after another (letting the app answer between them); the answers, and whether
     the connection was closed."""
-    config = Config(app=echo, http=LegacyHttpToolsProtocol, lifespan="off", access_log=False)
+    transport = await connect(echo, *reads)
+    return responses(transport.buffer), transport.closed
+
+
+async def connect(app: Any, *reads: bytes, transport: Transport | None = None) -> Transport:
+    """``app`` served the reads one after another on one connection, then the connection lost."""
+    config = Config(app=app, http=LegacyHttpToolsProtocol, lifespan="off", access_log=False)
     config.load()
     protocol = LegacyHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
-    transport = Transport()
+    transport = transport or Transport()
     protocol.connection_made(transport)
     for data in reads:
         await asyncio.wait_for(transport.reading.wait(), 5)  # paused while pipelined requests wait
@@ -102,7 +110,8 @@ async def serve(*reads: bytes) -> tuple[list[tuple[int, Any]], bool]:
         await asyncio.sleep(0)
     closed = transport.closed
     protocol.connection_lost(None)
-    return responses(transport.buffer), closed
+    transport.closed = closed
+    return transport
 
 
 def request(method: str, path: str = "/", body: bytes = b"", *extra: str) -> bytes:
@@ -214,3 +223,63 @@ async def test_other_parse_errors_are_uvicorns_400():
 async def test_a_request_line_that_never_ends_is_not_waited_for():
     got, closed = await serve(b"FOO /" + b"a" * 9000)
     assert got == [(400, b"Invalid HTTP request received.")] and closed
+
+
+# One write per response: killed between the head and the body, the port would leave the front door with
+# headers it has passed on and can no longer retry elsewhere (tests/cutover/test_up_faults.py).
+
+
+async def test_each_response_is_one_write_head_and_body_together():
+    transport = await connect(echo, request("GET", "/a"), request("FOO", "/b") + request("POST", "/c", b"xy"))
+    assert responses(transport.buffer) == [answer("GET", "/a"), answer("FOO", "/b"), answer("POST", "/c", "xy")]
+    assert len(transport.writes) == 3
+    for write in transport.writes:
+        assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(b"}")
+
+
+async def test_a_head_response_and_a_bodyless_response_are_one_write_each():
+    async def no_content(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    transport = await connect(no_content, request("HEAD") + request("DELETE"))
+    assert [write.split(b"\r\n", 1)[0] for write in transport.writes] == [b"HTTP/1.1 204 No Content"] * 2
+    assert all(write.endswith(b"\r\n\r\n") for write in transport.writes)
+
+
+async def test_a_streamed_response_sends_its_head_with_the_first_chunk():
+    async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"one", "more_body": True})
+        await send({"type": "http.response.body", "body": b"two"})
+
+    transport = await connect(stream, request("GET"))
+    head, first = transport.writes[0].split(b"\r\n\r\n", 1)
+    assert b"transfer-encoding: chunked" in head and first == b"3\r\none\r\n"
+    assert transport.writes[1:] == [b"3\r\ntwo\r\n0\r\n\r\n"]
+
+
+async def test_100_continue_is_not_held_back():
+    seen: list[list[bytes]] = []
+    transport = Transport()
+
+    async def reads_after_looking(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(list(transport.writes))  # before the app asks for the body
+        await echo(scope, receive, send)
+
+    head = request("PUT", "/x", b"", "Expect: 100-continue", "Content-Length: 2")
+    await connect(reads_after_looking, head, b"ok", transport=transport)
+    assert seen == [[]]
+    assert transport.writes[0] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert responses(transport.buffer.split(b"\r\n\r\n", 1)[1]) == [answer("PUT", "/x", "ok")]
+    assert len(transport.writes) == 2
+
+
+async def test_an_app_failing_after_its_head_closes_the_connection_after_the_head_as_uvicorn_does():
+    async def fails(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+        raise RuntimeError("after the head")
+
+    transport = await connect(fails, request("GET"))
+    assert transport.closed
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"]
