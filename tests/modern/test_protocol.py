@@ -231,7 +231,11 @@ async def test_a_request_line_that_never_ends_is_not_waited_for():
 
 async def test_each_response_is_one_write_head_and_body_together():
     transport = await connect(echo, request("GET", "/a"), request("FOO", "/b") + request("POST", "/c", b"xy"))
-    assert responses(transport.buffer) == [answer("GET", "/a"), answer("FOO", "/b"), answer("POST", "/c", "xy")]
+    assert responses(transport.buffer) == [
+        answer("GET", "/a"),
+        answer("FOO", "/b"),
+        answer("POST", "/c", "xy"),
+    ]
     assert len(transport.writes) == 3
     for write in transport.writes:
         assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(b"}")
@@ -249,7 +253,9 @@ async def test_a_head_response_and_a_bodyless_response_are_one_write_each():
 
 async def test_a_streamed_response_sends_its_head_with_the_first_chunk():
     async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
         await send({"type": "http.response.body", "body": b"one", "more_body": True})
         await send({"type": "http.response.body", "body": b"two"})
 
