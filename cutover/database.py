@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from shared_db.config import DatabaseURL, InvalidDatabaseURL
-from shared_db.embedded import embedded_database
+from cutover.dburl import DatabaseURL, InvalidDatabaseURL
+from cutover.embedded import embedded_database
 
 from .config import ProjectConfig, load_config
 from .errors import CutoverError, last_line, one_line
@@ -99,6 +99,7 @@ def provisioned_database(
             if seed and project.database.seed:
                 django_admin(ready, project, *shlex.split(project.database.seed))
         yield ready
+
 
 class DatabaseWatch:
     """The stack's database watchdog: the stack goes on while the database answers, and through a restart,

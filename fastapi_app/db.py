@@ -36,7 +36,7 @@ SCHEMA_VERSION_SQL = "SELECT count(*), coalesce(max(id), 0) FROM django_migratio
 def create_engine(settings: Settings) -> AsyncEngine:
     """An asyncpg engine for ``settings.DATABASE_URL`` with the documented pool."""
     engine = create_async_engine(
-        settings.database.sqlalchemy_async(),
+        settings.database_url("asyncpg"),
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
         pool_timeout=settings.DB_POOL_TIMEOUT,

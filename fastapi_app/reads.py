@@ -109,7 +109,7 @@ class Reads:
     @classmethod
     async def open(cls, settings: Settings) -> Reads:
         pool = await asyncpg.create_pool(
-            settings.database.libpq(),
+            settings.database_url(""),
             min_size=0,
             max_size=settings.DB_READ_POOL_SIZE,
             reset=_keep_session,

@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from shared_db.config import DatabaseURL, InvalidDatabaseURL
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = ["DEV_SECRET_KEY", "LEGACY_ALLOWED_HOSTS", "Settings", "get_settings"]
 
@@ -62,10 +62,7 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        try:
-            DatabaseURL.parse(value.strip())
-        except InvalidDatabaseURL as exc:
-            raise ValueError(str(exc)) from exc
+        _postgresql(value.strip())
         return value.strip()
 
     @model_validator(mode="after")
@@ -75,13 +72,31 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def database(self) -> DatabaseURL:
-        return DatabaseURL.parse(self.DATABASE_URL)
+    def database(self) -> URL:
+        """``DATABASE_URL`` as SQLAlchemy's URL (a socket directory as libpq's ``?host=``, as Django's)."""
+        return _postgresql(self.DATABASE_URL)
+
+    def database_url(self, driver: str) -> str:
+        """``DATABASE_URL`` for ``postgresql+DRIVER`` (SQLAlchemy), or ``postgresql`` (asyncpg's own)."""
+        url = self.database.set(drivername=f"postgresql+{driver}" if driver else "postgresql")
+        return url.render_as_string(hide_password=False)
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
         """Django's ``ALLOWED_HOSTS`` as the legacy computes it."""
         return LEGACY_ALLOWED_HOSTS + tuple(self.ALLOWED_HOSTS)
+
+
+def _postgresql(raw: str) -> URL:
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ValueError(f"DATABASE_URL is not a database URL: {exc}") from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.drivername!r}")
+    if not url.database:
+        raise ValueError("DATABASE_URL names no database")
+    return url
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-
-from shared_db.config import database_url_from_env
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -70,14 +69,23 @@ TEMPLATES = [
     },
 ]
 
-_db = database_url_from_env()
-if _db is None:
+if not os.environ.get("DATABASE_URL", "").strip():
     raise ImproperlyConfigured(
         "DATABASE_URL is not set. Start the stack with `make run` (embedded PostgreSQL)"
         " or export DATABASE_URL."
     )
-DATABASES = {"default": {**_db.django(), "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "60"))}}
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"].strip(),
+            conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+            conn_health_checks=True,
+        )
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django can use: {exc}") from None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL")
 
 AUTH_USER_MODEL = "users.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,5 +1,5 @@
 """Shared fixtures. The database is real PostgreSQL: DATABASE_URL, else a throwaway embedded cluster
-started by the ``shared_db.pytest_plugin`` plugin before Django is configured."""
+started by the ``cutover.pytest_plugin`` plugin before Django is configured."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from shared_db.config import DatabaseURL
-from shared_db.embedded import embedded_database
+from cutover.dburl import DatabaseURL
+from cutover.embedded import embedded_database
 
 from ..config import load_config
 from ..database import django_admin

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared_db.config import database_url_from_env
+from cutover.dburl import database_url_from_env
 
 __all__ = ["app", "django_pbkdf2", "render_user", "search_condition"]
 

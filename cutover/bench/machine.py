@@ -9,7 +9,7 @@ from importlib import metadata
 import psutil
 import psycopg
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 __all__ = ["describe_machine", "versions"]
 

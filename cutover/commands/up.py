@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from shared_db.embedded import DEFAULT_DATA_DIR
+from cutover.embedded import DEFAULT_DATA_DIR
 
 from ..database import DatabaseWatch, child_env, parse_url, provisioned_database
 from ..errors import reports_errors

@@ -138,7 +138,9 @@ def _check_same_database(url: Any) -> None:
     from django.conf import settings
 
     configured = settings.DATABASES["default"]
-    if configured.get("NAME") != url.name or str(configured.get("HOST")) != url.host:
+    # dj-database-url puts a socket directory given as ``?host=`` in OPTIONS, where psycopg reads it.
+    host = configured.get("HOST") or configured.get("OPTIONS", {}).get("host") or "localhost"
+    if configured.get("NAME") != url.name or str(host) != url.host:
         raise CutoverError(
             f"Django is already configured in this process for database {configured.get('NAME')!r}; "
             f"--database-url names {url.name!r}"
@@ -147,7 +149,7 @@ def _check_same_database(url: Any) -> None:
 
 @contextmanager
 def _throwaway_database() -> Iterator[Any]:
-    from shared_db.embedded import embedded_database
+    from cutover.embedded import embedded_database
 
     with tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch, ExitStack() as stack:
         try:

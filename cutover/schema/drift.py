@@ -17,7 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 __all__ = ["Difference", "check_drift", "metadata_of"]
 

@@ -14,8 +14,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cutover.bench import floor
+from cutover.dburl import database_url_from_env
 from legacy_django.users.models import User
-from shared_db.config import database_url_from_env
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the floor reads over its own connections
 

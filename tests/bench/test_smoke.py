@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from cutover.bench import loadgen
 from cutover.cli import app
-from shared_db.config import DatabaseURL
-from shared_db.embedded import ensure_database
+from cutover.dburl import DatabaseURL
+from cutover.embedded import ensure_database
 
 runner = CliRunner()
 

@@ -68,7 +68,11 @@ def test_a_full_cutover_toml_is_read_with_paths_under_its_folder(tmp_path: Path)
     assert config.proxy.manifest == tmp_path / "deploy" / "routes.toml"
     assert config.parity.cases == tmp_path / "checks" / "cases"
     assert config.parity.rules == tmp_path / "parity" / "rules.toml"  # a default, under the root too
-    assert config.parity.fixture == ("fixtures/users.json", "fixtures/extra.sql", "checks.factories:catalogue")
+    assert config.parity.fixture == (
+        "fixtures/users.json",
+        "fixtures/extra.sql",
+        "checks.factories:catalogue",
+    )
     assert config.parity.tables == ("shop_product", "shop_product_tags")
     assert config.identities == {"apikey": "checks.identities:api_key"}
     assert [(s.name, s.method, s.status, s.identity) for s in config.bench] == [
@@ -108,7 +112,11 @@ def test_explicit_path_and_environment_override_discovery(tmp_path: Path):
 
 
 def test_no_config_means_defaults_rooted_at_manage_py(tmp_path: Path):
-    write(tmp_path, "manage.py", 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_conf.settings")\n')
+    write(
+        tmp_path,
+        "manage.py",
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_conf.settings")\n',
+    )
     (tmp_path / "app").mkdir()
     assert find_config(start=tmp_path / "app", environ={}) == (None, tmp_path)
     config = load_config(start=tmp_path / "app", environ={})
@@ -126,7 +134,10 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[legacy]\nsetings = "x.settings"\n', r"\[legacy\] has no key 'setings' \(known: args, command, health"),
+        (
+            '[legacy]\nsetings = "x.settings"\n',
+            r"\[legacy\] has no key 'setings' \(known: args, command, health",
+        ),
         ('[legasy]\nsettings = "x"\n', r"has no table 'legasy'"),
         ('[modern]\nasgi = "no_colon_here"\n', r"\[modern\] asgi must be an import string"),
         ('[legacy]\ncommand = "gunicorn app"\n', r"\[legacy\] command must contain \{port\}"),

@@ -7,8 +7,17 @@ import pytest
 
 from cutover.config import load_config
 from cutover.database import provisioned_database
-from shared_db.config import database_url_from_env
-from shared_db.embedded import ensure_database
+from cutover.dburl import database_url_from_env
+from cutover.embedded import ensure_database
+
+
+@pytest.fixture(autouse=True)
+def demo_importable(monkeypatch):
+    """The configs below sit in a scratch directory and name the demo's settings, which import from this
+    checkout's root (the demo is no installed package), as a team's PYTHONPATH would have it."""
+    from pathlib import Path
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[2]))
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from cutover.database import DatabaseWatch
+from cutover.dburl import DatabaseURL
+from cutover.embedded import embedded_database
 from cutover.errors import CutoverError
-from shared_db.config import DatabaseURL
-from shared_db.embedded import embedded_database
 from tests.cutover.test_up_faults import pg_ctl
 
 

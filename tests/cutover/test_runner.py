@@ -92,12 +92,17 @@ def test_backoff_grows_while_the_restart_fails_and_resets_once_stable():
     assert [restarts.next_delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
     said: list[str] = []
-    broken = Service("broken", [sys.executable, "-c", "import sys; sys.exit(3)"], dict(os.environ), "http://127.0.0.1:9/")
+    broken = Service(
+        "broken", [sys.executable, "-c", "import sys; sys.exit(3)"], dict(os.environ), "http://127.0.0.1:9/"
+    )
     state_restarts = Restarts(first=0.1, cap=0.4, stable=60.0)
     supervisor = Supervisor([broken], say=said.append, restarts=lambda: state_restarts)
     broken.start()  # as if it had started once: now it dies on every restart
     run_until(supervisor, lambda: len(said) >= 4)
-    assert said[0] == "broken exited unexpectedly (code 3); restarting it in 0.1s (the other servers keep serving)"
+    assert (
+        said[0]
+        == "broken exited unexpectedly (code 3); restarting it in 0.1s (the other servers keep serving)"
+    )
     assert all("exited with code 3 while restarting" in line for line in said[1:4])
     assert state_restarts.attempts >= 4
     supervisor.stop()

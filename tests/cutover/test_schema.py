@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from cutover.cli import app
 from cutover.config import load_config
 from cutover.database import django_admin
+from cutover.dburl import DatabaseURL
+from cutover.embedded import ensure_database
 from cutover.schema.drift import check_drift as check_metadata
-from shared_db.config import DatabaseURL
-from shared_db.embedded import ensure_database
 from shared_db.models import Base
 
 # A mapping of a table Django's migrations never create: a check must not call it a match.
@@ -121,7 +121,15 @@ def test_schema_check_cli_unreachable_database_is_one_line():
 
 def test_a_mapping_of_tables_django_never_made_is_drift_not_a_match(migrated):
     result = CliRunner().invoke(
-        app, ["schema", "check", "--models", "tests.cutover.test_schema:NOT_DJANGOS", "--database-url", migrated.libpq()]
+        app,
+        [
+            "schema",
+            "check",
+            "--models",
+            "tests.cutover.test_schema:NOT_DJANGOS",
+            "--database-url",
+            migrated.libpq(),
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "drift: not_in_django: table mapped but missing from the database" in result.output
@@ -140,13 +148,21 @@ def test_without_a_database_a_throwaway_one_is_migrated_by_the_legacy(tmp_path, 
 @pytest.mark.parametrize(
     ("models", "message"),
     [
-        ("nowhere.models:Base", "the SQLAlchemy mapping: cannot import 'nowhere.models': ModuleNotFoundError"),
+        (
+            "nowhere.models:Base",
+            "the SQLAlchemy mapping: cannot import 'nowhere.models': ModuleNotFoundError",
+        ),
         ("shared_db.models:Nothing", "the SQLAlchemy mapping: 'shared_db.models' has no attribute 'Nothing'"),
-        ("shared_db.models:User.__tablename__", "the SQLAlchemy mapping shared_db.models:User.__tablename__: 'users' is neither"),
+        (
+            "shared_db.models:User.__tablename__",
+            "the SQLAlchemy mapping shared_db.models:User.__tablename__: 'users' is neither",
+        ),
     ],
 )
 def test_a_mapping_that_cannot_be_had_is_one_line(models, message):
-    result = CliRunner().invoke(app, ["schema", "check", "--models", models, "--database-url", "postgresql://x@127.0.0.1:9/y"])
+    result = CliRunner().invoke(
+        app, ["schema", "check", "--models", models, "--database-url", "postgresql://x@127.0.0.1:9/y"]
+    )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"cutover: error: {message}"), lines

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.shared_db.test_embedded import servers_using
+from tests.cutover.test_embedded import servers_using
 
 
 def free_port() -> int:
@@ -60,7 +60,16 @@ def test_up_serves_the_seeded_api_and_a_signal_stops_everything(tmp_path: Path, 
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # exercise the embedded default
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cutover", "up", "--data-dir", str(data_dir), "--proxy-dir", str(tmp_path / "nginx")],
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--proxy-dir",
+            str(tmp_path / "nginx"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -78,7 +87,9 @@ def test_up_serves_the_seeded_api_and_a_signal_stops_everything(tmp_path: Path, 
         assert page.json()["count"] == 201
         assert page.headers["X-Cutover-Route"] == "users"
         assert page.headers["X-Cutover-Backend"] == "legacy"
-        modern = httpx.get(f"http://127.0.0.1:{ports['MODERN']}/api/users/me/", headers={"Authorization": f"Token {token}"})
+        modern = httpx.get(
+            f"http://127.0.0.1:{ports['MODERN']}/api/users/me/", headers={"Authorization": f"Token {token}"}
+        )
         assert modern.json()["username"] == "demo"
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 3, "gunicorn, uvicorn and nginx should be running"

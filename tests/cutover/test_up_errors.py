@@ -10,7 +10,9 @@ from cutover.cli import app
 
 
 def test_invalid_database_url_is_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["up", "--database-url", "mysql://u@h/db", "--data-dir", str(tmp_path / "pg")])
+    result = CliRunner().invoke(
+        app, ["up", "--database-url", "mysql://u@h/db", "--data-dir", str(tmp_path / "pg")]
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "cutover: error: DATABASE_URL must be a postgresql:// URL, got scheme 'mysql'"
@@ -44,7 +46,9 @@ def test_port_in_use_is_one_line(tmp_path):
 def test_a_missing_config_file_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["--config", str(tmp_path / "nope.toml"), "up"])
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [f"cutover: error: config file {tmp_path / 'nope.toml'} does not exist"]
+    assert result.output.strip().splitlines() == [
+        f"cutover: error: config file {tmp_path / 'nope.toml'} does not exist"
+    ]
 
 
 def test_a_config_without_a_port_to_start_is_one_line(tmp_path):
@@ -53,7 +57,8 @@ def test_a_config_without_a_port_to_start_is_one_line(tmp_path):
     config = tmp_path / "cutover.toml"
     config.write_text('[legacy]\nsettings = "legacy_django.settings"\n')
     result = CliRunner().invoke(
-        app, ["--config", str(config), "up", "--database-url", os.environ["DATABASE_URL"], "--legacy-port", "0"]
+        app,
+        ["--config", str(config), "up", "--database-url", os.environ["DATABASE_URL"], "--legacy-port", "0"],
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [

@@ -20,8 +20,8 @@ import pytest
 
 from cutover.proxy.manifest import set_route_mode
 from cutover.runner import group_members
+from tests.cutover.test_embedded import servers_using
 from tests.cutover.test_up import Output, free_port
-from tests.shared_db.test_embedded import servers_using
 
 REPO = Path(__file__).parents[2]
 MANIFEST = REPO / "migration_notes" / "routes.toml"
@@ -118,7 +118,9 @@ class Load:
             while not self._stop.is_set():
                 try:
                     answer = client.get(self.url)
-                    self.answers.append((time.monotonic(), answer.status_code, answer.headers["X-Cutover-Backend"]))
+                    self.answers.append(
+                        (time.monotonic(), answer.status_code, answer.headers["X-Cutover-Backend"])
+                    )
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
 
@@ -136,7 +138,9 @@ class Load:
 def test_modern_killed_under_load_fails_no_safe_request_and_comes_back(stack: Stack):
     url = f"{stack.front}/api/users/1/"
     token = stack.token()
-    assert httpx.get(url, headers={"Authorization": f"Token {token}"}).headers["X-Cutover-Backend"] == "modern"
+    assert (
+        httpx.get(url, headers={"Authorization": f"Token {token}"}).headers["X-Cutover-Backend"] == "modern"
+    )
     legacy, nginx = stack.server("gunicorn"), stack.server("nginx")
     uvicorn = stack.server("uvicorn")
 
@@ -147,7 +151,9 @@ def test_modern_killed_under_load_fails_no_safe_request_and_comes_back(stack: St
         stack.output.wait_for("modern is back", stack.proc, timeout=60)
         # nginx tries FastAPI again once its fail_timeout (5 s in the manifest) has passed.
         deadline = time.monotonic() + 20
-        while not any(when > killed_at + 1 and backend == "modern" for when, _, backend in load.answers[-50:]):
+        while not any(
+            when > killed_at + 1 and backend == "modern" for when, _, backend in load.answers[-50:]
+        ):
             assert time.monotonic() < deadline, "modern never served again after its restart"
             time.sleep(0.2)
 
@@ -169,7 +175,10 @@ def test_postgres_restarted_then_gone_stops_the_stack_and_leaves_nothing(stack: 
     pg_ctl(stack.data_dir, "-m", "fast", "restart")  # a new postmaster, as after `stop` and `start`
     assert postmaster(stack.data_dir) != first_postmaster
     deadline = time.monotonic() + 15
-    while httpx.get(f"{stack.front}/api/users/me/", headers={"Authorization": f"Token {token}"}).status_code != 200:
+    while (
+        httpx.get(f"{stack.front}/api/users/me/", headers={"Authorization": f"Token {token}"}).status_code
+        != 200
+    ):
         assert time.monotonic() < deadline, "the apps did not recover from the restart"
         time.sleep(0.2)
     assert stack.proc.poll() is None, "a restart of the database is not the database gone"

@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -30,7 +29,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "examples" / "catalog"
@@ -40,21 +39,10 @@ FIXTURE = PROJECT / "fixtures" / "catalog.json"
 INSTALL_TIMEOUT = 900  # seconds: a first install from PyPI on a slow day
 
 
-# The demo's own stack among the repository's dependencies, which a team's project does not get (issue 12:
-# the toolkit's packaging is to stop pinning them; until then the toolkit is installed without them).
-DEMO_STACK = {"django-filter", "drf-spectacular", "whitenoise", "argon2-cffi", "bcrypt"}
-
-
-def _name(requirement: str) -> str:
-    match = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
-    return match.group(0).lower().replace("_", "-") if match else ""
-
-
 def toolkit_requirements() -> list[str]:
-    """The toolkit's own dependencies (pyproject.toml), less what the example pins and the demo's stack."""
-    pinned = {_name(line) for line in REQUIREMENTS.read_text().splitlines() if _name(line)}
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    return [dep for dep in dependencies if _name(dep) not in pinned | DEMO_STACK]
+    """The toolkit's own dependencies and extras, as pyproject.toml declares them."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["generated"]]
 
 
 def _pip(target: Path, *args: str) -> None:
@@ -96,15 +84,16 @@ def ensure_venv() -> Path:
 def ensure_toolkit_venv() -> Path:
     """The example's virtualenv with the toolkit installed from this repository, as a team would have it.
 
-    Editable, so that it runs the toolkit as checked out now; ``--no-deps`` plus the toolkit's own
-    dependencies, resolved together with the example's pins: nothing may change the project's Django."""
-    extra = toolkit_requirements()
+    One ``pip install`` of the project's requirements and the toolkit with its ``generated`` extra, resolved
+    together, the toolkit's own dependencies included: nothing of it may change the project's pins.
+    Editable, so that it runs the toolkit as checked out now (the virtualenv is rebuilt when what the
+    toolkit declares changes)."""
 
     def install(target: Path) -> None:
-        _pip(target, "-r", str(REQUIREMENTS), *extra)
-        _pip(target, "--no-deps", "-e", str(REPO))
+        _pip(target, "-r", str(REQUIREMENTS), "-e", f"{REPO}[generated]")
 
-    return _ensure("catalog-toolkit", REQUIREMENTS.read_bytes() + "\n".join(extra).encode(), install)
+    key = REQUIREMENTS.read_bytes() + "\n".join(toolkit_requirements()).encode()
+    return _ensure("catalog-toolkit", key, install)
 
 
 @contextlib.contextmanager

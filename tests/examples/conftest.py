@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 from .catalog_env import (
     FIXTURE,

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 from .catalog_env import (
     FIXTURE,

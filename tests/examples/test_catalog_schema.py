@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 from .catalog_env import PROJECT, manage, project_env, scratch_database
 

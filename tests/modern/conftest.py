@@ -12,9 +12,9 @@ import httpx
 import pytest
 from django.db import connections
 
+from cutover.dburl import DatabaseURL
 from fastapi_app.main import create_app
 from fastapi_app.settings import Settings
-from shared_db.config import DatabaseURL
 
 T = TypeVar("T")
 

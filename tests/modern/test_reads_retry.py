@@ -18,10 +18,14 @@ class Released:
     so every call on it, ``terminate()`` included, raises InterfaceError."""
 
     async def fetchval(self, *args: Any) -> Any:
-        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
 
     def terminate(self) -> None:
-        raise asyncpg.InterfaceError("cannot call Connection.terminate(): connection has been released back to the pool")
+        raise asyncpg.InterfaceError(
+            "cannot call Connection.terminate(): connection has been released back to the pool"
+        )
 
 
 class Fresh:

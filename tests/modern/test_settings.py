@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from fastapi_app.settings import DEV_SECRET_KEY, Settings
 
@@ -16,7 +17,7 @@ def test_reads_djangos_variables(monkeypatch):
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old1,,old2")
     monkeypatch.setenv("ALLOWED_HOSTS", "api.example.com")
     settings = Settings()
-    assert settings.database.name == "app"
+    assert settings.database.database == "app"
     assert settings.SECRET_KEY_FALLBACKS == ["old1", "old2"]
     assert settings.allowed_hosts == ("127.0.0.1", "localhost", "testserver", "[::1]", "api.example.com")
 
@@ -31,7 +32,9 @@ def test_production_refuses_the_development_secret():
     assert Settings(DATABASE_URL=URL, APP_ENV="production", SECRET_KEY="real").APP_ENV == "production"
 
 
-@pytest.mark.parametrize("bad", ["mysql://x@y/z", "postgresql://x@y/"])
+@pytest.mark.parametrize(
+    "bad", ["mysql://x@y/z", "postgresql://x@y/", "not a url", "postgresql://x@y:port/z"]
+)
 def test_database_url_is_validated(bad):
     with pytest.raises(ValidationError):
         Settings(DATABASE_URL=bad)
@@ -55,3 +58,23 @@ def test_the_app_refuses_to_start_in_production_with_the_dev_secret():
     )
     assert proc.returncode != 0
     assert "SECRET_KEY must be set in production" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "url, asyncpg_args",
+    [
+        (
+            "postgresql://u:p%40ss@db.internal:6432/app",
+            {"host": "db.internal", "port": 6432, "password": "p@ss"},
+        ),
+        ("postgresql://postgres@/app?host=/tmp/pg%20sock&port=5433", {"host": "/tmp/pg sock", "port": 5433}),
+        ("postgres://postgres@/app?host=/run/postgresql", {"host": "/run/postgresql"}),
+    ],
+)
+def test_the_database_url_reaches_asyncpg_as_libpq_reads_it(url, asyncpg_args):
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    settings = Settings(DATABASE_URL=url)
+    _, kwargs = dialect().create_connect_args(make_url(settings.database_url("asyncpg")))
+    assert kwargs["database"] == "app" and asyncpg_args.items() <= kwargs.items()
+    assert settings.database_url("").startswith("postgresql://")

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from shared_db.config import DatabaseURL
+from cutover.dburl import DatabaseURL
 
 ASGIApp = Callable[..., Any]
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from cutover.config import load_config
+from cutover.dburl import DatabaseURL
 from cutover.parity.cases import load_cases
 from cutover.parity.compare import load_rules
 from cutover.parity.fixture import FixtureDatabase, parse_sources
 from cutover.parity.redact import Redactor
 from cutover.parity.runner import ParityRunner
 from cutover.parity.targets import ASGITarget, WSGITarget, allowed_origin, django_wsgi_target
-from shared_db.config import DatabaseURL
 
 from .apps import modern_app, this_run_database_url
 

@@ -16,9 +16,9 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from cutover.database import child_env
+from cutover.dburl import DatabaseURL, database_url_from_env
 from cutover.runner import python_module
 from legacy_django.users.models import User
-from shared_db.config import DatabaseURL, database_url_from_env
 
 from .conftest import REPO, access_log, free_port, manifest_text, stop, wait_until_serving
 

@@ -23,10 +23,10 @@ from django.db import connection
 
 from cutover import stack
 from cutover.database import child_env
+from cutover.dburl import DatabaseURL, database_url_from_env
 from cutover.proxy.apply import ProxyTarget, install_manifest
 from cutover.proxy.manifest import set_route_mode
 from cutover.proxy.nginx import Nginx
-from shared_db.config import DatabaseURL, database_url_from_env
 
 from .conftest import REPO, free_port, manifest_text, stop, wait_until_serving
 

@@ -22,7 +22,7 @@ def servers_using(data_dir: Path) -> list[psutil.Process]:
 
 
 def test_embedded_server_serves_and_stops(tmp_path):
-    from shared_db.embedded import embedded_database
+    from cutover.embedded import embedded_database
 
     data_dir = tmp_path / "pg"
     with embedded_database(data_dir, name="lifecycle") as url:
@@ -35,7 +35,7 @@ def test_embedded_server_serves_and_stops(tmp_path):
 
 
 def test_data_survives_a_restart(tmp_path):
-    from shared_db.embedded import embedded_database
+    from cutover.embedded import embedded_database
 
     data_dir = tmp_path / "pg"
     with embedded_database(data_dir) as url, psycopg.connect(url.libpq(), autocommit=True) as conn:
@@ -45,7 +45,7 @@ def test_data_survives_a_restart(tmp_path):
 
 
 def test_throwaway_cluster_is_deleted(tmp_path):
-    from shared_db.embedded import embedded_database
+    from cutover.embedded import embedded_database
 
     data_dir = tmp_path / "pg"
     with embedded_database(data_dir, throwaway=True):
@@ -58,7 +58,7 @@ def test_no_server_survives_a_crashing_process(tmp_path):
     data_dir = tmp_path / "pg"
     script = textwrap.dedent(
         f"""
-        from shared_db.embedded import embedded_database
+        from cutover.embedded import embedded_database
         with embedded_database({str(data_dir)!r}):
             raise SystemExit(3)
         """

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .config import ENV_VAR
+from .dburl import ENV_VAR
 from .embedded import embedded_database
 
 

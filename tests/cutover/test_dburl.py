@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_db.config import DatabaseURL, InvalidDatabaseURL, database_url_from_env
+from cutover.dburl import DatabaseURL, InvalidDatabaseURL, database_url_from_env
 
 
 def test_tcp_url_renders_for_each_driver():

@@ -18,7 +18,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from .config import DatabaseURL
+from .dburl import DatabaseURL
 
 __all__ = ["DEFAULT_DATA_DIR", "embedded_database", "ensure_database"]
 
