@@ -11,7 +11,6 @@ from pathlib import Path
 from .config import ConfigError, ProjectConfig, load_config
 from .errors import last_line
 from .proxy.apply import ProxyTarget, install_manifest
-from .proxy.manifest import DEFAULT_MANIFEST
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
 from .proxy.transport import legacy_server_args
 from .runner import Service, python_module
@@ -27,13 +26,17 @@ class StackConfig:
     modern_workers: int = 2
     # the front door: nginx, rendered from the routing manifest
     proxy_port: int = 8000
-    manifest: Path = field(default=DEFAULT_MANIFEST)
+    manifest: Path = None  # type: ignore[assignment]  # None: the project config's [proxy] manifest
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
     # production, nginx's JSON access log is the record and these are off (the benchmark runs them so).
     app_access_logs: bool = True
     # The project whose apps these are (read from the working directory unless given).
     project: ProjectConfig = field(default_factory=load_config)
+
+    def __post_init__(self) -> None:
+        if self.manifest is None:
+            object.__setattr__(self, "manifest", self.project.proxy.manifest)
 
 
 def _command(template: str, config: StackConfig, port: int) -> list[str]:

@@ -193,13 +193,14 @@ def _through_nginx(
     make_proxy = getattr(stack, "proxy_service", None)
     if make_proxy is None:
         return Target(name, "", [], missing="cutover.stack has no proxy_service yet")
-    from ..proxy.manifest import DEFAULT_MANIFEST, read_text, set_route_mode
+    from ..proxy.manifest import read_text, set_route_mode
 
     # The real manifest, with the users API routed to the upstream under test (legacy: as committed).
-    text = read_text(DEFAULT_MANIFEST)
+    source = config.project.proxy.manifest
+    text = read_text(source)
     if upstream_name == MODERN:
         for route_id in USER_ROUTES:
-            text = set_route_mode(text, route_id, "modern", source=str(DEFAULT_MANIFEST))
+            text = set_route_mode(text, route_id, "modern", source=str(source))
     manifest = work_dir / f"{name.replace('+', '-')}.toml"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(text, encoding="utf-8")

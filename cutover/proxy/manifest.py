@@ -1,4 +1,5 @@
-"""The routing manifest (``migration_notes/routes.toml``): model, validation, and comment-preserving edits.
+"""The routing manifest (``routes.toml``, or the project config's ``[proxy] manifest``): model, validation,
+and comment-preserving edits.
 
 The file is read with tomlkit rather than tomllib so that ``cutover move`` can change one route's mode and
 write the file back with every comment, blank line and key order intact: the manifest lives in version
@@ -21,7 +22,7 @@ from tomlkit.items import AoT, Table
 from ..errors import CutoverError
 from ..exit_codes import ExitCode
 
-DEFAULT_MANIFEST = Path("migration_notes") / "routes.toml"
+DEFAULT_MANIFEST = Path("routes.toml")  # beside the project config, unless its [proxy] manifest says
 
 MODES = ("legacy", "canary", "modern")
 MATCHES = ("exact", "prefix", "pattern")
