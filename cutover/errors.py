@@ -44,6 +44,13 @@ def last_line(output: str) -> str:
     return (output.strip().splitlines() or ["(no output)"])[-1]
 
 
+def described(exc: BaseException) -> str:
+    """``Type: first line of the message``: how a setup error names what went wrong, on one line."""
+    root = getattr(exc, "orig", None) or exc
+    first = one_line(exc)
+    return type(root).__name__ if first == type(root).__name__ else f"{type(root).__name__}: {first}"
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (drivers' messages run over several lines)."""
     root = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception

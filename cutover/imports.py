@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
+from .errors import described
 
 __all__ = ["import_string", "project_importable"]
 
@@ -33,7 +34,7 @@ def import_string(spec: str, root: Path, *, what: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # anything the module raises on import is the project's, reported in one line
-        raise ConfigError(f"{what}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(f"{what}: cannot import {module_name!r}: {described(exc)}") from None
     target: Any = module
     for part in attribute.split("."):
         try:

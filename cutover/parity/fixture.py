@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from ..errors import CutoverError
+from ..errors import CutoverError, described
 from .identities import Credential, Csrf, IdentityError, SchemeSet, schemes_for
 from .tables import Tables, discover_tables
 
@@ -323,10 +323,7 @@ class FixtureDatabase:
             except CutoverError:
                 raise
             except Exception as exc:
-                first = next((line for line in str(exc).splitlines() if line.strip()), "")
-                raise FixtureError(
-                    f"loading the fixture {source} failed: {type(exc).__name__}: {first}"
-                ) from None
+                raise FixtureError(f"loading the fixture {source} failed: {described(exc)}") from None
             if declared:
                 fixture.passwords.update(declared.get("passwords") or {})
                 fixture.extra_secrets.update(declared.get("secrets") or ())
@@ -367,7 +364,7 @@ class FixtureDatabase:
             raise
         except Exception as exc:
             raise IdentityError(
-                f"identity {scheme.name}:{username}: minting failed: {type(exc).__name__}: {exc}"
+                f"identity {scheme.name}:{username}: minting failed: {described(exc)}"
             ) from None
 
     # --- reset and snapshot ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import described, one_line
 from .cases import Auth, Case, CaseError
 
 __all__ = ["GeneratedCases", "SchemaError", "generated_cases", "legacy_schema", "route_for"]
@@ -59,13 +60,8 @@ def legacy_schema() -> dict[str, Any]:
             return SchemaGenerator().get_schema(request=None, public=True)  # type: ignore[no-any-return]
     except Exception as exc:
         raise SchemaError(
-            f"drf-spectacular refused to generate the OpenAPI schema: {type(exc).__name__}: {_line(exc)}"
+            f"drf-spectacular refused to generate the OpenAPI schema: {described(exc)}"
         ) from None
-
-
-def _line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def _scalar(value: Any) -> str:
@@ -124,15 +120,13 @@ def generated_cases(
         loaded = schemathesis.openapi.from_dict(document)
         results = list(loaded.get_all_operations())
     except Exception as exc:
-        raise SchemaError(
-            f"schemathesis refused the OpenAPI schema: {type(exc).__name__}: {_line(exc)}"
-        ) from None
+        raise SchemaError(f"schemathesis refused the OpenAPI schema: {described(exc)}") from None
     operations, unrouted = [], []
     for result in results:
         try:
             operation = result.ok()  # type: ignore[union-attr]
         except Exception as exc:  # one operation schemathesis cannot read: the others still run
-            unrouted.append(f"(unreadable operation: {_line(exc)})")
+            unrouted.append(f"(unreadable operation: {one_line(exc)})")
             continue
         route = route_for(routes, operation.method.upper(), _placeholder(operation))
         if route is None:

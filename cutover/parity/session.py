@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ProjectConfig
-from ..errors import CutoverError
+from ..errors import CutoverError, described
 from .cases import Case, CaseError, load_cases
 from .compare import load_rules
 from .fixture import Fixture, FixtureDatabase, parse_sources
@@ -125,10 +125,7 @@ def configure_django(project: ProjectConfig, url: Any | None, secret_key: str | 
     try:
         django.setup()
     except Exception as exc:
-        first = next((line for line in str(exc).splitlines() if line.strip()), "")
-        raise CutoverError(
-            f"the settings module {module!r} failed to load: {type(exc).__name__}: {first}"
-        ) from None
+        raise CutoverError(f"the settings module {module!r} failed to load: {described(exc)}") from None
     if secret_key:
         settings.SECRET_KEY = secret_key
     return True
@@ -157,7 +154,7 @@ def _throwaway_database() -> Iterator[Any]:
                 embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True)
             )
         except Exception as exc:  # only the start is the database's fault, not what runs on it
-            raise CutoverError(f"cannot start the throwaway database: {type(exc).__name__}: {exc}") from exc
+            raise CutoverError(f"cannot start the throwaway database: {described(exc)}") from exc
         yield url
 
 
@@ -167,7 +164,7 @@ def _migrate() -> None:
     try:
         call_command("migrate", interactive=False, verbosity=0)
     except Exception as exc:
-        raise CutoverError(f"migrating the database failed: {type(exc).__name__}: {exc}") from exc
+        raise CutoverError(f"migrating the database failed: {described(exc)}") from exc
 
 
 def _parse_url(raw: str | None) -> Any:
@@ -189,7 +186,7 @@ def _asgi_app(spec: str, root: Path) -> Any:
         try:
             app = app()
         except Exception as exc:
-            raise CutoverError(f"the modern app factory {spec} failed: {type(exc).__name__}: {exc}") from None
+            raise CutoverError(f"the modern app factory {spec} failed: {described(exc)}") from None
     return app
 
 
@@ -341,9 +338,7 @@ def run_in_process(
         try:
             modern_target = ASGITarget(app, "modern", origin=origin)
         except Exception as exc:
-            raise CutoverError(
-                f"the ASGI app {modern_spec} failed to start: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise CutoverError(f"the ASGI app {modern_spec} failed to start: {described(exc)}") from exc
         stack.callback(modern_target.close)
         runner = ParityRunner(
             legacy_target, modern_target, database, rules=plan.rules, detect_noise=options.noise
