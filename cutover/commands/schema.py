@@ -17,7 +17,9 @@ from ..imports import import_string
 from ..schema.drift import check_drift, metadata_of
 from . import project_config
 
-app = typer.Typer(help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True)
+app = typer.Typer(
+    help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True, rich_markup_mode=None
+)
 console = Console(highlight=False)
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cutover.cli import app
@@ -41,3 +42,19 @@ def test_move_and_rollback_edit_the_configs_manifest_and_install_under_the_proje
     assert back.exit_code == 0, back.output
     assert 'mode = "modern"' not in (tmp_path / "deploy" / "routes.toml").read_text()
     assert DEMO_MANIFEST.read_text() == demo_before  # the demo's own file was never touched
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["move", "--help"], "[proxy] manifest"),
+        (["move", "--help"], "[parity] report"),
+        (["parity", "--help"], "[modern] asgi"),
+        (["schema", "check", "--help"], "[schema] models"),
+        (["up", "--help"], "[database] seed"),
+    ],
+)
+def test_help_names_the_config_keys_its_defaults_come_from(argv, named):
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert named in " ".join(result.output.split())
