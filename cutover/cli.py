@@ -38,9 +38,10 @@ def _options(
 
 def _register() -> None:
     # Commands import downward only (errors, engines), never this module: no import circle.
-    from .commands import bench, parity, schema, up
+    from .commands import bench, init, parity, schema, up
     from .commands import routes as routing
 
+    init.register(app)
     up.register(app)
     bench.register(app)
     routing.register(app)

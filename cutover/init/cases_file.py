@@ -1,0 +1,73 @@
+"""Starter parity cases for one route, so that ``cutover parity`` runs as soon as ``cutover init`` has:
+the route read anonymously and as each identity given, an object that does not exist, and, for write
+methods, an empty body. They only ask both apps the same question; what the answers must be is left to
+the team, which adds the cases that matter (docs/parity.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tomlkit
+
+from .routes import Proposed
+
+__all__ = ["starter_cases"]
+
+_WRITES = ("POST", "PUT", "PATCH")
+
+
+def starter_cases(
+    route: Proposed, path: str, missing: str | None, identities: Sequence[str], view: str = ""
+) -> str:
+    """The case file's text for ``route``, whose sample ``path`` Django resolves (``missing``: the same
+    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"Starter cases written by `cutover init` for {route.id}: {path}"))
+    if view:
+        doc.add(tomlkit.comment(f"View: {view}"))
+    doc.add(
+        tomlkit.comment("Edit and add to them (docs/parity.md); `cutover init` never rewrites this file.")
+    )
+    if not identities:
+        doc.add(
+            tomlkit.comment(
+                'No identities yet: add cases with auth = "token:USER" (or session, jwt, basic) once the'
+            )
+        )
+        doc.add(tomlkit.comment("[parity] fixture has users, or run `cutover init --user NAME`."))
+    doc.add("route", route.id)
+    defaults = tomlkit.table()
+    defaults.add("path", path)
+    doc.add(tomlkit.nl())
+    doc.add("defaults", defaults)
+    cases = tomlkit.aot()
+    methods = [m for m in route.methods if m != "*"] or ["GET", "POST"]
+    read = "GET" if "GET" in methods else None
+    if read:
+        cases.append(_case("anonymous", read))
+        for identity in identities:
+            cases.append(_case(f"as-{identity.replace(':', '-')}", read, auth=identity))
+        if missing:
+            cases.append(_case("not-found", read, path=missing))
+    for method in methods:
+        if method in _WRITES:
+            cases.append(_case(f"{method.lower()}-empty-body", method, body={}))
+            for identity in identities[:1]:
+                name = f"{method.lower()}-empty-body-as-{identity.replace(':', '-')}"
+                cases.append(_case(name, method, body={}, auth=identity))
+        elif method == "DELETE" and missing:
+            cases.append(_case("delete-not-found", method, path=missing))
+    if not cases:
+        cases.append(_case("anonymous", methods[0]))
+    doc.add("cases", cases)
+    return tomlkit.dumps(doc)
+
+
+def _case(case_id: str, method: str, **values: object) -> tomlkit.items.Table:
+    table = tomlkit.table()
+    table.add("id", case_id.lower().replace("_", "-"))
+    if method != "GET":
+        table.add("method", method)
+    for key, value in values.items():
+        table.add(key, tomlkit.inline_table() if value == {} else value)
+    return table

@@ -1,0 +1,129 @@
+"""The project config ``cutover init`` writes: what the project's settings say, as ``cutover.toml`` or as
+``[tool.cutover]`` added to its ``pyproject.toml`` (the rest of that file untouched)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+
+from ..config import ProjectConfig
+
+__all__ = ["ProjectFacts", "config_text", "pyproject_text"]
+
+# DRF authentication classes (by the class they are, or derive from) -> the identity scheme that mints
+# what they take.
+_SCHEMES = (
+    ("rest_framework.authentication.TokenAuthentication", "token"),
+    ("rest_framework.authentication.SessionAuthentication", "session"),
+    ("rest_framework_simplejwt.authentication.JWTAuthentication", "jwt"),
+    ("rest_framework.authentication.BasicAuthentication", "basic"),
+)
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    settings: str
+    wsgi: str | None  # module:attribute
+    session_cookie: str
+    csrf_cookie: str
+    schemes: tuple[str, ...]  # identity schemes the project's DRF authentication takes
+    tables: tuple[str, ...]  # the project's own apps' tables
+
+    @classmethod
+    def read(cls, project: ProjectConfig) -> ProjectFacts:
+        """From the settings set up in this process."""
+        import os
+
+        from django.conf import settings
+
+        from ..parity.tables import project_tables
+
+        wsgi = getattr(settings, "WSGI_APPLICATION", None)
+        if wsgi and ":" not in wsgi:
+            module, _, attribute = wsgi.rpartition(".")
+            wsgi = f"{module}:{attribute}"
+        return cls(
+            settings=os.environ["DJANGO_SETTINGS_MODULE"],
+            wsgi=wsgi or None,
+            session_cookie=settings.SESSION_COOKIE_NAME,
+            csrf_cookie=settings.CSRF_COOKIE_NAME,
+            schemes=_schemes(),
+            tables=tuple(project_tables(project.root)),
+        )
+
+
+def _schemes() -> tuple[str, ...]:
+    try:
+        from rest_framework.settings import api_settings
+    except ImportError:  # no DRF: Django's own session login
+        return ("session",)
+    from django.utils.module_loading import import_string
+
+    found: list[str] = []
+    for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        for dotted, scheme in _SCHEMES:
+            try:
+                base = import_string(dotted)
+            except ImportError:
+                continue
+            if isinstance(auth, type) and issubclass(auth, base) and scheme not in found:
+                found.append(scheme)
+    return tuple(found)
+
+
+def _tables(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) -> dict[str, Any]:
+    legacy = tomlkit.table()
+    legacy.add("settings", facts.settings)
+    if facts.wsgi:
+        legacy.add("wsgi", facts.wsgi)
+    legacy.add(tomlkit.comment('health = "/"   # a path that answers once Django is up'))
+    modern_table = tomlkit.table()
+    if modern:
+        modern_table.add("asgi", modern)
+    else:
+        modern_table.add(tomlkit.comment('asgi = "your_port.main:app"   # the FastAPI port, once it exists'))
+    proxy = tomlkit.table()
+    proxy.add("manifest", manifest)
+    parity = tomlkit.table()
+    parity.add("cases", cases)
+    parity.add(tomlkit.comment('rules = "parity/rules.toml"   # differences you accept, with their reasons'))
+    parity.add(tomlkit.comment('fixture = ["fixtures/data.json"]   # the data every case starts from'))
+    if facts.tables:
+        parity.add(tomlkit.comment(f"tables (default, the project's own apps): {', '.join(facts.tables)}"))
+    schemes = ", ".join(facts.schemes) or "none"
+    parity.add(
+        tomlkit.comment(
+            f"identities your DRF authentication takes: {schemes} "
+            f"(session cookie {facts.session_cookie!r}, CSRF cookie {facts.csrf_cookie!r})"
+        )
+    )
+    return {"legacy": legacy, "modern": modern_table, "proxy": proxy, "parity": parity}
+
+
+def config_text(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) -> str:
+    doc = tomlkit.document()
+    doc.add(
+        tomlkit.comment(
+            "The project config of the cutover toolkit (docs/config.md), written by `cutover init`"
+        )
+    )
+    doc.add(tomlkit.comment("from the project's settings. Paths are relative to this file's folder."))
+    for name, table in _tables(facts, modern, manifest, cases).items():
+        doc.add(tomlkit.nl())
+        doc.add(name, table)
+    return tomlkit.dumps(doc)
+
+
+def pyproject_text(current: str, facts: ProjectFacts, modern: str | None, manifest: str, cases: str) -> str:
+    doc = tomlkit.parse(current)
+    tool = doc.get("tool")
+    if tool is None:
+        tool = tomlkit.table(is_super_table=True)
+        doc.add("tool", tool)
+    cutover = tomlkit.table(is_super_table=True)
+    for name, table in _tables(facts, modern, manifest, cases).items():
+        cutover.add(name, table)
+    tool.add("cutover", cutover)
+    return tomlkit.dumps(doc)
