@@ -12,10 +12,11 @@ settings such as ``WSGI_APPLICATION``) and are resolved only when used, with the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from .errors import CutoverError
 
 __all__ = [
+    "BenchConfig",
     "BenchScenario",
     "ConfigError",
     "DatabaseConfig",
@@ -99,12 +101,31 @@ class ParityConfig:
 
 @dataclass(frozen=True)
 class BenchScenario:
+    """One request the benchmark loads every target with (docs/config.md, ``[[bench.scenarios]]``)."""
+
     name: str
     method: str
-    path: str
-    identity: str | None = None
-    body: Mapping[str, Any] | None = None
-    status: int = 200
+    path: str  # may hold {placeholders}: {n}, {unique} and the dataset's values
+    identity: str | None = None  # SCHEME:USER, minted as parity mints a case's auth
+    body: Mapping[str, Any] | None = None  # sent as JSON; placeholders in its strings
+    status: int = 200  # what every answer must be: the preflight checks it, wrk counts others as errors
+    concurrency: tuple[int, ...] | None = None  # None: the bench's levels (--concurrency)
+    warmup: int | None = None  # seconds; None: the bench's (--warmup)
+    duration: int | None = None  # seconds; None: the bench's (--duration)
+    headline: bool = False  # the scenario the targets are checked on (else the first)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scenarios: tuple[BenchScenario, ...] = ()
+    seed: str | None = None  # a management command run on the bench's own database after migrating
+    dataset: str | None = None  # module:function returning the placeholders' values
+    floor: str | None = None  # module:attribute of an idealised ASGI app to compare against
+
+    @property
+    def headline(self) -> BenchScenario | None:
+        """The scenario the targets are checked on: the one marked ``headline``, else the first."""
+        return next((s for s in self.scenarios if s.headline), self.scenarios[0] if self.scenarios else None)
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ class ProjectConfig:
     parity: ParityConfig
     schema: SchemaConfig = SchemaConfig()
     identities: Mapping[str, str] = field(default_factory=dict)  # scheme name -> module:function
-    bench: tuple[BenchScenario, ...] = ()
+    bench: BenchConfig = BenchConfig()
     notes: tuple[str, ...] = ()  # extra lines for `cutover up`'s banner (where to log in, say)
 
     def pythonpath(self, environ: Mapping[str, str] = os.environ) -> str:
@@ -232,6 +253,18 @@ class _Table:
             raise self._wrong(key, "a list of strings")
         return tuple(value)
 
+    def integers(self, key: str, low: int, high: int, expected: str) -> tuple[int, ...] | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in value)
+        ):
+            raise self._wrong(key, expected)
+        return tuple(value)
+
     def path(self, key: str, default: str, root: Path) -> Path:
         value = self.string(key, default)
         assert value is not None
@@ -322,9 +355,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     up.done()
 
     bench = section("bench")
-    scenarios = tuple(
-        _scenario(raw, index, where) for index, raw in enumerate(_list(bench, "scenarios", where))
-    )
+    bench_config = _bench(bench, where)
     bench.done()
     top.done()
     return ProjectConfig(
@@ -337,7 +368,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         parity=parity_config,
         schema=schema_config,
         identities=schemes,
-        bench=scenarios,
+        bench=bench_config,
         notes=notes,
     )
 
@@ -382,21 +413,89 @@ def _list(table: _Table, key: str, where: str) -> Sequence[Any]:
     return value
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def _bench(table: _Table, where: str) -> BenchConfig:
+    scenarios = tuple(
+        _scenario(raw, index, where) for index, raw in enumerate(_list(table, "scenarios", where))
+    )
+    names = [s.name for s in scenarios]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise ConfigError(f"{where}: [[bench.scenarios]] name {twice!r} is used twice")
+    if sum(s.headline for s in scenarios) > 1:
+        raise ConfigError(f"{where}: [[bench.scenarios]] headline = true is set on more than one scenario")
+    return BenchConfig(
+        scenarios=scenarios,
+        seed=table.string("seed", expected="a management command with its arguments"),
+        dataset=table.string(
+            "dataset", pattern=IMPORT_STRING, expected="an import string like 'bench.data:build'"
+        ),
+        floor=table.string(
+            "floor", pattern=IMPORT_STRING, expected="an import string like 'bench.floor:app'"
+        ),
+    )
+
+
 def _scenario(raw: Any, index: int, where: str) -> BenchScenario:
     table = _Table(raw, f"bench.scenarios #{index + 1}", where)
     name = table.string("name", pattern=re.compile(r"^[a-z][a-z0-9-]*$"), expected="a name like 'detail'")
     method = table.string("method", "GET", pattern=re.compile(r"^[A-Z]+$"), expected="an HTTP method")
-    path = table.string("path", pattern=re.compile(r"^/"), expected="a path starting with '/'")
+    path = table.string(
+        "path", pattern=re.compile(r"^/[^\s]*$"), expected="a path starting with '/' (no spaces)"
+    )
     identity = table.string("identity", pattern=re.compile(r"^[\w-]+:.+$"), expected="'SCHEME:USER'")
     body = table.table("body") or None
-    table.read.add("status")
-    status = raw.get("status", 200)
-    if not isinstance(status, int) or not 100 <= status <= 599:
-        raise ConfigError(
-            f"{where}: [bench.scenarios #{index + 1}] status must be an HTTP status, got {status!r}"
-        )
+    status = _integer(table, "status", 100, 599, "an HTTP status")
+    concurrency = table.integers("concurrency", 1, 1024, "a list of connection counts in 1..1024")
+    warmup = _integer(table, "warmup", 0, 600, "seconds in 0..600")
+    duration = _integer(table, "duration", 1, 3600, "seconds in 1..3600")
+    headline = table.boolean("headline") or False
     table.done()
     if name is None or path is None:
         raise ConfigError(f"{where}: [bench.scenarios #{index + 1}] needs a name and a path")
+    _check_placeholders(path, f"{where}: [bench.scenarios #{index + 1}] path")
+    if body is not None:
+        try:
+            json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: [bench.scenarios #{index + 1}] body must hold JSON values only "
+                "(strings, numbers, booleans, arrays, tables)"
+            ) from None
+        for text in _strings(body):
+            _check_placeholders(text, f"{where}: [bench.scenarios #{index + 1}] body")
     assert method is not None
-    return BenchScenario(name, method, path, identity, body, status)
+    return BenchScenario(
+        name, method, path, identity, body, 200 if status is None else status,
+        concurrency=concurrency, warmup=warmup, duration=duration, headline=headline,
+    )  # fmt: skip
+
+
+def _integer(table: _Table, key: str, low: int, high: int, expected: str) -> int | None:
+    value = table._get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise table._wrong(key, expected)
+    return value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    # Braces that are not a {name} stay literal; a lone '{name' is almost always a typo.
+    rest = _PLACEHOLDER.sub("", text)
+    broken = re.search(r"\{[a-z_][a-z0-9_]*(?!\})", rest)
+    if broken is not None:
+        raise ConfigError(f"{where} has an unclosed placeholder {broken.group(0)!r} in {text!r}")

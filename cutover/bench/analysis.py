@@ -7,7 +7,6 @@ from typing import Any
 from .results import (
     FLOOR,
     HEADLINE_CONNECTIONS,
-    HEADLINE_ENDPOINT,
     LEGACY,
     LEGACY_NGINX,
     MODERN,
@@ -25,8 +24,7 @@ def _cpu_ms(point: Point | None) -> float | None:
     return None if point is None else point.per_1k(point.server_cpu_s)
 
 
-# The application's own code: the port's package, and the floor's module (in this package).
-_APP_PACKAGES = {"fastapi_app": "the app's own code", "cutover": "the app's own code"}
+OWN_CODE = "the app's own code"
 
 
 def _db_ms(point: Point | None) -> float | None:
@@ -36,9 +34,11 @@ def _db_ms(point: Point | None) -> float | None:
 def _ms_by_package(profile: dict[str, Any], cpu_ms: float) -> dict[str, float]:
     """Each package's share of the samples applied to the CPU per request: an estimate (the samples cover
     Python code holding the GIL; the CPU figure is all the processes spent, kernel included)."""
+    # Each target's own packages (the port's, the floor's) compare as one: what each app does itself.
+    own = set(profile.get("own", []))
     out: dict[str, float] = {}
     for package, share in profile.get("by_package", []):
-        name = _APP_PACKAGES.get(package, package)
+        name = OWN_CODE if package in own else package
         out[name] = out.get(name, 0.0) + share * cpu_ms
     return out
 
@@ -65,7 +65,8 @@ def _phases(profile: dict[str, Any], top: int = 5) -> str:
 
 def explain(run: BenchRun) -> list[str]:
     """One paragraph per missed target, from CPU per request and the profiles."""
-    at = {t: run.point(HEADLINE_ENDPOINT, t, HEADLINE_CONNECTIONS) for t in (LEGACY, MODERN, FLOOR)}
+    headline = run.headline or ""
+    at = {t: run.point(headline, t, HEADLINE_CONNECTIONS) for t in (LEGACY, MODERN, FLOOR)}
     cpu = {t: _cpu_ms(p) or 0.0 for t, p in at.items()}
     profiles = run.profiles
     out: list[str] = []
@@ -84,8 +85,8 @@ def explain(run: BenchRun) -> list[str]:
             out.append(text)
         elif check.name.startswith("modern/floor") and cpu[MODERN] and cpu[FLOOR]:
             text = (
-                f"**modern/floor {check.shown} < 0.8x.** The floor answers the same request with the "
-                f"same queries for {cpu[FLOOR]:.2f} ms of server CPU, modern for {cpu[MODERN]:.2f} ms "
+                f"**modern/floor {check.shown} < 0.8x.** The floor (the project's idealised app) answers "
+                f"the same request for {cpu[FLOOR]:.2f} ms of server CPU, modern for {cpu[MODERN]:.2f} ms "
                 f"({cpu[MODERN] / cpu[FLOOR]:.1f}x)."
             )
             db_modern, db_floor = _db_ms(at[MODERN]), _db_ms(at[FLOOR])
@@ -105,7 +106,7 @@ def explain(run: BenchRun) -> list[str]:
         elif check.name.startswith("nginx"):
             parts = []
             for via, direct in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN)):
-                p, d = run.point(HEADLINE_ENDPOINT, via, HEADLINE_CONNECTIONS), at.get(direct)
+                p, d = run.point(headline, via, HEADLINE_CONNECTIONS), at.get(direct)
                 if p and d and p.load and d.rps:
                     nginx_ms = p.per_1k(p.nginx_cpu_s) or 0.0
                     parts.append(

@@ -1,51 +1,79 @@
-"""The benchmark's own database: 10,000 seeded users and a token, never the development database."""
+"""The benchmark's own database, prepared as the project config says; never the development database.
+
+In order, on the bench's database: the legacy's ``migrate``; ``[bench] seed`` (a management command,
+``{users}`` replaced by ``--users``) if the config has one; then, in a child process with the project's
+Django set up (:mod:`.prepare`), ``[bench] dataset`` (a factory returning the placeholders' values) if
+the config has one, and the scenarios' identities minted as parity mints them. Nothing else is written.
+"""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterator
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import psycopg
+from typing import Any
 
 from cutover.dburl import DatabaseURL
 from cutover.embedded import embedded_database
 
-from ..config import load_config
-from ..database import django_admin
-from ..errors import CutoverError
+from ..config import BenchScenario, ProjectConfig
+from ..database import child_env, django_admin
+from ..errors import CutoverError, last_line
+from .prepare import MARKER
+from .scenarios import SAFE_METHODS, Scenario, Values, check_values
 
 __all__ = [
     "BENCH_DATA_DIR",
-    "BENCH_EMAIL_DOMAIN",
-    "BENCH_USERNAME",
     "Dataset",
     "bench_database",
-    "describe_dataset",
     "prepare_dataset",
+    "seed_command",
 ]
 
-# Apart from .data/postgres (the development database) on purpose: the bench adds and deletes users.
+# Apart from .data/postgres (the development database) on purpose: the bench writes into its database.
 BENCH_DATA_DIR = Path(".data") / "bench-postgres"
-BENCH_USERNAME = "demo"  # the seed's staff user; its token authenticates every GET
-BENCH_EMAIL_DOMAIN = "bench.example"  # users created by the POST scenario, deleted before each run
-SEARCH_TERM = "user1"  # matches user1, user10..19, user100..199, user1000..1999, user10000: ~56 pages
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """What the load scripts need to know about the seeded database."""
+    """What the scenarios need of the prepared database: the placeholders' values and the credentials."""
 
     url: DatabaseURL
-    token: str
-    min_id: int
-    max_id: int
-    users: int
-    search: str
-    search_pages: int
+    values: Values = field(default_factory=dict)
+    credentials: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # identity -> minted
+    csrf: Mapping[str, Any] = field(default_factory=dict)
+
+    def headers(self, identity: str | None, method: str) -> list[tuple[str, str]]:
+        """What a request as ``identity`` carries, as parity sends it: the credential's headers; with
+        cookies, the CSRF cookie too and, on an unsafe method, the CSRF header."""
+        if identity is None:
+            return []
+        minted = self.credentials[identity]
+        headers = [(k, v) for k, v in minted["headers"]]
+        cookies = [(k, v) for k, v in minted["cookies"]]
+        if cookies:
+            if self.csrf.get("cookie"):
+                cookies.append((self.csrf["cookie"], self.csrf["secret"]))
+            headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies)))
+            if method not in SAFE_METHODS and self.csrf.get("token"):
+                headers.append((self.csrf["header"], self.csrf["token"]))
+        return headers
+
+    def scenario(self, config: BenchScenario, where: str = "the project config") -> Scenario:
+        return Scenario.make(config, self.values, self.headers(config.identity, config.method), where)
+
+    def describe(self) -> str:
+        """One line for the report: each value, or how many items each list has."""
+        parts = [
+            f"{k}: {len(v):,} values" if isinstance(v, list | tuple) else f"{k}: {v!r}"
+            for k, v in self.values.items()
+        ]
+        return "; ".join(parts) or "no dataset values"
 
 
 @contextmanager
@@ -59,32 +87,49 @@ def bench_database(url: DatabaseURL | None, data_dir: Path = BENCH_DATA_DIR) -> 
         yield ready
 
 
-def prepare_dataset(url: DatabaseURL, users: int = 10_000) -> Dataset:
-    """Migrate, seed ``users`` generated users (idempotent), drop earlier runs' sign-ups, make a token."""
-    project = load_config()
+def seed_command(seed: str, users: int) -> list[str]:
+    """``[bench] seed`` as arguments for ``django-admin``, ``{users}`` replaced by the ``--users`` count."""
+    return shlex.split(seed.replace("{users}", str(users)))
+
+
+def prepare_dataset(url: DatabaseURL, project: ProjectConfig, users: int = 10_000) -> Dataset:
+    """Migrate, seed, call the dataset factory and mint the identities (see the module docstring)."""
+    bench = project.bench
     django_admin(url, project, "migrate", "--noinput")
-    django_admin(url, project, "seed_demo", "--count", str(users))
-    with psycopg.connect(url.libpq(), autocommit=True) as conn:
-        conn.execute("DELETE FROM users WHERE email LIKE %s", (f"%@{BENCH_EMAIL_DOMAIN}",))
-        # Fresh statistics after the bulk insert/delete: every target then gets the same plans.
-        conn.execute("VACUUM ANALYZE users")
-    out = django_admin(url, project, "drf_create_token", BENCH_USERNAME)
-    match = re.search(r"token (\w+) for user", out)
-    if match is None:
-        raise CutoverError(f"could not read the token from drf_create_token: {out.strip()!r}")
-    return describe_dataset(url, match.group(1))
+    if bench.seed:
+        django_admin(url, project, *seed_command(bench.seed, users))
+    identities = sorted({s.identity for s in bench.scenarios if s.identity})
+    if not identities and not bench.dataset:
+        return Dataset(url)
+    request = {
+        "root": str(project.root),
+        "dataset": bench.dataset,
+        "schemes": dict(project.identities),
+        "identities": identities,
+    }
+    raw = _run_prepare(url, project, request)
+    values = check_values(raw.get("values"), f"the bench dataset {bench.dataset}")
+    return Dataset(url, values, raw.get("credentials", {}), raw.get("csrf", {}))
 
 
-def describe_dataset(url: DatabaseURL, token: str, search: str = SEARCH_TERM) -> Dataset:
-    """Read the id range and the number of search result pages from the database."""
-    with psycopg.connect(url.libpq()) as conn:
-        lo, hi, n = conn.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM users").fetchone() or (None, None, 0)
-        pattern = "%" + search + "%"
-        (hits,) = conn.execute(
-            "SELECT COUNT(*) FROM users WHERE username ILIKE %s OR email ILIKE %s"
-            " OR first_name ILIKE %s OR last_name ILIKE %s",
-            (pattern,) * 4,
-        ).fetchone() or (0,)
-    if not n or lo is None or hi is None:
-        raise CutoverError("the benchmark database has no users")
-    return Dataset(url, token, lo, hi, n, search, max(1, math.ceil(hits / 20)))
+def _run_prepare(url: DatabaseURL, project: ProjectConfig, request: Mapping[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover.bench.prepare"],
+        input=json.dumps(request),
+        env=child_env(url, project),
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise CutoverError(f"preparing the bench database failed: {last_line(proc.stderr)}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARKER):
+            result: dict[str, Any] = json.loads(line[len(MARKER) :])
+            return result
+    raise CutoverError(f"preparing the bench database printed no result: {last_line(proc.stdout)}")
+
+
+def scenarios_for(dataset: Dataset, project: ProjectConfig, names: Sequence[str]) -> list[Scenario]:
+    """The named scenarios, in the config's order, made concrete with the dataset."""
+    return [dataset.scenario(s, project.where) for s in project.bench.scenarios if s.name in names]

@@ -13,17 +13,17 @@ from typing import Any
 
 import httpx
 
+from ..config import BenchScenario
 from ..errors import CutoverError
 from ..exit_codes import ExitCode
 from . import profile as profiling
-from .dataset import BENCH_EMAIL_DOMAIN, Dataset
 from .loadgen import LoadResult, run_wrk
-from .results import FLOOR, HEADLINE_CONNECTIONS, HEADLINE_ENDPOINT, LEGACY, MODERN, BenchRun, Point
+from .results import FLOOR, HEADLINE_CONNECTIONS, LEGACY, MODERN, BenchRun, Point
+from .scenarios import Scenario, scenario_record
 from .servers import cpu_seconds, cpu_spent, settle, tree_pids
 from .targets import Target
 
 __all__ = [
-    "ENDPOINTS",
     "Plan",
     "measure",
     "median_point",
@@ -34,82 +34,72 @@ __all__ = [
     "sweep",
 ]
 
-ENDPOINTS = ("detail", "search", "signup")
-
 
 @dataclass(frozen=True)
 class Plan:
-    """How much load, for how long: the settings the report states."""
+    """How much load, for how long: the settings the report states.
 
-    endpoints: tuple[str, ...] = ENDPOINTS
+    A scenario's own ``concurrency``, ``warmup`` and ``duration`` win over the plan's defaults, and the
+    options given on the command line (``given``) win over both.
+    """
+
+    scenarios: tuple[BenchScenario, ...] = ()
+    headline: str | None = None  # the scenario the targets are checked on
     concurrency: tuple[int, ...] = (8, 64, 256)
-    # Sign-up is bound by PBKDF2 (~0.5 s of CPU per request, a few per second on a small machine): at 64
-    # connections its latency passes wrk's timeout and the abandoned hashes keep the cores busy long after
-    # the window, so it is loaded at levels where it answers (see docs/performance.md).
-    signup_concurrency: tuple[int, ...] = (2, 8)
-    # ...and over a longer window: concurrent hashes share the cores, so they all finish late together; a
-    # window shorter than one such round would count nothing at all.
-    signup_duration_s: int = 15
     warmup_s: int = 3
     duration_s: int = 8
+    given: frozenset[str] = frozenset()  # of "concurrency", "warmup", "duration"
     timeout_s: int = 10
     wrk_threads: int = 2
     workers: int = 2
     threads: int = 4  # gunicorn gthread threads per worker (the legacy)
-    headline_repeats: int = 5  # windows of the headline scenario (detail at 64), the median kept
+    headline_repeats: int = 5  # windows of the headline scenario at HEADLINE_CONNECTIONS, the median kept
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    def levels(self, scenario: BenchScenario) -> tuple[int, ...]:
+        own = scenario.concurrency
+        return own if own is not None and "concurrency" not in self.given else self.concurrency
+
+    def warmup(self, scenario: BenchScenario) -> int:
+        own = scenario.warmup
+        return own if own is not None and "warmup" not in self.given else self.warmup_s
+
+    def duration(self, scenario: BenchScenario) -> int:
+        own = scenario.duration
+        return own if own is not None and "duration" not in self.given else self.duration_s
 
     def settings(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["scenarios"], out["given"]
         out["concurrency"] = list(self.concurrency)
-        out["signup_concurrency"] = list(self.signup_concurrency)
-        out["endpoints"] = list(self.endpoints)
+        out["scenarios"] = {
+            s.name: {
+                "concurrency": list(self.levels(s)),
+                "warmup_s": self.warmup(s),
+                "duration_s": self.duration(s),
+            }
+            for s in self.scenarios
+        }
         return out
 
 
-def _wrk_args(endpoint: str, dataset: Dataset, prefix: str) -> tuple[str, list[str]]:
-    if endpoint == "detail":
-        return "detail", [dataset.token, str(dataset.min_id), str(dataset.max_id)]
-    if endpoint == "search":
-        return "search", [dataset.token, dataset.search, str(dataset.search_pages)]
-    if endpoint == "signup":
-        return "signup", [prefix, BENCH_EMAIL_DOMAIN]
-    raise CutoverError(f"unknown endpoint {endpoint!r} (choose from {', '.join(ENDPOINTS)})")
-
-
-def preflight(endpoint: str, target: Target, dataset: Dataset, prefix: str) -> str | None:
+def preflight(scenario: Scenario, target: Target, prefix: str) -> str | None:
     """One request the way the load will send it: None if it is answered as expected, else why not."""
-    auth = {"Authorization": f"Token {dataset.token}"}
-    base = target.base_url
+    request = scenario.request(f"{prefix}pre")
+    want = scenario.config.status
     try:
-        if endpoint == "detail":
-            r = httpx.get(f"{base}/api/users/{dataset.min_id}/", headers=auth, timeout=30)
-            want, key = 200, "username"
-        elif endpoint == "search":
-            r = httpx.get(
-                f"{base}/api/users/", params={"page": 1, "search": dataset.search}, headers=auth, timeout=30
-            )
-            want, key = 200, "results"
-        else:
-            name = f"{prefix}pre"
-            body = {
-                "username": name,
-                "email": f"{name}@{BENCH_EMAIL_DOMAIN}",
-                "password": "Bench-pass-2026!",
-                "first_name": "Bench",
-                "last_name": "Load",
-            }
-            r = httpx.post(f"{base}/api/users/", json=body, timeout=30)
-            want, key = 201, "id"
+        r = httpx.request(
+            request.method,
+            target.base_url + request.path,
+            headers=list(request.headers),
+            content=request.body.encode() if request.body is not None else None,
+            timeout=30,
+        )
     except httpx.HTTPError as exc:
         return f"preflight request failed: {exc}"
     if r.status_code != want:
         return f"preflight answered {r.status_code} (wanted {want}): {r.text[:120]}"
-    try:
-        ok = key in r.json()
-    except ValueError:
-        ok = False
-    return None if ok else f"preflight body lacks {key!r}: {r.text[:120]}"
+    return None
 
 
 def _pids(target: Target) -> tuple[list[int], list[int]]:
@@ -122,10 +112,9 @@ def _pids(target: Target) -> tuple[list[int], list[int]]:
 def measure(
     wrk: str,
     plan: Plan,
-    endpoint: str,
+    scenario: Scenario,
     target: Target,
     connections: int,
-    dataset: Dataset,
     db_pids: list[int],
     *,
     prefix: str,
@@ -135,22 +124,18 @@ def measure(
     """Warm up, then one measured window with the servers' and the database's CPU time around it.
 
     ``quiet`` waits until the servers have finished abandoned work; it runs before the warm-up and
-    between the warm-up and the window.
+    between the warm-up and the window. ``prefix`` makes the window's ``{unique}`` values its own.
     """
-    script, args = _wrk_args(endpoint, dataset, prefix)
     url = target.base_url + "/"
     settled = quiet()
-    # Sign-up needs none: the preflight already took its one-off costs (validators' word list, the first
-    # hash), and a warm-up's abandoned hashes would only have to be waited out.
-    if warm and plan.warmup_s > 0 and endpoint != "signup":
-        warm_args = [args[0] + "w", *args[1:]] if endpoint == "signup" else args
+    warmup = plan.warmup(scenario.config)
+    if warm and warmup > 0:
         run_wrk(
             wrk,
             url,
-            script,
-            warm_args,
+            scenario.lua(prefix + "w"),
             connections=connections,
-            duration=plan.warmup_s,
+            duration=warmup,
             threads=plan.wrk_threads,
             timeout=plan.timeout_s,
         )
@@ -162,10 +147,9 @@ def measure(
     load = run_wrk(
         wrk,
         url,
-        script,
-        args,
+        scenario.lua(prefix),
         connections=connections,
-        duration=plan.signup_duration_s if endpoint == "signup" else plan.duration_s,
+        duration=plan.duration(scenario.config),
         threads=plan.wrk_threads,
         timeout=plan.timeout_s,
     )
@@ -180,7 +164,7 @@ def measure(
 
     nginx_cpu = spent(set(nginx) | set(nginx_after))
     return Point(
-        endpoint,
+        scenario.name,
         target.name,
         connections,
         load,
@@ -201,11 +185,11 @@ def sweep(
     wrk: str,
     plan: Plan,
     targets: dict[str, Target],
-    dataset: Dataset,
+    scenarios: list[Scenario],
     db_pids: list[int],
     on_point: Callable[[Point], None] = lambda p: None,
 ) -> list[Point]:
-    """Every endpoint x concurrency x target; targets interleaved so that background load hits all alike."""
+    """Every scenario x concurrency x target; targets interleaved so that background load hits all alike."""
     points: list[Point] = []
 
     def every_pid() -> list[int]:
@@ -215,31 +199,30 @@ def sweep(
     def quiet() -> float:
         return settle(every_pid)
 
-    for endpoint in plan.endpoints:
+    for scenario in scenarios:
         broken: dict[str, str] = {}
         for index, (name, target) in enumerate(targets.items()):
-            reason = target.missing or preflight(endpoint, target, dataset, f"b{plan.run_id}p{index}")
+            reason = target.missing or preflight(scenario, target, f"b{plan.run_id}p{index}")
             if reason:
                 broken[name] = reason
-        for connections in plan.signup_concurrency if endpoint == "signup" else plan.concurrency:
+        for connections in plan.levels(scenario.config):
             # The headline scenario decides the targets: repeated, and the median run kept, so that one
             # window disturbed by the machine's other work does not decide a ratio.
-            headline = (endpoint, connections) == (HEADLINE_ENDPOINT, HEADLINE_CONNECTIONS)
+            headline = (scenario.name, connections) == (plan.headline, HEADLINE_CONNECTIONS)
             samples: dict[str, list[Point]] = {name: [] for name in targets}
             for round_ in range(plan.headline_repeats if headline else 1):
                 for index, (name, target) in enumerate(targets.items()):
                     if name in broken:
-                        point = Point(endpoint, name, connections, None, skipped=broken[name])
+                        point = Point(scenario.name, name, connections, None, skipped=broken[name])
                     else:
                         prefix = f"b{plan.run_id}{index}c{connections}r{round_}"
                         try:
                             point = measure(
                                 wrk,
                                 plan,
-                                endpoint,
+                                scenario,
                                 target,
                                 connections,
-                                dataset,
                                 db_pids,
                                 prefix=prefix,
                                 quiet=quiet,
@@ -247,7 +230,7 @@ def sweep(
                                 warm=round_ == 0,
                             )
                         except CutoverError as exc:
-                            point = Point(endpoint, name, connections, None, skipped=str(exc))
+                            point = Point(scenario.name, name, connections, None, skipped=str(exc))
                     samples[name].append(point)
                     on_point(point)
             points.extend(median_point(runs) for runs in samples.values())
@@ -269,34 +252,36 @@ def profile_targets(
     wrk: str,
     plan: Plan,
     targets: dict[str, Target],
-    dataset: Dataset,
+    scenario: Scenario,
     out_dir: Path,
     duration: int = 6,
     db_pids: list[int] | None = None,
+    packages: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """py-spy profiles of the Python targets on the headline scenario, after (not during) the measurements."""
+    """py-spy profiles of the Python targets on ``scenario`` (the headline), after (not during) the
+    measurements. ``packages``: each target's own packages (:func:`.profile.project_packages`)."""
     executable = profiling.py_spy()
     if executable is None:
         raise CutoverError(
             "py-spy is not installed: pip install 'py-spy>=0.4,<0.5' (or run with --no-profile)",
             ExitCode.USAGE,
         )
+    packages = packages or {}
+    project = sorted({p for own in packages.values() for p in own})
     out: dict[str, dict[str, Any]] = {}
     for name in (MODERN, LEGACY, FLOOR):
         target = targets.get(name)
         if target is None or target.missing or not target.services or target.services[0].process is None:
             continue
         raw = out_dir / f"profile-{name}.txt"
-        # Quiet first: a profile of leftover work (abandoned sign-ups still hashing) would explain nothing.
+        # Quiet first: a profile of leftover work (abandoned requests still running) would explain nothing.
         settle(lambda: [p for t in targets.values() for p in _pids(t)[0]] + _db_tree(db_pids or []))
         sampler = profiling.record(executable, target.services[0].process.pid, duration, raw)
         time.sleep(0.5)  # let py-spy attach before the load starts
-        script, args = _wrk_args(HEADLINE_ENDPOINT, dataset, "")
         load: LoadResult = run_wrk(
             wrk,
             target.base_url + "/",
-            script,
-            args,
+            scenario.lua(f"b{plan.run_id}profile{name}"),
             connections=HEADLINE_CONNECTIONS,
             duration=duration - 1,
             threads=plan.wrk_threads,
@@ -309,14 +294,16 @@ def profile_targets(
                 "samples": 0,
             }
             continue
-        summary = profiling.summarize_collapsed(raw.read_text(encoding="utf-8", errors="replace"))
+        text = raw.read_text(encoding="utf-8", errors="replace")
+        summary = profiling.summarize_collapsed(text, project=project)
         summary["description"] = (
-            f"py-spy, {HEADLINE_ENDPOINT} at {HEADLINE_CONNECTIONS} connections, all worker processes, "
+            f"py-spy, {scenario.name} at {HEADLINE_CONNECTIONS} connections, all worker processes, "
             "samples of threads holding the GIL (Python-level CPU; C code that releases the GIL, such as "
             "socket waits, is not in it)."
         )
         summary["rps_under_profile"] = round(load.rps, 1)
         summary["raw"] = raw.name
+        summary["own"] = list(packages.get(name, ()))
         out[name] = summary
     return out
 
@@ -329,5 +316,10 @@ def now() -> str:
 def new_run(plan: Plan, machine: dict[str, Any], versions: dict[str, str], extra: dict[str, Any]) -> BenchRun:
     """A run record with the plan's settings merged into ``extra`` (the command, servers, pools)."""
     return BenchRun(
-        started=now(), finished="", machine=machine, versions=versions, settings={**extra, **plan.settings()}
+        started=now(),
+        finished="",
+        machine=machine,
+        versions=versions,
+        settings={**extra, **plan.settings()},
+        scenarios=[scenario_record(s, headline=s.name == plan.headline) for s in plan.scenarios],
     )

@@ -1,4 +1,4 @@
-"""The load generator: wrk, driven by small Lua scripts that report their results as one JSON line."""
+"""The load generator: wrk, driven by one Lua script per scenario that reports its result as one JSON line."""
 
 from __future__ import annotations
 
@@ -126,28 +126,28 @@ def parse_wrk_output(stdout: str) -> LoadResult:
 def run_wrk(
     wrk: str,
     url: str,
-    script: str,
-    args: list[str],
+    scenario: str,
     *,
     connections: int,
     duration: float,
     threads: int = 2,
     timeout: float = 10.0,
 ) -> LoadResult:
-    """Run wrk against ``url`` with ``scripts/<script>.lua`` (plus the shared reporter) for ``duration`` s."""
+    """Run wrk against ``url`` for ``duration`` s: ``scenario`` (the Lua table of
+    :meth:`cutover.bench.scenarios.Scenario.lua`) read by ``scripts/scenario.lua``, plus the reporter."""
     threads = max(1, min(threads, connections))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix=f"bench-{script}-") as lua:
-        # wrk takes one script: the scenario's request generator followed by the shared reporter.
-        lua.write((SCRIPTS / f"{script}.lua").read_text() + "\n" + (SCRIPTS / "report.lua").read_text())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as lua:
+        # wrk takes one script: the scenario's table, the request generator, the shared reporter.
+        parts = [scenario, (SCRIPTS / "scenario.lua").read_text(), (SCRIPTS / "report.lua").read_text()]
+        lua.write("\n".join(parts))
         lua.flush()
-        return _run(wrk, url, lua.name, args, threads, connections, duration, timeout)
+        return _run(wrk, url, lua.name, threads, connections, duration, timeout)
 
 
 def _run(
     wrk: str,
     url: str,
     script_path: str,
-    args: list[str],
     threads: int,
     connections: int,
     duration: float,
@@ -161,8 +161,6 @@ def _run(
         f"--timeout={max(1, round(timeout))}s",
         f"--script={script_path}",
         url,
-        "--",
-        *args,
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout + 30)
     if proc.returncode != 0:

@@ -11,16 +11,19 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-__all__ = ["py_spy", "record", "summarize_collapsed"]
+from ..config import ConfigError, ProjectConfig
 
-# Where a request's phases (authentication, the query, rendering) have names: the apps, the floor, and the
-# layers they call. The servers' own loops (uvicorn, gunicorn, asyncio) frame everything and say nothing.
-PHASE_PACKAGES = frozenset({
-    "fastapi_app", "legacy_django", "cutover", "rest_framework", "django", "fastapi", "sqlalchemy",
-    "asyncpg", "psycopg", "pydantic", "starlette",
+__all__ = ["package_of", "project_packages", "py_spy", "record", "summarize_collapsed"]
+
+# Where a request's phases (authentication, the query, rendering) have names: the project's own packages
+# (from its config) and the layers they call. The servers' own loops (uvicorn, gunicorn, asyncio) frame
+# everything and say nothing.
+LIBRARIES = frozenset({
+    "rest_framework", "django", "fastapi", "sqlalchemy", "asyncpg", "psycopg", "pydantic", "starlette",
 })  # fmt: skip
 # Middleware and routing wrappers frame every request alike; the phases are what they wrap.
 _WRAPPER = re.compile(r"(__call__|<locals>|(^|\.)(handle|app|dispatch|view)$|_handle_selected|wrapped_view)")
@@ -61,8 +64,31 @@ def record(executable: str, pid: int, duration: int, out: Path, rate: int = 200)
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def package_of(path: str) -> str:
-    """A frame's file mapped to what a reader recognises: a distribution, a project package or 'stdlib'."""
+def _top(spec: str | None) -> str | None:
+    # "pkg.module:attr" and "pkg.settings" both belong to the package "pkg".
+    if not spec:
+        return None
+    return spec.partition(":")[0].split(".")[0] or None
+
+
+def project_packages(project: ProjectConfig) -> dict[str, tuple[str, ...]]:
+    """Each Python target's own top-level packages, from the config: the legacy's settings and WSGI app,
+    the port's ASGI app and mapping, the floor's app."""
+    try:
+        settings: str | None = project.settings_module()
+    except ConfigError:
+        settings = None
+    found = {
+        "legacy": (settings, project.legacy.wsgi),
+        "modern": (project.modern.asgi, project.schema.models),
+        "floor": (project.bench.floor,),
+    }
+    return {name: tuple(dict.fromkeys(p for p in map(_top, specs) if p)) for name, specs in found.items()}
+
+
+def package_of(path: str, project: Collection[str] = ()) -> str:
+    """A frame's file mapped to what a reader recognises: a distribution, one of the ``project``'s
+    packages, or 'stdlib'."""
     if "site-packages/" in path:
         top = path.split("site-packages/", 1)[1].split("/", 1)[0]
         return top.removesuffix(".py")
@@ -70,14 +96,16 @@ def package_of(path: str) -> str:
         module = re.split(r"/lib/python3\.\d+/", path)[-1].split("/", 1)[0].removesuffix(".py")
         return f"stdlib ({module})"
     parts = Path(path).parts
-    for known in ("fastapi_app", "legacy_django", "cutover", "shared_db"):
+    for known in project:
         if known in parts:
             return known
     return path or "?"
 
 
-def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
-    """Shares of self time by package and by function, from py-spy's ``--format raw`` output."""
+def summarize_collapsed(text: str, top: int = 12, project: Collection[str] = ()) -> dict[str, Any]:
+    """Shares of self time by package and by function, from py-spy's ``--format raw`` output;
+    ``project``: the project's own packages (:func:`project_packages`)."""
+    phase_packages = LIBRARIES | set(project)
     by_package: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -95,13 +123,17 @@ def summarize_collapsed(text: str, top: int = 12) -> dict[str, Any]:
         total += n
         leaf = _FRAME.match(frames[-1])
         func, file = (leaf["func"], leaf["file"]) if leaf else (frames[-1], "")
-        by_package[package_of(file)] += n
-        by_function[f"{func} ({package_of(file)})"] += n
+        package = package_of(file, project)
+        by_package[package] += n
+        by_function[f"{func} ({package})"] += n
         names = set()
         for frame in frames:
             m = _FRAME.match(frame)
-            if m and package_of(m["file"]) in PHASE_PACKAGES and not _WRAPPER.search(m["func"]):
-                names.add(f"{m['func']} ({package_of(m['file'])})")
+            if not m or _WRAPPER.search(m["func"]):
+                continue
+            where = package_of(m["file"], project)
+            if where in phase_packages:
+                names.add(f"{m['func']} ({where})")
         for name in names:
             inclusive[name] += n
     if not total:

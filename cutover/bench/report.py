@@ -8,14 +8,15 @@ from typing import Any
 
 from .analysis import explain
 from .results import HEADLINE_CONNECTIONS, BenchRun, Point, checks, ratios
+from .scenarios import title
 
 __all__ = ["read_run", "render_json", "render_markdown", "rerender", "write_results"]
 
-ENDPOINT_TITLES = {
-    "detail": "GET /api/users/{id}/ (token auth)",
-    "search": "GET /api/users/?page=N&search=... (token auth)",
-    "signup": "POST /api/users/ (sign-up, PBKDF2 1,000,000 iterations)",
-}
+
+def _title(run: BenchRun, name: str | None) -> str:
+    # "detail: GET /things/{id}/ as token:alice", from what the run recorded of the scenario.
+    found = next((s for s in run.scenarios if s.get("name") == name), None)
+    return f"{name}: {title(found)}" if found else str(name)
 
 
 def render_json(run: BenchRun) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def render_json(run: BenchRun) -> dict[str, Any]:
         "machine": run.machine,
         "versions": run.versions,
         "settings": run.settings,
+        "scenarios": run.scenarios,
         "points": [p.as_dict() for p in run.points],
         "ratios": [
             {
@@ -94,7 +96,7 @@ def render_markdown(run: BenchRun) -> str:
         "",
         *(f"- {k}: {v}" for k, v in s.items() if k != "command"),
         "",
-        f"## Targets (GET /api/users/{{id}}/ at {HEADLINE_CONNECTIONS} connections)",
+        f"## Targets ({_title(run, run.headline)} at {HEADLINE_CONNECTIONS} connections)",
         "",
         "| target | wanted | measured | status |",
         "| --- | --- | --- | --- |",
@@ -105,10 +107,10 @@ def render_markdown(run: BenchRun) -> str:
     if why:
         lines += ["", "### Why the missed targets are missed", "", *why]
     lines += ["", "## Results", ""]
-    endpoints = list(dict.fromkeys(p.endpoint for p in run.points))
+    endpoints = sorted(dict.fromkeys(p.endpoint for p in run.points), key=run.order)
     for endpoint in endpoints:
         lines += [
-            f"### {ENDPOINT_TITLES.get(endpoint, endpoint)}",
+            f"### {_title(run, endpoint)}",
             "",
             "| target | conns | req/s | p50 ms | p99 ms | errors "
             "| server CPU s/1k req | DB CPU s/1k req | load 1m |",
@@ -158,7 +160,7 @@ def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
     lines = [
         title,
         "",
-        "| ratio | endpoint | " + " | ".join(f"{c} conns" for c in levels) + " |",
+        "| ratio | scenario | " + " | ".join(f"{c} conns" for c in levels) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in levels) + " |",
     ]
     rows: dict[tuple[str, str], dict[int, float | None]] = {}
@@ -226,6 +228,7 @@ def _run_from(data: dict[str, Any]) -> BenchRun:
         points=[Point.from_dict(p) for p in data["points"]],
         profiles=data.get("profiles", {}),
         notes=data.get("notes", []),
+        scenarios=data.get("scenarios", []),
     )
 
 

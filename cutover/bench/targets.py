@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import stack
+from ..config import ProjectConfig, load_config
 from ..runner import Service, python_module
 from .results import FLOOR, LEGACY, LEGACY_NGINX, MODERN, MODERN_NGINX
 
 __all__ = [
     "ALL_TARGETS",
     "Target",
+    "benchmarked_routes",
     "build_targets",
     "floor_service",
     "free_port",
@@ -59,20 +63,10 @@ def nginx_summary(proxy: Service) -> str:
 
 
 def pool_budget(workers: int, threads: int) -> str:
-    """Database connections each app may hold, as configured (see docs/performance.md)."""
-    from fastapi_app.settings import (
-        Settings,
-    )  # the port's defaults; cutover may read the apps, not vice versa
-
-    pool = Settings.model_fields["DB_POOL_SIZE"].default
-    overflow = Settings.model_fields["DB_MAX_OVERFLOW"].default
-    reads = Settings.model_fields["DB_READ_POOL_SIZE"].default
-    from .floor import POOL_SIZE
-
+    """Database connections the servers may hold, as far as the bench sets them (see docs/performance.md)."""
     return (
-        f"legacy {workers}x{threads} persistent (CONN_MAX_AGE=60); "
-        f"modern {workers}x({pool}+{overflow}) SQLAlchemy/asyncpg pool for writes + {workers}x{reads} "
-        f"asyncpg read pool; floor {workers}x{POOL_SIZE} asyncpg pool"
+        f"legacy up to {workers}x{threads} (gunicorn workers x threads, persistent with CONN_MAX_AGE=60); "
+        "modern and floor: their own pools per worker, as the project configures them"
     )
 
 
@@ -91,11 +85,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def floor_service(host: str, port: int, workers: int, env: dict[str, str]) -> Service:
-    """The floor app under uvicorn, tuned like the modern stack: uvloop, httptools, no access log."""
+def floor_service(host: str, port: int, workers: int, env: dict[str, str], app: str, root: Path) -> Service:
+    """The project's floor app (``[bench] floor``) under uvicorn, tuned like the modern stack: uvloop,
+    httptools, no access log. Up once it answers ``/`` with any status."""
     argv = python_module(
         "uvicorn",
-        "cutover.bench.floor:app",
+        app,
         "--host",
         host,
         "--port",
@@ -110,7 +105,7 @@ def floor_service(host: str, port: int, workers: int, env: dict[str, str]) -> Se
         "--log-level",
         "warning",
     )
-    return Service("floor", argv, env, f"http://{host}:{port}/api/users/")
+    return Service("floor", argv, env, f"http://{host}:{port}/", cwd=root)
 
 
 def build_targets(
@@ -121,12 +116,17 @@ def build_targets(
     workers: int,
     threads: int,
     host: str = "127.0.0.1",
+    project: ProjectConfig | None = None,
+    requests: Sequence[tuple[str, str]] = (),
 ) -> Servers:
     """Services and targets for ``names``; a target whose parts are not in this checkout is marked missing.
 
     The apps are started by ``cutover.stack``'s own service definitions (the same command lines as
-    ``cutover up``), on free ports; each nginx target gets its own nginx instance in ``work_dir``.
+    ``cutover up``), on free ports; each nginx target gets its own nginx instance in ``work_dir``, from the
+    project's manifest, where modern+nginx routes the scenarios' ``requests`` (method, path) to modern.
+    The floor is the project's ``[bench] floor``, if it has one.
     """
+    project = project if project is not None else load_config()
     out = Servers()
     wanted = set(names)
     # As in production behind nginx: the app servers keep no access log of their own (stack.py).
@@ -136,6 +136,8 @@ def build_targets(
         legacy_workers=workers,
         legacy_threads=threads,
         app_access_logs=False,
+        manifest=project.proxy.manifest,
+        project=project,
     )
     config = _with(config, modern_port=free_port(host), modern_workers=workers)
 
@@ -155,14 +157,19 @@ def build_targets(
             out.targets[MODERN] = Target(MODERN, f"http://{host}:{port}", [modern])
 
     if FLOOR in wanted:
-        port = free_port(host)
-        floor = floor_service(host, port, workers, env)
-        out.services.append(floor)
-        out.targets[FLOOR] = Target(FLOOR, f"http://{host}:{port}", [floor])
+        if project.bench.floor is None:
+            out.targets[FLOOR] = Target(FLOOR, "", [], missing=f"no [bench] floor in {project.where}")
+        else:
+            port = free_port(host)
+            floor = floor_service(host, port, workers, env, project.bench.floor, project.root)
+            out.services.append(floor)
+            out.targets[FLOOR] = Target(FLOOR, f"http://{host}:{port}", [floor])
 
     for name, upstream in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN)):
         if name in wanted:
-            target = _through_nginx(name, upstream, out.targets.get(upstream), config, env, work_dir)
+            target = _through_nginx(
+                name, upstream, out.targets.get(upstream), config, env, work_dir, requests
+            )
             if target.nginx is not None:
                 out.services.append(target.nginx)
             out.targets[name] = target
@@ -175,8 +182,14 @@ def _with(config: stack.StackConfig, **changes: Any) -> stack.StackConfig:
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if k in known})
 
 
-# The users API's routes in the manifest: what the modern+nginx target moves to modern.
-USER_ROUTES = ("users", "user-detail")
+def benchmarked_routes(manifest_text: str, source: str, requests: Sequence[tuple[str, str]]) -> list[str]:
+    """The ids of the manifest's routes that the front door sends ``requests`` (method, path) to."""
+    from ..parity.generated import route_for
+    from ..proxy.manifest import parse_manifest
+
+    routes = parse_manifest(manifest_text, source).routes
+    found = (route_for(routes, method, urlsplit(path).path) for method, path in requests)
+    return list(dict.fromkeys(r for r in found if r is not None))
 
 
 def _through_nginx(
@@ -186,6 +199,7 @@ def _through_nginx(
     config: stack.StackConfig,
     env: dict[str, str],
     work_dir: Path,
+    requests: Sequence[tuple[str, str]] = (),
 ) -> Target:
     if upstream is None or upstream.missing:
         why = upstream.missing if upstream else "not started"
@@ -195,11 +209,15 @@ def _through_nginx(
         return Target(name, "", [], missing="cutover.stack has no proxy_service yet")
     from ..proxy.manifest import read_text, set_route_mode
 
-    # The real manifest, with the users API routed to the upstream under test (legacy: as committed).
-    source = config.project.proxy.manifest
+    # The project's manifest, with the benchmarked routes sent to the upstream under test (legacy: as
+    # committed, which is where every route starts).
+    source = config.manifest
     text = read_text(source)
     if upstream_name == MODERN:
-        for route_id in USER_ROUTES:
+        moved = benchmarked_routes(text, str(source), requests)
+        if requests and not moved:
+            return Target(name, "", [], missing=f"no route of {source} takes the scenarios' requests")
+        for route_id in moved:
             text = set_route_mode(text, route_id, "modern", source=str(source))
     manifest = work_dir / f"{name.replace('+', '-')}.toml"
     manifest.parent.mkdir(parents=True, exist_ok=True)

@@ -12,22 +12,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..bench.dataset import BENCH_DATA_DIR, bench_database, prepare_dataset
-from ..bench.harness import ENDPOINTS, Plan, new_run, now, profile_targets, sweep
+from ..bench.dataset import BENCH_DATA_DIR, bench_database, prepare_dataset, scenarios_for
+from ..bench.harness import Plan, new_run, now, profile_targets, sweep
 from ..bench.loadgen import ensure_wrk, wrk_version
 from ..bench.machine import describe_machine, versions
-from ..bench.profile import py_spy
+from ..bench.profile import project_packages, py_spy
 from ..bench.report import rerender, write_results
-from ..bench.results import Point, checks
+from ..bench.results import FLOOR, Point, checks
 from ..bench.servers import postgres_pids, running, worker_processes
 from ..bench.targets import ALL_TARGETS, build_targets, pool_budget
+from ..config import BenchScenario, ConfigError, ProjectConfig
 from ..database import child_env, parse_url
 from ..errors import CutoverError, reports_errors
 from ..runner import Service
+from . import project_config
 
 console = Console(highlight=False, soft_wrap=True)
 
-FULL_LEVELS, QUICK_LEVELS, SIGNUP_LEVELS = (8, 64, 256), (8, 64), (2, 8)
+FULL_LEVELS, QUICK_LEVELS = (8, 64, 256), (8, 64)
 
 
 def register(app: typer.Typer) -> None:
@@ -55,22 +57,35 @@ def _levels(raw: str, option: str = "--concurrency") -> tuple[int, ...]:
 
 
 def bench(
+    ctx: typer.Context,
     quick: Annotated[
         bool, typer.Option("--quick", help="Smoke run: 8 and 64 connections, 1 s warm-up, 3 s.")
     ] = False,
-    targets: Annotated[str, typer.Option(help="Comma-separated targets.")] = ",".join(ALL_TARGETS),
-    endpoints: Annotated[str, typer.Option(help="Comma-separated: detail, search, signup.")] = ",".join(
-        ENDPOINTS
-    ),
-    concurrency: Annotated[str | None, typer.Option(help="Connections per level, e.g. 8,64,256.")] = None,
-    signup_concurrency: Annotated[
-        str | None, typer.Option(help="Connections per level for POST /api/users/ (CPU-bound hashing).")
+    targets: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated targets (default: all; the floor only with [bench] floor)."),
     ] = None,
-    warmup: Annotated[int | None, typer.Option(help="Warm-up seconds per point.")] = None,
-    duration: Annotated[int | None, typer.Option(help="Measured seconds per point.")] = None,
+    scenarios: Annotated[
+        str | None,
+        typer.Option(
+            "--scenarios",
+            "--endpoints",
+            help="Comma-separated names of [[bench.scenarios]] (default: all, in the config's order).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(help="Connections per level, e.g. 8,64,256; given, it wins over every scenario's own."),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help="Warm-up seconds per point (given: wins over the scenarios').")
+    ] = None,
+    duration: Annotated[
+        int | None, typer.Option(help="Measured seconds per point (given: wins over the scenarios').")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes for every server (equal on purpose).")] = 2,
     threads: Annotated[int, typer.Option(help="gunicorn gthread threads per legacy worker.")] = 4,
-    users: Annotated[int, typer.Option(help="Generated users in the benchmark database.")] = 10_000,
+    users: Annotated[int, typer.Option(help="The value of {users} in [bench] seed.")] = 10_000,
     database_url: Annotated[
         str | None,
         typer.Option(envvar="BENCH_DATABASE_URL", help="PostgreSQL URL; default: embedded server."),
@@ -93,39 +108,46 @@ def bench(
         ),
     ] = None,
 ) -> None:
-    """Load legacy, modern, both through nginx, and a bare Starlette+asyncpg floor; write bench/results/."""
+    """Load legacy, modern, both through nginx, and the project's floor with [[bench.scenarios]]; write
+    bench/results/."""
 
     @reports_errors
     def run() -> None:
         if rerender_json is not None:
             _rerender(rerender_json)
             return
-        wrk = ensure_wrk()
+        project = project_config(ctx)
+        chosen = _scenarios(project, scenarios)
+        names = _targets(project, targets)
+        given = {"concurrency": concurrency, "warmup": warmup, "duration": duration}
         plan = Plan(
-            endpoints=tuple(_csv(endpoints, ENDPOINTS, "endpoint")),
+            scenarios=chosen,
+            headline=project.bench.headline.name if project.bench.headline else None,
             concurrency=_levels(concurrency) if concurrency else QUICK_LEVELS if quick else FULL_LEVELS,
-            signup_concurrency=(
-                _levels(signup_concurrency, "--signup-concurrency") if signup_concurrency else SIGNUP_LEVELS
-            ),
-            signup_duration_s=8 if quick else 15,
             warmup_s=warmup if warmup is not None else 1 if quick else 3,
             duration_s=duration if duration is not None else 3 if quick else 8,
+            given=frozenset(k for k, v in given.items() if v is not None),
             workers=workers,
             threads=threads,
             headline_repeats=1 if quick else 5,
         )
-        names = _csv(targets, ALL_TARGETS, "target")
+        wrk = ensure_wrk()
         # The command line as typed, for the report; from Python (tests) there is none to quote.
         invoked = Path(sys.argv[0]).name == "cutover" and sys.argv[1:2] == ["bench"]
         command = shlex.join(["cutover", *sys.argv[1:]]) if invoked else "cutover bench (from Python)"
         with bench_database(parse_url(database_url), data_dir) as url:
-            console.print(f"preparing the benchmark database ({users:,} users) at {url.redacted()}")
-            dataset = prepare_dataset(url, users)
+            console.print(f"preparing the benchmark database at {url.redacted()}")
+            dataset = prepare_dataset(url, project, users)
+            loads = scenarios_for(dataset, project, [s.name for s in chosen])
             db_pids = [] if database_url else postgres_pids(data_dir)
             with tempfile.TemporaryDirectory(prefix="cutover-bench-") as tmp:
                 work = Path(tmp)
-                env = child_env(url, CONN_MAX_AGE="60")
-                servers = build_targets(names, env, work, workers=plan.workers, threads=plan.threads)
+                env = child_env(url, project, CONN_MAX_AGE="60")
+                requests = [(s.config.method, s.request("route").path) for s in loads]
+                servers = build_targets(
+                    names, env, work, workers=plan.workers, threads=plan.threads, project=project,
+                    requests=requests,
+                )  # fmt: skip
                 with running(servers.services, work / "logs"):
                     workers_seen = _worker_counts(servers.services)
                     record = new_run(
@@ -134,8 +156,7 @@ def bench(
                         versions(url, {"wrk": wrk_version(wrk)}),
                         {
                             "command": command,
-                            "database": f"{dataset.users:,} users; search {dataset.search!r} spans "
-                            f"{dataset.search_pages} pages",
+                            "database": dataset.describe(),
                             **{
                                 f"{n} servers": "; ".join(t.argv) or t.missing
                                 for n, t in servers.targets.items()
@@ -150,17 +171,23 @@ def bench(
                             f"worker processes differ from --workers {plan.workers}: {unequal}; "
                             "ratios between these targets are not at equal workers"
                         )
-                    record.points = sweep(wrk, plan, servers.targets, dataset, db_pids, on_point=_show)
-                    if profile and py_spy() is None:
+                    record.points = sweep(wrk, plan, servers.targets, loads, db_pids, on_point=_show)
+                    headline = next((s for s in loads if s.name == plan.headline), None)
+                    if profile and headline is None:
+                        record.notes.append(
+                            f"no profiles: the headline scenario {plan.headline!r} was not run"
+                        )
+                    elif profile and py_spy() is None:
                         record.notes.append(
                             "no profiles: py-spy is not installed (pip install 'py-spy>=0.4,<0.5')"
                         )
-                    elif profile:
+                    elif profile and headline is not None:
                         profile_dir = out / "profiles"
                         profile_dir.mkdir(parents=True, exist_ok=True)
                         record.profiles = profile_targets(
-                            wrk, plan, servers.targets, dataset, profile_dir, db_pids=db_pids
-                        )
+                            wrk, plan, servers.targets, headline, profile_dir, db_pids=db_pids,
+                            packages=project_packages(project),
+                        )  # fmt: skip
                     record.machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
                     record.finished = now()
         json_path, md_path = write_results(record, out)
@@ -172,6 +199,27 @@ def bench(
         console.print(f"results: {md_path} and {json_path}")
 
     run()
+
+
+def _scenarios(project: ProjectConfig, raw: str | None) -> tuple[BenchScenario, ...]:
+    configured = project.bench.scenarios
+    if not configured:
+        raise ConfigError(
+            f"nothing to benchmark: {project.where} has no [[bench.scenarios]] (docs/config.md, [bench])"
+        )
+    if raw is None:
+        return configured
+    wanted = _csv(raw, tuple(s.name for s in configured), "scenario")
+    return tuple(s for s in configured if s.name in wanted)
+
+
+def _targets(project: ProjectConfig, raw: str | None) -> list[str]:
+    if raw is None:
+        return [t for t in ALL_TARGETS if t != FLOOR or project.bench.floor is not None]
+    names = _csv(raw, ALL_TARGETS, "target")
+    if FLOOR in names and project.bench.floor is None:
+        raise ConfigError(f"no floor to benchmark: set [bench] floor (module:app) in {project.where}")
+    return names
 
 
 def _rerender(json_path: Path) -> None:

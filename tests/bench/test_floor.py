@@ -13,7 +13,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cutover.bench import floor
+from bench_demo import floor
 from cutover.dburl import database_url_from_env
 from legacy_django.users.models import User
 

@@ -22,7 +22,17 @@ def point(target: str, rps: float, endpoint: str = "detail", connections: int = 
     return Point(endpoint, target, connections, load(rps), server_cpu_s=rps / 100, db_cpu_s=1.0, **kw)
 
 
-def make_run(points: list[Point]) -> BenchRun:
+SCENARIOS = [
+    {"name": "detail", "method": "GET", "path": "/api/things/{id}/", "identity": "token:alice", "status": 200,
+     "headline": True},
+    {"name": "search", "method": "GET", "path": "/api/things/?q={q}", "identity": None, "status": 200,
+     "headline": False},
+    {"name": "create", "method": "POST", "path": "/api/things/", "identity": None, "status": 201,
+     "headline": False},
+]  # fmt: skip
+
+
+def make_run(points: list[Point], scenarios: list[dict] | None = None) -> BenchRun:
     return BenchRun(
         started="2026-11-28T03:00:00Z",
         finished="2026-11-28T03:10:00Z",
@@ -31,6 +41,7 @@ def make_run(points: list[Point]) -> BenchRun:
         versions={"Django": "5.2", "uvicorn": "0.34"},
         settings={"command": "cutover bench --quick", "workers": 2, "duration_s": 8, "warmup_s": 3},
         points=points,
+        scenarios=SCENARIOS if scenarios is None else scenarios,
     )  # fmt: skip
 
 
@@ -64,7 +75,7 @@ def test_ratios_pair_the_same_endpoint_and_concurrency():
     found = {(r.name, r.connections): r.value for r in ratios(run)}
     assert found[("modern/legacy", 8)] == pytest.approx(4.0)
     assert found[("modern/legacy", 64)] == pytest.approx(2.5)
-    assert found[("modern/floor", 64)] is None  # no floor measured
+    assert ("modern/floor", 64) not in found  # no floor in the run: no such column
 
 
 @pytest.mark.parametrize(("modern", "status"), [(3000, "met"), (2990, "MISSED"), (2000, "MISSED")])
@@ -122,7 +133,7 @@ def test_status_errors_do_not_count_as_throughput():
 
 def test_markdown_states_machine_versions_settings_targets_and_ratios():
     run = headline(modern=3500, modern_nginx=3400, legacy_nginx=990)
-    run.points.append(Point("signup", "modern", 8, None, skipped="preflight answered 500"))
+    run.points.append(Point("create", "modern", 8, None, skipped="preflight answered 500"))
     run.profiles["modern"] = {"description": "py-spy.", "samples": 1000, "rps_under_profile": 3000.0,
                               "by_package": [("sqlalchemy", 0.4)], "top_self": [("execute (sqlalchemy)", 0.1)]}  # fmt: skip
     text = render_markdown(run)
@@ -138,6 +149,9 @@ def test_markdown_states_machine_versions_settings_targets_and_ratios():
         "| modern | 8 | not measured: preflight answered 500 |",
         "| modern/legacy | detail | 3.50 |",
         "| sqlalchemy | 40% |",
+        "## Targets (detail: GET /api/things/{id}/ as token:alice at 64 connections)",
+        "### detail: GET /api/things/{id}/ as token:alice",
+        "### create: POST /api/things/",
     ]:
         assert expected in text, expected
 
@@ -229,3 +243,30 @@ def test_rerender_derives_the_report_again_and_keeps_the_measurements(tmp_path):
     assert [c["status"] for c in fresh["checks"]] == ["met", "MISSED", "not measured"]
     assert fresh["why"] and fresh["why"] != ["stale"]
     assert "| modern/floor req/s | >= 0.8x | 0.60x | MISSED |" in md_path.read_text()
+
+
+def test_the_headline_is_the_scenario_marked_so_else_the_first():
+    points = [point("legacy", 1000, endpoint="search"), point("modern", 4000, endpoint="search"),
+              point("legacy", 1000), point("modern", 1000)]  # fmt: skip
+    marked = [{**s, "headline": s["name"] == "search"} for s in SCENARIOS]
+    assert make_run(points, marked).headline == "search"
+    assert by_name(make_run(points, marked))["modern/legacy req/s"].status == "met"
+    unmarked = [{**s, "headline": False} for s in SCENARIOS]
+    assert make_run(points, unmarked).headline == "detail"
+    assert by_name(make_run(points, unmarked))["modern/legacy req/s"].status == "MISSED"
+    # A results file of a run that recorded no scenarios: the first measured one.
+    assert make_run(points, []).headline == "search"
+
+
+def test_results_follow_the_scenarios_order_and_titles():
+    run = make_run([point("modern", 10, endpoint="create"), point("modern", 10)])
+    text = render_markdown(run)
+    assert text.index("### detail: GET") < text.index("### create: POST /api/things/")
+    assert render_json(run)["scenarios"] == SCENARIOS
+
+
+def test_without_a_floor_the_report_has_no_floor_column_or_check():
+    run = make_run([point("legacy", 1000), point("modern", 3000)])
+    assert [c.name for c in checks(run)] == ["modern/legacy req/s", "nginx cost (worst of legacy, modern)"]
+    assert not [r.name for r in ratios(run) if "floor" in r.name]
+    assert "floor" not in render_markdown(run)

@@ -27,8 +27,7 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
     loadgen.ensure_wrk()  # as the bench does: installs it with apt as root, else fails saying how to get it
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = runner.invoke(app, [
-        "bench", "--targets", "floor", "--endpoints", "detail,search,signup", "--concurrency", "2",
-        "--signup-concurrency", "2",
+        "bench", "--targets", "floor", "--scenarios", "detail,search,signup", "--concurrency", "2",
         "--warmup", "0", "--duration", "2", "--workers", "1", "--users", "30", "--no-profile",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
@@ -45,10 +44,14 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
         assert p["server_cpu_s"] > 0
         assert len(p["loadavg_before"]) == 3
     assert data["settings"]["workers"] == 1
+    assert [s["name"] for s in data["scenarios"]] == ["detail", "search", "signup"]
+    # The command line's levels and window win over the scenario's own (signup: [2, 8], 15 s).
+    assert data["settings"]["scenarios"]["signup"] == {"concurrency": [2], "warmup_s": 0, "duration_s": 2}
     assert data["versions"]["PostgreSQL"].split(".")[0].isdigit()
     assert {c["status"] for c in data["checks"]} == {"not measured"}  # only the floor ran
     text = (tmp_path / "latest.md").read_text()
-    assert "| floor | 2 |" in text and "## Targets" in text
+    assert "| floor | 2 |" in text and "## Targets (detail: GET /api/users/{id}/ as token:demo" in text
+    assert "### signup: POST /api/users/" in text
     # Every server it started is gone.
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
 
@@ -57,10 +60,11 @@ def test_a_target_that_answers_wrongly_is_reported_not_measured(tmp_path, smoke_
     # The preflight must catch a server that answers, but not as the load expects (here: a bad token).
     from cutover.bench import dataset
 
-    real = dataset.describe_dataset
-    monkeypatch.setattr(dataset, "describe_dataset", lambda url, token: real(url, "0" * 40))
+    monkeypatch.setattr(
+        dataset.Dataset, "headers", lambda self, identity, method: [("Authorization", "Token " + "0" * 40)]
+    )
     result = runner.invoke(app, [
-        "bench", "--targets", "floor", "--endpoints", "detail", "--concurrency", "2", "--warmup", "0",
+        "bench", "--targets", "floor", "--scenarios", "detail", "--concurrency", "2", "--warmup", "0",
         "--duration", "1", "--workers", "1", "--users", "30", "--no-profile",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
@@ -74,7 +78,7 @@ def test_a_target_that_answers_wrongly_is_reported_not_measured(tmp_path, smoke_
     ("args", "message"),
     [
         (["--targets", "legacy,nope"], "unknown target nope"),
-        (["--endpoints", "delete"], "unknown endpoint delete"),
+        (["--scenarios", "delete"], "unknown scenario delete"),
         (["--concurrency", "8,lots"], "--concurrency wants"),
         (["--concurrency", "0"], "--concurrency wants"),
     ],
@@ -92,3 +96,23 @@ def test_missing_wrk_is_explained_with_exit_2(monkeypatch):
     result = runner.invoke(app, ["bench", "--quick"])
     assert result.exit_code == 2
     assert "wrk is not installed" in result.output
+
+
+def test_a_project_without_scenarios_is_one_line_and_a_nonzero_exit(tmp_path):
+    config = tmp_path / "cutover.toml"
+    config.write_text('[modern]\nasgi = "svc:app"\n')
+    result = runner.invoke(app, ["--config", str(config), "bench", "--quick"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        f"cutover: error: nothing to benchmark: {config} has no [[bench.scenarios]] (docs/config.md, [bench])"
+    ]
+
+
+def test_the_floor_is_only_benchmarked_when_the_project_has_one(tmp_path):
+    config = tmp_path / "cutover.toml"
+    config.write_text('[[bench.scenarios]]\nname = "home"\npath = "/"\n')
+    result = runner.invoke(app, ["--config", str(config), "bench", "--targets", "modern,floor"])
+    assert result.exit_code == 2
+    assert f"no floor to benchmark: set [bench] floor (module:app) in {config}" in result.output
+    assert "Traceback" not in result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.config import ConfigError, find_config, load_config
+from cutover.config import BenchConfig, ConfigError, find_config, load_config
 
 FULL = """
 [legacy]
@@ -75,11 +75,11 @@ def test_a_full_cutover_toml_is_read_with_paths_under_its_folder(tmp_path: Path)
     )
     assert config.parity.tables == ("shop_product", "shop_product_tags")
     assert config.identities == {"apikey": "checks.identities:api_key"}
-    assert [(s.name, s.method, s.status, s.identity) for s in config.bench] == [
+    assert [(s.name, s.method, s.status, s.identity) for s in config.bench.scenarios] == [
         ("detail", "GET", 200, "jwt:alice"),
         ("create", "POST", 201, None),
     ]
-    assert config.bench[1].body == {"name": "chair"}
+    assert config.bench.scenarios[1].body == {"name": "chair"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.root = Path("/")  # type: ignore[misc]
 
@@ -148,6 +148,46 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
         ('[identities.schemes]\nkey = "nothing"\n', r"key must be 'module:function'"),
         ('[[bench.scenarios]]\nname = "d"\npath = "/x"\nstatus = 99\n', r"status must be an HTTP status"),
         ('[[bench.scenarios]]\nname = "d"\n', r"needs a name and a path"),
+        ('[bench]\nfloor = "nocolon"\n', r"\[bench\] floor must be an import string"),
+        ("[bench]\ndataset = 3\n", r"\[bench\] dataset must be an import string"),
+        ('[bench]\nseed = ""\n', r"\[bench\] seed must be a management command"),
+        (
+            '[bench]\nfloors = "a:b"\n',
+            r"\[bench\] has no key 'floors' \(known: dataset, floor, scenarios, seed\)",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nconcurrency = 8\n',
+            r"concurrency must be a list of connection counts in 1..1024",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nconcurrency = [8, 0]\n',
+            r"concurrency must be a list of connection counts",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nduration = 0\n',
+            r"\[bench.scenarios #1\] duration must be seconds in 1..3600",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nwarmup = true\n',
+            r"warmup must be seconds in 0..600",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nheadline = "yes"\n',
+            r"headline must be true or false",
+        ),
+        ('[[bench.scenarios]]\nname = "d"\npath = "/x/{id"\n', r"path has an unclosed placeholder '\{id'"),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\nbody = { when = 1979-05-27 }\n',
+            r"body must hold JSON values only",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "d"\npath = "/x"\n[[bench.scenarios]]\nname = "d"\npath = "/y"\n',
+            r"name 'd' is used twice",
+        ),
+        (
+            '[[bench.scenarios]]\nname = "a"\npath = "/x"\nheadline = true\n[[bench.scenarios]]\nname = "b"\npath = "/y"\nheadline = true\n',
+            r"headline = true is set on more than one",
+        ),
         ("[legacy\n", r"not valid TOML"),
     ],
 )
@@ -156,6 +196,52 @@ def test_a_wrong_config_names_the_file_and_key(tmp_path: Path, text: str, messag
     with pytest.raises(ConfigError, match=message) as raised:
         load_config(start=tmp_path, environ={})
     assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+def test_the_bench_keys_are_read_with_their_defaults(tmp_path: Path):
+    write(
+        tmp_path,
+        "cutover.toml",
+        """
+[bench]
+seed = "seed_catalogue --count {users}"
+dataset = "bench.data:build"
+floor = "bench.floor:app"
+
+[[bench.scenarios]]
+name = "detail"
+path = "/api/products/{id}/"
+
+[[bench.scenarios]]
+name = "create"
+method = "POST"
+path = "/api/products/"
+body = { name = "chair {unique}", tags = ["{n}"] }
+status = 201
+concurrency = [2, 8]
+warmup = 0
+duration = 15
+headline = true
+""",
+    )
+    bench = load_config(start=tmp_path, environ={}).bench
+    assert (bench.seed, bench.dataset, bench.floor) == (
+        "seed_catalogue --count {users}",
+        "bench.data:build",
+        "bench.floor:app",
+    )
+    detail, create = bench.scenarios
+    assert (detail.concurrency, detail.warmup, detail.duration, detail.headline) == (None, None, None, False)
+    assert (create.concurrency, create.warmup, create.duration, create.headline) == ((2, 8), 0, 15, True)
+    assert bench.headline == create
+    assert BenchConfig().headline is None  # a project without [bench]
+
+
+def test_without_a_headline_flag_the_first_scenario_is_the_headline(tmp_path: Path):
+    write(tmp_path, "cutover.toml", FULL)
+    bench = load_config(start=tmp_path, environ={}).bench
+    assert bench.headline is not None and bench.headline.name == "detail"
+    assert (bench.seed, bench.dataset, bench.floor) == (None, None, None)
 
 
 def test_migrate_default_depends_on_whose_database_it_is(tmp_path: Path):

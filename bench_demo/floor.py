@@ -1,12 +1,13 @@
-"""The floor: the users API's three benchmarked endpoints on bare Starlette + asyncpg.
+"""The demo's floor: the users API's three benchmarked endpoints on bare Starlette + asyncpg.
 
 The same queries the legacy issues (token joined to its user, then the user by id; ``COUNT(*)`` and one
 page with the search filter; the sign-up's two uniqueness checks and the insert) and the same JSON, with
 nothing in between: no ORM, no validation framework, no dependency injection. Whatever the FastAPI port
 costs above this is the price of its abstractions; this is the fastest the stack can go in Python.
 
-Run under uvicorn (``uvicorn cutover.bench.floor:app``) with ``DATABASE_URL`` set. It is a benchmark
-fixture, not a third implementation of the API: anything outside the benchmarked paths is minimal.
+Run under uvicorn (``uvicorn bench_demo.floor:app``) with ``DATABASE_URL`` set; ``cutover bench`` starts
+it as the demo's ``[bench] floor`` (pyproject.toml). It is a benchmark fixture, not a third
+implementation of the API: anything outside the benchmarked paths is minimal.
 """
 
 from __future__ import annotations
