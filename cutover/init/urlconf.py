@@ -145,7 +145,7 @@ def frontdoor_regex(endpoint: Endpoint) -> str:
 
 
 def literal_path(endpoint: Endpoint) -> str | None:
-    """The one path an endpoint without parameters matches ("/api/users/"), or None."""
+    """The one path an endpoint without parameters matches ("/api/orders/"), or None."""
     body = endpoint.regex[1:]
     for end in (r"\Z", "$"):
         if body.endswith(end):
