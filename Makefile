@@ -23,7 +23,7 @@ bench: $(STAMP)  ## side-by-side load test (wrk): legacy, modern, both via nginx
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared_db cutover fastapi_app
+	$(BIN)/mypy shared_db cutover fastapi_app bench_demo
 
 clean:
 	rm -rf $(VENV) .data

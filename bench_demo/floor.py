@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import math
+import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,8 +30,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-from cutover.dburl import database_url_from_env
 
 __all__ = ["app", "django_pbkdf2", "render_user", "search_condition"]
 
@@ -227,11 +226,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    url = database_url_from_env()
-    if url is None:
+    url = os.environ.get("DATABASE_URL", "").strip()  # libpq's form, which asyncpg reads as it is
+    if not url:
         raise RuntimeError("DATABASE_URL is not set")
     app.state.pool = await asyncpg.create_pool(
-        url.libpq(), min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session
+        url, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session
     )
     try:
         yield

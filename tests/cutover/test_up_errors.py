@@ -51,9 +51,12 @@ def test_a_missing_config_file_is_one_line(tmp_path):
     ]
 
 
-def test_a_config_without_a_port_to_start_is_one_line(tmp_path):
+def test_a_config_without_a_port_to_start_is_one_line(tmp_path, monkeypatch):
     import os
+    from pathlib import Path
 
+    # The config sits in a scratch folder and names the demo's settings, importable from this checkout.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[2]))
     config = tmp_path / "cutover.toml"
     config.write_text('[legacy]\nsettings = "legacy_django.settings"\n')
     result = CliRunner().invoke(
