@@ -49,10 +49,12 @@ def _cutover_env(toolkit_bin: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cutover(toolkit_bin: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+def cutover(
+    toolkit_bin: Path, *args: str, cwd: Path = PROJECT, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(toolkit_bin / "cutover"), *args],
-        cwd=PROJECT,
+        cwd=cwd,
         env=_cutover_env(toolkit_bin, **extra),
         capture_output=True,
         text=True,

@@ -1,0 +1,179 @@
+"""``cutover init`` on a project with no config yet (the demo's settings, in a scratch folder): what it
+writes, that running it again changes nothing, and what it does when the URLconf grows or shrinks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cutover.config import load_config
+from cutover.init.manifest_file import GONE
+from cutover.init.project import InitOptions, init_project
+from cutover.parity.cases import load_cases
+from cutover.proxy.manifest import load_manifest, set_route_mode
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    (tmp_path / "manage.py").write_text("# the project's manage.py\n")
+    return tmp_path
+
+
+def init(root: Path, **options) -> object:
+    return init_project(load_config(start=root, environ={}), InitOptions(**options))
+
+
+def test_a_first_run_writes_config_manifest_and_cases(project_dir):
+    result = init(project_dir, modern="fastapi_app.main:app", users=("alice",))
+    written = sorted(str(p.relative_to(project_dir)) for p in result.written)
+    assert written == sorted(
+        ["cutover.toml", "routes.toml"]
+        + [f"parity/cases/{r}.toml" for r in ("auth-token", "schema", "user-list", "user-me", "user-detail")]
+    )
+    config = load_config(start=project_dir, environ={})
+    assert config.legacy.settings == "legacy_django.settings"
+    assert config.legacy.wsgi == "legacy_django.wsgi:application"
+    assert config.modern.asgi == "fastapi_app.main:app"
+    text = (project_dir / "cutover.toml").read_text()
+    assert "token, session" in text and "'sessionid'" in text and "'csrftoken'" in text
+    manifest = load_manifest(config.proxy.manifest)
+    assert {r.id for r in manifest.routes} == {"admin", "static", "auth-token", "schema", "user-list",
+                                                "user-me", "user-detail"}  # fmt: skip
+    assert all(r.mode == "legacy" for r in manifest.routes)
+    cases = load_cases(config.parity.cases)
+    assert {c.route for c in cases} <= {r.id for r in manifest.routes}
+    detail = {c.id: c for c in cases if c.route == "user-detail"}
+    assert detail["anonymous"].path == "/api/users/1/"
+    assert detail["not-found"].path == "/api/users/999999999/"
+    assert str(detail["as-token-alice"].auth) == "token:alice"
+    assert {c.method for c in cases if c.route == "user-list"} == {"GET", "POST"}
+
+
+def test_running_it_again_changes_nothing(project_dir):
+    init(project_dir, users=("alice",))
+    before = {p: p.read_bytes() for p in project_dir.rglob("*.toml")}
+    again = init(project_dir, users=("alice",))
+    assert again.written == [] and again.added == [] and again.marked == []
+    assert init(project_dir, dry_run=True).diff == ""
+    assert {p: p.read_bytes() for p in project_dir.rglob("*.toml")} == before
+
+
+def test_a_grown_urlconf_adds_its_route_and_keeps_what_the_user_edited(project_dir, settings):
+    init(project_dir)
+    manifest = project_dir / "routes.toml"
+    edited = set_route_mode(manifest.read_text(), "user-detail", "canary", 10, source="routes.toml")
+    edited = edited.replace('id = "user-me"', 'id = "me"  # renamed by the team')
+    manifest.write_text(edited)
+    case_file = project_dir / "parity" / "cases" / "user-list.toml"
+    case_file.write_text(case_file.read_text() + "# the team's notes\n")
+
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_grown"
+    preview = init(project_dir, dry_run=True)
+    assert '+id = "health"' in preview.diff and manifest.read_text() == edited
+    result = init(project_dir)
+    assert result.added == ["health"] and result.marked == []
+    grown = manifest.read_text()
+    assert grown.startswith(edited)  # appended, nothing before it changed
+    routes = {r.id: r for r in load_manifest(manifest).routes}
+    assert (routes["health"].match, routes["health"].path) == ("exact", "/api/health/")
+    assert routes["user-detail"].mode == "canary" and "user-me" not in routes and "me" in routes
+    assert case_file.read_text().endswith("# the team's notes\n")
+    assert (project_dir / "parity" / "cases" / "health.toml").is_file()
+
+
+def test_a_shrunk_urlconf_marks_the_gone_route_once(project_dir, settings):
+    init(project_dir)
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_shrunk"
+    result = init(project_dir)
+    assert result.marked == ["auth-token"] and result.added == []
+    text = (project_dir / "routes.toml").read_text()
+    assert f'id = "auth-token" # {GONE}' in text
+    assert "auth-token" in {r.id for r in load_manifest(project_dir / "routes.toml").routes}  # not removed
+    assert init(project_dir).marked == []
+
+
+def test_the_config_can_go_into_pyproject_leaving_the_rest_of_it(project_dir):
+    pyproject = project_dir / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "shop"  # ours\n\n[tool.ruff]\nline-length = 100\n')
+    init(project_dir, pyproject=True)
+    text = pyproject.read_text()
+    assert text.startswith('[project]\nname = "shop"  # ours\n\n[tool.ruff]\nline-length = 100\n')
+    data = tomllib.loads(text)
+    assert data["tool"]["cutover"]["legacy"]["settings"] == "legacy_django.settings"
+    assert load_config(start=project_dir, environ={}).source == pyproject
+    assert not (project_dir / "cutover.toml").exists()
+
+
+def test_outside_a_django_project_it_says_so(tmp_path):
+    from cutover.config import ConfigError
+
+    with pytest.raises(ConfigError, match="is not a Django project"):
+        init(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_answers_a_folder_that_is_no_django_project_with_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cutover.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"cutover: error: {tmp_path} is not a Django project: no manage.py and no [legacy] settings"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_refuses_a_modern_app_that_is_no_import_string(project_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cutover.cli import app
+
+    monkeypatch.chdir(project_dir)
+    result = CliRunner().invoke(app, ["init", "--modern", "fastapi_app/main.py"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "cutover: error: --modern must be 'module:attribute', got 'fastapi_app/main.py'"
+    ]
+    assert sorted(p.name for p in project_dir.iterdir()) == ["manage.py"]
+
+
+def test_the_cli_says_which_pattern_it_left_to_the_legacy(project_dir, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cutover.cli import app
+
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_sample"
+    monkeypatch.chdir(project_dir)
+    result = CliRunner().invoke(app, ["init"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert (
+        "left to [default] (legacy): '^twice/(?P<a>[a-z]+)/(?P=a)/$': a back-reference, which the front door"
+        " cannot follow" in result.output
+    )
+    assert "wrote routes.toml" in result.output
+
+
+def test_settings_that_do_not_import_are_one_line_and_nothing_is_written(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "manage.py").write_text(
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "missing_site.settings")\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "CUTOVER_CONFIG")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover", "init"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"cutover: error: the settings module 'missing_site.settings' is not importable from {tmp_path}"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manage.py"]
