@@ -11,10 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..config import ProjectConfig
 from ..errors import CutoverError, err_console, reports_errors
+from ..exit_codes import ExitCode
 from ..parity.verdict import verdict
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
-from ..proxy.gate import ParityResult, gate_move
+from ..proxy.gate import MoveRefused, ParityResult, gate_move
+from ..proxy.inventory import project_inventory, serving_problem
 from ..proxy.manifest import Route, load_manifest
 from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 from . import project_config
@@ -117,12 +120,23 @@ def routes_cmd(
     proxy_dir: ProxyDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     repo: RepoOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="The inventory instead: Django's URLs, the modern app's routes and the manifest side by "
+            "side; exit 1 when a route is on a backend that does not serve it.",
+        ),
+    ] = False,
 ) -> None:
     """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
 
     @reports_errors
     def run() -> None:
         manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        if check:
+            _inventory(project_config(ctx), manifest_path, as_json)
+            return
         nginx = Nginx(prefix)
         loaded = read_target(nginx).apply_to(load_manifest(manifest_path))
         work_tree = _repo(ctx, repo)
@@ -182,6 +196,27 @@ def routes_cmd(
     run()
 
 
+def _inventory(project: ProjectConfig, manifest_path: Path, as_json: bool) -> None:
+    findings, notes = project_inventory(project, load_manifest(manifest_path))
+    errors = [f for f in findings if f.level == "error"]
+    if as_json:
+        typer.echo(json.dumps({"manifest": str(manifest_path), "findings": [f.as_dict() for f in findings],
+                               "notes": notes}, indent=2))  # fmt: skip
+    else:
+        for finding in findings:
+            console.print(
+                f"{finding.level:7}  {finding.kind:10}  {finding.subject}: {finding.message}", markup=False
+            )
+        for note in notes:
+            console.print(f"note: {note}", markup=False)
+        warnings = len(findings) - len(errors)
+        console.print(
+            f"inventory of {manifest_path}: {len(errors)} error(s), {warnings} warning(s)", markup=False
+        )
+    if errors:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
 def _addresses(route: Route, backends) -> list[str]:
     names = {"legacy": ["legacy"], "modern": ["modern"], "canary": ["modern", "legacy"]}[route.mode]
     return [f"{name} {server}" for name in names for server in backends[name].servers]
@@ -207,7 +242,7 @@ def move_cmd(
         manifest_path, prefix = _places(ctx, manifest, proxy_dir)
         _move(
             route, to, percent, force=force, manifest=manifest_path, proxy_dir=prefix,
-            report=_report(ctx, report), repo=_repo(ctx, repo),
+            report=_report(ctx, report), repo=_repo(ctx, repo), project=project_config(ctx),
         )  # fmt: skip
 
     run()
@@ -248,11 +283,22 @@ def _move(
     proxy_dir: Path,
     report: Path | None,
     repo: Path | None,
+    project: ProjectConfig | None = None,
 ) -> None:
     def gate(route: Route, mode: str, percent: int | None) -> str | None:
         if report is None or repo is None:  # rollback: never gated
             return None
-        return gate_move(route, mode, percent, report=report, repo=repo, force=force)
+        served = None
+        if project is not None and mode != "legacy" and route.mode == "legacy":  # first requests to modern
+            problem = serving_problem(project, load_manifest(manifest), route.id)
+            if problem is not None and not force:
+                raise MoveRefused(
+                    f"refusing to move {route.id!r} to {mode}: {problem} (a 404); or pass --force"
+                )
+            if problem is not None:
+                served = f"moving {route.id!r} to {mode} although {problem}; --force given"
+        warning = gate_move(route, mode, percent, report=report, repo=repo, force=force)
+        return "; ".join(w for w in (served, warning) if w) or None
 
     result = move_route(manifest, Nginx(proxy_dir), route_id, mode, percent, gate=gate)
     if result.warning:
