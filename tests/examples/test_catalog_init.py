@@ -4,6 +4,7 @@ again changes nothing, and ``cutover parity`` runs on what it wrote at once."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -41,8 +42,6 @@ def test_init_writes_a_front_door_for_every_url_and_parity_runs_on_it(toolkit_bi
 
     routes = cutover(toolkit_bin, "routes", "--json", cwd=fresh_copy)
     assert routes.returncode == 0, routes.stderr
-    import json
-
     by_id = {r["id"]: r for r in json.loads(routes.stdout)["routes"]}
     assert by_id["admin"]["pinned"] and by_id["token-obtain-pair"]["path"] == "/api/token/"
     assert by_id["product-detail"]["match"] == "pattern"
@@ -53,6 +52,11 @@ def test_init_writes_a_front_door_for_every_url_and_parity_runs_on_it(toolkit_bi
         toolkit_bin, "render", "--proxy-dir", str(fresh_copy / ".data" / "nginx"), cwd=fresh_copy
     )
     assert rendered.returncode == 0, rendered.stderr  # checked with nginx -t
+
+    inventory = cutover(toolkit_bin, "routes", "--check", "--json", cwd=fresh_copy)
+    assert inventory.returncode == 0, inventory.stdout + inventory.stderr
+    found = json.loads(inventory.stdout)["findings"]
+    assert [f for f in found if f["kind"] in ("uncovered", "not-served", "stale")] == []  # every URL a route
 
     again = cutover(toolkit_bin, "init", cwd=fresh_copy)
     assert again.returncode == 0 and "cutover init: everything is up to date" in again.stdout, again.stdout

@@ -49,6 +49,10 @@ def test_a_first_run_writes_config_manifest_and_cases(project_dir):
     assert detail["not-found"].path == "/api/users/999999999/"
     assert str(detail["as-token-alice"].auth) == "token:alice"
     assert {c.method for c in cases if c.route == "user-list"} == {"GET", "POST"}
+    from cutover.proxy.inventory import project_inventory
+
+    findings, _ = project_inventory(config, manifest)
+    assert [f for f in findings if f.kind in ("uncovered", "stale", "not-served")] == []  # every URL a route
 
 
 def test_running_it_again_changes_nothing(project_dir):
