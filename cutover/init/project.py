@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,15 +94,15 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
         endpoint = route.endpoint
         if endpoint is None:
             continue
-        path = sample_path(endpoint)
-        if path is None:
+        sample = sample_path(endpoint)
+        if sample is None:
             continue
         case_file = cases_dir / f"{route.id}.toml"
         if case_file.exists():
             result.kept.append(case_file)
             continue
         plans.append(
-            (case_file, None, starter_cases(route, path, missing_path(endpoint), identities, endpoint.view))
+            (case_file, None, starter_cases(route, sample, missing_path(endpoint), identities, endpoint.view))
         )
 
     for path, current, text in plans:
@@ -129,7 +129,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _served_by(found: Sequence[Endpoint]):  # type: ignore[no-untyped-def]
+def _served_by(found: Sequence[Endpoint]) -> Callable[[str, str], bool]:
     """Whether Django still serves an existing manifest route's ``(match, path)``."""
     from django.urls import Resolver404, resolve
 
@@ -142,7 +142,10 @@ def _served_by(found: Sequence[Endpoint]):  # type: ignore[no-untyped-def]
             return True
         if match == "prefix":
             return any(("/" + e.route.replace("^", "")).startswith(path) for e in found) or _resolves(path)
-        compiled = re.compile(path)
+        try:
+            compiled = re.compile(path)
+        except re.error:  # PCRE Python does not read: cannot tell, so it stays unmarked
+            return True
         return any(p is not None and compiled.search(p) for p in map(sample_path, found))
 
     def _resolves(path: str) -> bool:
