@@ -27,7 +27,7 @@ def prepare(request: Mapping[str, Any]) -> dict[str, Any]:
     """The dataset's values and, per identity, what a request carries (Django must be set up)."""
     from ..errors import CutoverError
     from ..imports import import_string
-    from ..parity.identities import Csrf, IdentityError, schemes_for
+    from ..parity.identities import Csrf, mint_for, schemes_for
 
     root = Path(request["root"])
     values: Any = {}
@@ -51,22 +51,9 @@ def prepare(request: Mapping[str, Any]) -> dict[str, Any]:
     for identity in request.get("identities", []):
         scheme_name, _, username = identity.partition(":")
         scheme = schemes.get(scheme_name)
-        from django.contrib.auth import get_user_model
-
-        model = get_user_model()
-        try:
-            user = model._default_manager.get_by_natural_key(username)
-        except model.DoesNotExist:
-            raise IdentityError(
-                f"identity {identity}: no user {username!r} in the bench database "
-                "(does [bench] seed or dataset create it?)"
-            ) from None
-        try:
-            credential = scheme.mint(user)
-        except CutoverError:
-            raise
-        except Exception as exc:
-            raise IdentityError(f"identity {identity}: minting failed: {type(exc).__name__}: {exc}") from None
+        credential = mint_for(
+            scheme, username, where="in the bench database (does [bench] seed or dataset create it?)"
+        )
         credentials[identity] = {
             "headers": [list(h) for h in credential.headers],
             "cookies": [list(c) for c in credential.cookies],

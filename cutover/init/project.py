@@ -19,7 +19,7 @@ from .config_file import ProjectFacts, config_text, pyproject_text
 from .manifest_file import merge_manifest, new_manifest
 from .routes import Skipped, propose_routes
 from .samples import missing_path, sample_path
-from .urlconf import Endpoint, endpoints, pinned_prefixes
+from .urlconf import Endpoint, endpoints, pinned_prefixes, resolves
 
 __all__ = ["InitOptions", "InitResult", "init_project"]
 
@@ -131,29 +131,17 @@ def _relative(path: Path, root: Path) -> str:
 
 def _served_by(found: Sequence[Endpoint]) -> Callable[[str, str], bool]:
     """Whether Django still serves an existing manifest route's ``(match, path)``."""
-    from django.urls import Resolver404, resolve
 
     def served(match: str, path: str) -> bool:
         if match == "exact":
-            try:
-                resolve(path)
-            except Resolver404:
-                return False
-            return True
+            return resolves(path)
         if match == "prefix":
-            return any(("/" + e.route.replace("^", "")).startswith(path) for e in found) or _resolves(path)
+            return any(("/" + e.route.replace("^", "")).startswith(path) for e in found) or resolves(path)
         try:
             compiled = re.compile(path)
         except re.error:  # PCRE Python does not read: cannot tell, so it stays unmarked
             return True
         return any(p is not None and compiled.search(p) for p in map(sample_path, found))
-
-    def _resolves(path: str) -> bool:
-        try:
-            resolve(path)
-        except Resolver404:
-            return False
-        return True
 
     return served
 

@@ -21,6 +21,7 @@ __all__ = [
     "frontdoor_regex",
     "literal_path",
     "pinned_prefixes",
+    "resolves",
 ]
 
 # Methods a view answers when it does not say (a function view): every one, as the manifest writes it.
@@ -83,6 +84,17 @@ def _walk(patterns: Any, regex: str, route: str, namespaces: tuple[str, ...]) ->
             name = ":".join((*namespaces, entry.name)) if entry.name else None
             view, methods, description = _view(entry.callback)
             yield Endpoint(name, "^" + regex + part, text, view, methods, description)
+
+
+def resolves(path: str) -> bool:
+    """Whether Django's resolver takes ``path``."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 def _join(route: str, part: str) -> str:

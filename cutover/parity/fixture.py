@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..errors import CutoverError, described
-from .identities import Credential, Csrf, IdentityError, SchemeSet, schemes_for
+from .identities import Credential, Csrf, IdentityError, SchemeSet, mint_for, schemes_for
 from .tables import Tables, discover_tables
 
 __all__ = [
@@ -349,23 +349,7 @@ class FixtureDatabase:
         self._capture()
 
     def _mint_one(self, scheme: Any, username: str) -> Credential:
-        from django.contrib.auth import get_user_model
-
-        model = get_user_model()
-        try:
-            user = model._default_manager.get_by_natural_key(username)
-        except model.DoesNotExist:
-            raise IdentityError(
-                f"identity {scheme.name}:{username}: no user {username!r} in the fixture"
-            ) from None
-        try:
-            return scheme.mint(user)  # type: ignore[no-any-return]
-        except CutoverError:
-            raise
-        except Exception as exc:
-            raise IdentityError(
-                f"identity {scheme.name}:{username}: minting failed: {described(exc)}"
-            ) from None
+        return mint_for(scheme, username, where="in the fixture")
 
     # --- reset and snapshot ------------------------------------------------------------------------------
 

@@ -99,6 +99,26 @@ class TokenScheme:
         return Credential(headers=(("Authorization", f"{self.keyword} {key}"),), secrets=(key,))
 
 
+def mint_for(scheme: Scheme, username: str, *, where: str) -> Credential:
+    """``scheme``'s credential for the project's user ``username`` (Django set up), or one line naming
+    what failed; ``where`` says where the user should have come from ("in the fixture")."""
+    from django.contrib.auth import get_user_model
+
+    from ..errors import described
+
+    model = get_user_model()
+    try:
+        user = model._default_manager.get_by_natural_key(username)
+    except model.DoesNotExist:
+        raise IdentityError(f"identity {scheme.name}:{username}: no user {username!r} {where}") from None
+    try:
+        return scheme.mint(user)
+    except CutoverError:
+        raise
+    except Exception as exc:
+        raise IdentityError(f"identity {scheme.name}:{username}: minting failed: {described(exc)}") from None
+
+
 def login_session_data(user: Any) -> dict[str, Any]:
     """What ``django.contrib.auth.login`` stores in the session for ``user`` (without its side effects)."""
     from django.conf import settings

@@ -187,12 +187,12 @@ def inventory(
 def project_inventory(project: Any, manifest: Any) -> tuple[list[Finding], list[str]]:
     """The inventory of a project (its settings set up in this process) against ``manifest``; and notes
     on what could not be looked at."""
-    from ..init.urlconf import endpoints
+    from ..init.urlconf import endpoints, resolves
     from ..parity.session import configure_django
 
     configure_django(project, None)
     modern, notes = modern_routes(project)
-    return inventory(endpoints(), manifest.routes, modern, _resolves), notes
+    return inventory(endpoints(), manifest.routes, modern, resolves), notes
 
 
 def serving_problem(project: Any, manifest: Any, route_id: str) -> str | None:
@@ -220,13 +220,3 @@ def modern_routes(project: Any) -> tuple[ModernRoutes | None, list[str]]:
         return ModernRoutes(app), []
     except ValueError as exc:
         return None, [f"{spec}: {exc}: the modern app's routes are not checked"]
-
-
-def _resolves(path: str) -> bool:
-    from django.urls import Resolver404, resolve
-
-    try:
-        resolve(path)
-    except Resolver404:
-        return False
-    return True
