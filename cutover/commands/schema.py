@@ -18,6 +18,7 @@ from ..exit_codes import ExitCode
 from ..imports import import_string
 from ..schema.drift import check_drift, metadata_of
 from ..schema.generate import chosen_tables, line_length_for, map_tables
+from ..schema.mapping import known_tables
 from . import project_config
 
 app = typer.Typer(
@@ -129,16 +130,19 @@ def map_(
             )
         if output.suffix != ".py":
             raise CutoverError(f"--output must name a Python module (*.py), got {output}")
-        module = settings_module(project)  # before a database is started for nothing
+        module = settings_module(project)
+        url = parse_url(database_url)
+        # Django first (no connection is made): a table no model has is a mistake before any database.
+        if not configure_django(project, url):
+            _check_same_settings(module)
+        names, origin = chosen_tables(project, tables)
+        if not names:
+            raise CutoverError(
+                f"no table to map: name them with --tables or in [parity] tables ({project.where})"
+            )
+        known_tables(names, origin=origin)
         with ExitStack() as stack:
-            ready = _migrated_database(stack, parse_url(database_url), project)
-            if not configure_django(project, ready):
-                _check_same_settings(module)
-            names, origin = chosen_tables(project, tables)
-            if not names:
-                raise CutoverError(
-                    f"no table to map: name them with --tables or in [parity] tables ({project.where})"
-                )
+            ready = _migrated_database(stack, url, project)
             command = f"cutover schema map --output {output.name} --tables {','.join(names)}"
             try:
                 result = map_tables(
@@ -152,16 +156,20 @@ def map_(
                 ) from exc
         if result.findings:
             for finding in result.findings:
-                console.print(f"disagrees: {finding}", markup=False)
+                console.print(f"disagrees: {finding}", markup=False, soft_wrap=True)
             console.print(
                 f"{len(result.findings)} disagreement(s) between the models and the database: "
-                f"nothing written to {output}"
+                f"nothing written to {output}",
+                markup=False,
+                soft_wrap=True,
             )
             raise typer.Exit(ExitCode.FAILED)
         assert result.text is not None
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(result.text)
-        console.print(f"wrote {output}: {len(result.tables)} tables ({', '.join(names)})", markup=False)
+        console.print(
+            f"wrote {output}: {len(result.tables)} tables ({', '.join(names)})", markup=False, soft_wrap=True
+        )
 
     run()
 

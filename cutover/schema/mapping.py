@@ -58,6 +58,7 @@ __all__ = [
     "TableMap",
     "UniqueMap",
     "UnknownTable",
+    "known_tables",
     "model_tables",
     "read_tables",
 ]
@@ -455,6 +456,17 @@ def _with_pk(column: ColumnMap) -> ColumnMap:
     return replace(column, primary_key=True, nullable=False)
 
 
+def known_tables(names: Sequence[str], *, origin: str) -> dict[str, Any]:
+    """The model of each of ``names``; UnknownTable for the first no model has."""
+    models = model_tables()
+    for name in names:
+        if name not in models:
+            raise UnknownTable(
+                f"unknown table {name!r} {origin}: no model of the project's installed apps has it"
+            )
+    return {name: models[name] for name in names}
+
+
 def read_tables(
     url: DatabaseURL, names: Sequence[str], *, origin: str
 ) -> tuple[list[TableMap], list[MapFinding]]:
@@ -467,12 +479,7 @@ def read_tables(
             "cutover schema map maps PostgreSQL tables; the project's default database is"
             f" {connection.vendor}"
         )
-    models = model_tables()
-    for name in names:
-        if name not in models:
-            raise UnknownTable(
-                f"unknown table {name!r} {origin}: no model of the project's installed apps has it"
-            )
+    models = known_tables(names, origin=origin)
     engine = create_engine(url.sqlalchemy_sync())
     tables: list[TableMap] = []
     findings: list[MapFinding] = []
