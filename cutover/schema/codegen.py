@@ -184,7 +184,7 @@ class _Writer:
         if type(type_) is Numeric:
             args = [str(a) for a in (type_.precision, type_.scale) if a is not None]
             return f"{name}({', '.join(args)})" if args else name
-        if repr(type_) == f"{cls.__name__}()":
+        if isinstance(type_, postgresql.JSON) or repr(type_) == f"{cls.__name__}()":
             return name
         # A type of a third-party field the database reported: as SQLAlchemy writes it.
         text = repr(type_)
@@ -361,7 +361,8 @@ class _Writer:
                 name = _unique(_camel(app_label) + table.class_name if clash else table.class_name, taken)
                 blocks.append(self.model_class(table, name))
             exported.append(name)
-        head = ['"""' + docstring.strip() + '\n"""', ""]
+        doc = docstring.strip()
+        head = ['"""' + doc + ('\n"""' if "\n" in doc else '"""'), ""]
         head += self.imports.lines(self.width)
         head += [""]
         head += _lay(
