@@ -99,7 +99,9 @@ def pg_ctl(data_dir: Path, *args: str) -> None:
         user=user, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    assert done.returncode == 0, f"pg_ctl {' '.join(args)}: {done.stdout}{done.stderr}\n--- server log ---\n{tail}"
+    assert done.returncode == 0, (
+        f"pg_ctl {' '.join(args)}: {done.stdout}{done.stderr}\n--- server log ---\n{tail}"
+    )
 
 
 def postmaster(data_dir: Path) -> int:
