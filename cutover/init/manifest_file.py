@@ -13,9 +13,9 @@ import tomlkit
 from tomlkit.items import AoT, Table
 
 from ..proxy.manifest import ProxySettings, parse_document, parse_manifest
-from .routes import Proposed
+from .routes import Proposed, Skipped
 
-__all__ = ["GONE", "merge_manifest", "new_manifest"]
+__all__ = ["GONE", "merge_manifest", "new_manifest", "note_skipped"]
 
 GONE = "cutover init: no Django URL serves this route any more"
 
@@ -88,6 +88,18 @@ def merge_manifest(
     new_text = tomlkit.dumps(doc)
     parse_manifest(new_text, source)
     return new_text, added, marked
+
+
+def note_skipped(text: str, skipped: Sequence[Skipped]) -> str:
+    """``text`` with a comment at its end for each pattern no route could be written for (once each):
+    its requests fall to ``[default]``, the legacy, which is where they stay."""
+    notes = [
+        f"# cutover init: no route for {s.reason}; its requests stay on [default] (legacy)" for s in skipped
+    ]
+    missing = [note for note in notes if note not in text]
+    if not missing:
+        return text
+    return text.rstrip("\n") + "\n\n" + "\n".join(missing) + "\n"
 
 
 def _table(**values: object) -> Table:

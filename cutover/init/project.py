@@ -16,7 +16,7 @@ import tomlkit
 from ..config import ConfigError, ProjectConfig
 from .cases_file import starter_cases
 from .config_file import ProjectFacts, config_text, pyproject_text
-from .manifest_file import merge_manifest, new_manifest
+from .manifest_file import merge_manifest, new_manifest, note_skipped
 from .routes import Skipped, propose_routes
 from .samples import missing_path, sample_path
 from .urlconf import Endpoint, endpoints, pinned_prefixes, resolves
@@ -88,7 +88,7 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
             routes, legacy=LEGACY_SERVER, modern=MODERN_SERVER, session_cookie=facts.session_cookie
         )
         text, result.added = tomlkit.dumps(doc), [r.id for r in routes]
-    plans.append((manifest_path, current, text))
+    plans.append((manifest_path, current, note_skipped(text, skipped)))
 
     for route in routes:
         endpoint = route.endpoint

@@ -161,6 +161,10 @@ def test_the_cli_says_which_pattern_it_left_to_the_legacy(project_dir, settings,
         " cannot follow" in result.output
     )
     assert "wrote routes.toml" in result.output
+    text = (project_dir / "routes.toml").read_text()
+    assert text.count("# cutover init: no route for '^twice/(?P<a>[a-z]+)/(?P=a)/$': a back-reference") == 1
+    again = CliRunner().invoke(app, ["init"], env={"COLUMNS": "300"})
+    assert again.exit_code == 0 and (project_dir / "routes.toml").read_text() == text  # noted once
 
 
 def test_settings_that_do_not_import_are_one_line_and_nothing_is_written(tmp_path):
