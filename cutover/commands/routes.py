@@ -233,7 +233,7 @@ def move_cmd(
     report: ReportOpt = None,
     repo: RepoOpt = None,
 ) -> None:
-    """Move a route to legacy, canary (--percent N) or modern; reload nginx gracefully."""
+    """Move a route to legacy, canary (--percent N) or modern; live on a running nginx, no reload."""
 
     @reports_errors
     def run() -> None:
@@ -309,7 +309,9 @@ def _move(
         console.print(f"{route_id}: already {describe(after)}; nothing changed")
         return
     console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)")
-    if result.reloaded:
+    if result.live:
+        console.print("nginx: switched live, no reload (configuration checked and kept for the next start)")
+    elif result.reloaded:
         console.print("nginx: configuration checked and reloaded gracefully")
     else:
         console.print("nginx: configuration checked; not running, it applies at the next `cutover up`")

@@ -3,6 +3,12 @@
 Every change follows the same order so that a failure at any step leaves what was serving still serving:
 the new configuration is validated by nginx before it replaces anything, the manifest file is replaced
 atomically, and if nginx refuses to reload both files are put back.
+
+A move on a running front door whose structure (routes, paths, backends, settings) matches the manifest
+needs no reload (``live.py``): the new state of every movable route is pushed to the running workers
+and read back, and only then are the manifest and ``nginx.conf`` (for the next start) replaced. If the
+push fails, nothing has changed. A move whose manifest differs in structure from the running
+configuration (a hand edit since the last start) is applied with a graceful reload, as before.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CutoverError
+from . import live
 from .manifest import Backend, Manifest, ManifestError, Route, parse_manifest, read_text, set_route_mode
 from .nginx import Nginx, NginxError
-from .render import DEFAULT_LISTEN, render
+from .render import DEFAULT_LISTEN, fingerprint, render
 
 STATE_FILE = "cutover-proxy.json"
 
@@ -38,6 +46,7 @@ class ProxyTarget:
 
     listen: str = DEFAULT_LISTEN
     servers: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    admin: str | None = None  # the loopback host:port of the live routing endpoint; None: none rendered
 
     def apply_to(self, manifest: Manifest) -> Manifest:
         if not self.servers:
@@ -54,19 +63,40 @@ def read_target(nginx: Nginx) -> ProxyTarget:
         return ProxyTarget()
     try:
         data = json.loads((nginx.prefix / STATE_FILE).read_text(encoding="utf-8"))
-        return ProxyTarget(listen=str(data["listen"]), servers=dict(data.get("servers", {})))
+        admin = data.get("admin")
+        return ProxyTarget(
+            listen=str(data["listen"]),
+            servers=dict(data.get("servers", {})),
+            admin=str(admin) if admin else None,
+        )
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return ProxyTarget()
 
 
 def write_target(nginx: Nginx, target: ProxyTarget) -> None:
     nginx.prepare()
-    data = {"listen": target.listen, "servers": {k: list(v) for k, v in target.servers.items()}}
+    data = {
+        "listen": target.listen,
+        "servers": {k: list(v) for k, v in target.servers.items()},
+        "admin": target.admin,
+    }
     _atomic_write(nginx.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
 
 
-def rendered(manifest: Manifest, target: ProxyTarget) -> str:
-    return render(target.apply_to(manifest), listen=target.listen)
+def rendered(manifest: Manifest, target: ProxyTarget, revision: str | None = None) -> str:
+    return render(target.apply_to(manifest), listen=target.listen, admin=target.admin, revision=revision)
+
+
+def _installed(manifest: Manifest, target: ProxyTarget) -> str:
+    """The text to install: with a revision of its own, so live state pushed to an earlier configuration
+    never applies to this one."""
+    return rendered(manifest, target, live.new_revision(fingerprint(target.apply_to(manifest))))
+
+
+def free_admin_address(host: str = "127.0.0.1") -> str:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return f"{host}:{s.getsockname()[1]}"
 
 
 def check_rendered(text: str, nginx: Nginx | None = None) -> None:
@@ -80,10 +110,15 @@ def check_rendered(text: str, nginx: Nginx | None = None) -> None:
 
 
 def install_manifest(manifest_path: Path, nginx: Nginx, target: ProxyTarget) -> Manifest:
-    """Render the manifest for ``target``, validate it with nginx and install it for the next start."""
+    """Render the manifest for ``target``, validate it with nginx and install it for the next start.
+
+    Without an admin address in ``target`` one is chosen (a free loopback port) for the live endpoint.
+    """
     manifest = parse_manifest(read_text(manifest_path), source=str(manifest_path))
+    if target.admin is None:
+        target = dataclasses.replace(target, admin=free_admin_address())
     with _locked(nginx):
-        nginx.install(rendered(manifest, target))
+        nginx.install(_installed(manifest, target))
         write_target(nginx, target)
     return manifest
 
@@ -92,8 +127,9 @@ def install_manifest(manifest_path: Path, nginx: Nginx, target: ProxyTarget) -> 
 class MoveResult:
     before: Route
     after: Route
-    reloaded: bool  # False when nginx is not running: the change applies at the next start
+    reloaded: bool  # False when nginx is not running (the change applies at the next start) or moved live
     warning: str | None
+    live: bool = False  # True when the running workers took the change without a reload
 
 
 def move_route(
@@ -109,12 +145,21 @@ def move_route(
     with _locked(nginx):
         source = str(manifest_path)
         text = read_text(manifest_path)
-        before = parse_manifest(text, source=source).route(route_id)
+        manifest = parse_manifest(text, source=source)
+        before = manifest.route(route_id)
         new_text = set_route_mode(text, route_id, mode, percent, source=source)
         new_manifest = parse_manifest(new_text, source=source)
         warning = gate(before, mode, percent) if gate is not None else None
 
-        config = rendered(new_manifest, read_target(nginx))
+        target = read_target(nginx)
+        config = _installed(new_manifest, target)
+        if target.admin is not None:  # running, with a live endpoint
+            client = live.AdminClient(target.admin, live.ensure_token(nginx.prefix))
+            running = client.read()  # unreachable or refused: LiveError, nothing changed
+            if running.structure == live.structure(target.apply_to(new_manifest)):
+                _move_live(manifest_path, nginx, client, running, new_text, manifest, new_manifest, config)
+                return MoveResult(before, new_manifest.route(route_id), False, warning, live=True)
+
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet
         try:
@@ -129,6 +174,49 @@ def move_route(
             _atomic_write(manifest_path, text)
             raise
         return MoveResult(before, new_manifest.route(route_id), reloaded, warning)
+
+
+def _move_live(
+    manifest_path: Path,
+    nginx: Nginx,
+    client: live.AdminClient,
+    running: live.LiveView,
+    new_text: str,
+    manifest: Manifest,
+    new_manifest: Manifest,
+    config: str,
+) -> None:
+    """Push the new manifest's state of every movable route, read it back, then write the files."""
+    candidate = nginx.stage(config)  # nginx -t on what the next start will load; rejected: nothing changed
+    wanted = live.states(new_manifest)
+    try:
+        client.push(running.revision, wanted)
+        seen = client.read()
+        if seen.revision != running.revision or dict(seen.routes) != wanted:
+            raise live.LiveError(
+                f"the front door did not take the new state (running revision {seen.revision}); "
+                "run `cutover routes` and try again"
+            )
+    except live.LiveError as exc:
+        candidate.unlink(missing_ok=True)
+        _restore(client, running, manifest)
+        raise live.LiveError(f"cannot move the route live, nothing changed: {exc}") from None
+    try:
+        _atomic_write(manifest_path, new_text)
+    except OSError as exc:
+        candidate.unlink(missing_ok=True)
+        _restore(client, running, manifest)
+        raise CutoverError(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
+    os.replace(candidate, nginx.conf_path)
+
+
+def _restore(client: live.AdminClient, running: live.LiveView, manifest: Manifest) -> None:
+    # The push may have landed before the failure (a lost answer): put the workers back on the state they
+    # had, which is the unchanged file's. Best effort; the failure being reported is the first one.
+    try:
+        client.push(running.revision, dict(running.routes) or live.states(manifest))
+    except live.LiveError:
+        pass
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -162,6 +250,7 @@ __all__ = [
     "MoveResult",
     "ProxyTarget",
     "check_rendered",
+    "free_admin_address",
     "install_manifest",
     "move_route",
     "read_target",

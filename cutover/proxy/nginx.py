@@ -24,7 +24,8 @@ import psutil
 
 from ..errors import CutoverError
 from ..exit_codes import ExitCode
-from .transport import write_njs_module
+from . import live
+from .transport import NJS_DIR, write_njs_module
 
 DEFAULT_PROXY_DIR = Path(".data") / "nginx"
 
@@ -120,10 +121,17 @@ class Nginx:
         return self.prefix / "logs" / "access.log"
 
     def prepare(self) -> None:
-        """Create the prefix, the directories nginx expects to exist and the njs module it imports."""
+        """Create the prefix, the directories nginx expects to exist, the njs modules it imports and the
+        admin token (mode 0600) its live routing endpoint requires."""
         for sub in ("logs", "temp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         write_njs_module(self.prefix)
+        live.write_njs_module(self.prefix, NJS_DIR)
+        live.ensure_token(self.prefix)
+
+    @property
+    def token_path(self) -> Path:
+        return self.prefix / live.TOKEN_FILE
 
     def argv(self, conf: Path | None = None, *extra: str) -> list[str]:
         return [
@@ -146,6 +154,11 @@ class Nginx:
 
         On rejection nothing is replaced, so the running and the installed configuration keep serving.
         """
+        os.replace(self.stage(text), self.conf_path)
+
+    def stage(self, text: str) -> Path:
+        """Write ``text`` beside the configuration and validate it with ``nginx -t``; the caller installs
+        it (``os.replace`` onto :attr:`conf_path`) or removes it. On rejection it is removed."""
         self.prepare()
         candidate = self.prefix / "nginx.conf.candidate"
         candidate.write_text(text, encoding="utf-8")
@@ -154,7 +167,7 @@ class Nginx:
         except NginxError:
             candidate.unlink(missing_ok=True)
             raise
-        os.replace(candidate, self.conf_path)
+        return candidate
 
     def installed_text(self) -> str | None:
         try:

@@ -5,8 +5,11 @@ How a request is routed, in nginx terms:
 1. ``location`` blocks (one per distinct match + path) set ``$cutover_location``;
 2. a ``map`` on ``"$cutover_location:$request_method"`` names the route (``$cutover_route``), so routes
    that share a path but cover different methods are told apart; anything else is the ``default`` route;
-3. a ``map`` on the route gives the intended backend (``$cutover_backend``): ``legacy``, ``modern``, or for
-   a canary the result of a ``split_clients`` on the route's sticky key;
+3. a ``map`` on the route gives the intended backend (``$cutover_backend``): ``legacy`` for the default
+   route and pinned ones; for a route that can move, an njs function (``live.py``) that reads the route's
+   mode and share from the shared dictionary, or from the rendered manifest (``$cutover_route_state``),
+   and splits a canary exactly as ``split_clients`` would on the route's sticky key. Moves change the
+   dictionary through a loopback-only admin ``server``: no reload;
 4. ``proxy_pass http://cutover_$cutover_backend`` sends it to that upstream. The ``modern`` upstream lists
    the Django servers as ``backup``: when FastAPI cannot be reached nginx serves the request from Django,
    and because ``proxy_next_upstream`` leaves out ``non_idempotent``, a POST/PATCH that already reached
@@ -26,7 +29,7 @@ import re
 import socket
 from collections.abc import Iterable
 
-from . import transport
+from . import live, transport
 from .manifest import Manifest, ProxySettings, Route
 
 DEFAULT_LISTEN = "127.0.0.1:8000"
@@ -50,12 +53,24 @@ _STICKY_SOURCES = {
 }
 
 
-def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
-    """The complete nginx.conf for ``manifest``, serving on ``listen`` (``host:port``)."""
+def render(
+    manifest: Manifest,
+    *,
+    listen: str = DEFAULT_LISTEN,
+    admin: str | None = None,
+    revision: str | None = None,
+) -> str:
+    """The complete nginx.conf for ``manifest``, serving on ``listen`` (``host:port``).
+
+    ``admin`` (a loopback ``host:port``) adds the admin server that changes routes live; ``revision``
+    names this configuration for it (default: the manifest's fingerprint; installs add a nonce).
+    """
     proxy = manifest.proxy
     locations = _locations(manifest.routes)
+    revision = revision or fingerprint(manifest)
     out: list[str] = [
         f"# Rendered by `cutover render` from {manifest.source} (manifest sha256 {fingerprint(manifest)}).",
+        f"# Revision {revision}: live route changes apply to this configuration only.",
         "# Do not edit: change the manifest and run `cutover move` / `cutover render`.",
         "",
         f"worker_processes {proxy.worker_processes};",
@@ -98,8 +113,7 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "",
         *_indent(_route_map(locations)),
         "",
-        *_indent(_sticky_keys(manifest)),
-        *_indent(_backend_map(manifest.routes)),
+        *_indent(_live_routing(manifest, revision)),
         "",
         *_indent(_served_by_map(manifest)),
         "",
@@ -138,6 +152,7 @@ def render(manifest: Manifest, *, listen: str = DEFAULT_LISTEN) -> str:
         "            proxy_pass http://cutover_$cutover_backend;",
         "        }",
         "    }",
+        *_indent(_admin_server(manifest, admin, revision)),
         "}",
         "",
     ]
@@ -215,16 +230,19 @@ def _route_map(locations: list[_Location]) -> list[str]:
     return lines
 
 
-def _split_name(route: Route) -> str:
-    return f"$cutover_split_{route.sticky}_{route.percent}"
-
-
-def _sticky_keys(manifest: Manifest) -> list[str]:
-    canaries = [r for r in manifest.routes if r.mode == "canary"]
-    if not canaries:
-        return []
-    lines = ["# Canaries: the same key always lands on the same side; a larger percentage only adds keys."]
-    for sticky in sorted({r.sticky for r in canaries}):
+def _live_routing(manifest: Manifest, revision: str) -> list[str]:
+    movable = [r for r in manifest.routes if not r.pinned]
+    lines = [
+        "# Movable routes: mode and canary share per request (njs, live.py), from the shared dictionary",
+        "# when the toolkit pushed a state for this revision, else from the manifest as rendered here.",
+        f"js_import cutover_routing from {live.NJS_FILE};",
+        f"js_shared_dict_zone zone={live.ZONE}:{live.ZONE_SIZE};",
+        "js_set $cutover_live_backend cutover_routing.backend;",
+        "",
+    ]
+    if movable:
+        lines += ["# Canary keys: the same key always lands on the same side; a larger share only adds keys."]
+    for sticky in sorted({r.sticky for r in movable}):
         if sticky == "session":
             source, label = f"$cookie_{manifest.proxy.session_cookie}", "sid"
         else:
@@ -235,32 +253,51 @@ def _sticky_keys(manifest: Manifest) -> list[str]:
             f'    default "{label}:{source}";',
             "}",
         ]
-    # One split per (key, percentage): routes at the same percentage share a cohort of keys, so a client
-    # sees the same backend for all of them.
-    for sticky, percent in sorted({(r.sticky, r.percent) for r in canaries}, key=lambda x: (x[0], x[1] or 0)):
-        lines += [
-            f'split_clients "$cutover_key_{sticky}" $cutover_split_{sticky}_{percent} {{',
-            f"    {percent}% modern;",
-            "    * legacy;",
-            "}",
-        ]
-    lines.append("")
-    return lines
-
-
-def _backend_map(routes: Iterable[Route]) -> list[str]:
-    lines = [
-        "# route id -> the backend its mode selects.",
+    lines += [
+        "",
+        '# route id -> "<revision>:<route> <mode> <percent> <sticky>", the manifest\'s state of the route.',
+        "map $cutover_route $cutover_route_state {",
+        '    default "";',
+    ]
+    lines += [f'    {r.id} "{revision}:{r.id} {r.mode} {r.percent or 0} {r.sticky}";' for r in movable]
+    lines += [
+        "}",
+        "",
+        "# route id -> its backend: legacy for the default route and pinned routes (no JavaScript).",
         "map $cutover_route $cutover_backend {",
         "    default legacy;",
     ]
-    for route in routes:
-        if route.mode == "modern":
-            lines.append(f"    {route.id} modern;")
-        elif route.mode == "canary":
-            lines.append(f"    {route.id} {_split_name(route)};")
+    lines += [f"    {r.id} $cutover_live_backend;" for r in movable]
     lines.append("}")
     return lines
+
+
+def _admin_server(manifest: Manifest, admin: str | None, revision: str) -> list[str]:
+    if admin is None:
+        return []
+    movable = [r for r in manifest.routes if not r.pinned]
+    table = " ".join(
+        [revision, live.structure(manifest), *(f"{r.id}={r.mode}:{r.percent or 0}" for r in movable)]
+    )
+    return [
+        "",
+        "# The admin endpoint: loopback only, a token from the prefix (admin.token, mode 0600) required;",
+        "# it changes routes' modes and shares live (live.py). Not logged: requests carry the token.",
+        "server {",
+        f"    listen {live.check_admin_address(admin)};",
+        "    server_name _;",
+        "    access_log off;",
+        "    client_max_body_size 64k;",
+        "    client_body_buffer_size 64k;",
+        f"    set $cutover_route_table {_quote(table)};",
+        f"    location = {live.ADMIN_PATH} {{",
+        "        js_content cutover_routing.admin;",
+        "    }",
+        "    location / {",
+        "        return 404;",
+        "    }",
+        "}",
+    ]
 
 
 def _addresses(server: str) -> list[str]:

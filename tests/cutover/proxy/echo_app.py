@@ -9,6 +9,9 @@ import os
 from urllib.parse import parse_qs
 
 NAME = os.environ.get("ECHO_NAME", "echo")
+# The X-Write-Id of every POST received (one server process), read back with GET /__writes: a test counts
+# how many times each write reached a backend.
+WRITES: list[str] = []
 
 
 async def app(scope, receive, send):
@@ -30,6 +33,19 @@ async def app(scope, receive, send):
     if "sleep" in query:  # a slow request, to be in flight during a reload
         await asyncio.sleep(float(query["sleep"][0]))
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    if scope["method"] == "POST" and "x-write-id" in headers:
+        WRITES.append(headers["x-write-id"])
+    if scope["path"] == "/__writes":
+        data = json.dumps(WRITES).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+        return
     payload = {
         "backend": NAME,
         "method": scope["method"],

@@ -72,7 +72,7 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
         where = ["--manifest", str(manifest), "--proxy-dir", str(nginx_dir)]
         auth = {"Authorization": f"Token {token}"}
         moved = CliRunner().invoke(app, ["move", "users-me", "--to", "modern", "--force", *where])
-        assert moved.exit_code == 0 and "reloaded gracefully" in moved.stdout, moved.output
+        assert moved.exit_code == 0 and "switched live, no reload" in moved.stdout, moved.output
         me = httpx.get(f"{front}/api/users/me/", headers=auth)
         assert (me.status_code, me.headers["x-cutover-backend"]) == (200, "modern")
         assert me.json()["username"] == "demo"

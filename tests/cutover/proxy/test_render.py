@@ -8,6 +8,7 @@ import re
 import pytest
 
 from cutover.proxy.apply import check_rendered
+from cutover.proxy.live import LiveError
 from cutover.proxy.manifest import parse_manifest, set_route_mode
 from cutover.proxy.nginx import NginxError
 from cutover.proxy.render import render
@@ -26,15 +27,35 @@ def test_nginx_accepts_the_demo_in_every_mode(mode, percent):
     check_rendered(render(parse_manifest(text), listen="127.0.0.1:18999"))
 
 
-def test_mixed_modes_and_sticky_keys_render_one_split_per_key_and_percentage():
+def test_mixed_modes_and_sticky_keys_render_each_routes_state_and_one_key_per_sticky_kind():
     text = demo_text()
     # the demo's sticky keys: auth-token by client address, the others by Authorization header
-    for route_id, percent in [("auth-token", 10), ("users", 10), ("users-me", 30), ("user-detail", 10)]:
+    for route_id, percent in [("auth-token", 10), ("users", 10), ("users-me", 30)]:
         text = set_route_mode(text, route_id, "canary", percent, source="r")
-    conf = render(parse_manifest(text))
+    text = set_route_mode(text, "user-detail", "modern", None, source="r")
+    conf = render(parse_manifest(text), revision="rev1")
     check_rendered(conf)
-    assert conf.count("split_clients") == 3  # client/10, authorization/10, authorization/30
-    assert 'split_clients "$cutover_key_authorization" $cutover_split_authorization_10' in conf
+    # the split is made per request by njs (live.py), from the state the manifest gives each route
+    assert "split_clients" not in conf
+    assert 'auth-token "rev1:auth-token canary 10 client";' in conf
+    assert 'users-me "rev1:users-me canary 30 authorization";' in conf
+    assert 'user-detail "rev1:user-detail modern 0 authorization";' in conf
+    assert conf.count("$cutover_key_authorization {") == 1 and conf.count("$cutover_key_client {") == 1
+    # pinned routes and the default route are static: legacy, no JavaScript
+    backend_map = conf.split("map $cutover_route $cutover_backend {", 1)[1].split("}", 1)[0]
+    assert "admin" not in backend_map and "static" not in backend_map
+    assert "    users $cutover_live_backend;" in backend_map
+
+
+def test_the_admin_server_listens_on_loopback_only_and_is_not_rendered_without_an_address():
+    manifest = parse_manifest(demo_text())
+    assert "js_content" not in render(manifest)
+    conf = render(manifest, listen="127.0.0.1:18999", admin="127.0.0.1:18998", revision="rev1")
+    check_rendered(conf)
+    assert "    listen 127.0.0.1:18998;" in conf and "js_content cutover_routing.admin;" in conf
+    for address in ("0.0.0.0:18998", "10.1.2.3:18998", "example.com:18998", "[::]:18998"):
+        with pytest.raises(LiveError):
+            render(manifest, admin=address)
 
 
 def test_the_configuration_has_what_both_apps_rely_on():

@@ -152,7 +152,7 @@ def test_move_to_modern_with_a_green_report_for_this_revision(manifest: Path, tm
     assert "users: legacy -> modern" in result.stdout
     assert "not running" in result.stdout
     assert 'id = "users"' in manifest.read_text()
-    assert "users modern;" in (tmp_path / "nginx" / "nginx.conf").read_text()
+    assert ':users modern 0 authorization";' in (tmp_path / "nginx" / "nginx.conf").read_text()
 
 
 @pytest.mark.parametrize(
@@ -274,16 +274,34 @@ def test_a_configuration_nginx_rejects_leaves_the_previous_configuration_serving
     assert (response.status_code, response.headers["x-cutover-backend"]) == (200, "legacy")
 
 
-def test_move_on_a_running_front_door_reloads_it(front_door):
+def test_move_on_a_running_front_door_switches_it_live_without_a_reload(front_door):
+    workers = front_door.nginx.worker_pids()
     result = flip(front_door, "move", "users", "--to", "modern", "--force")
     assert result.exit_code == 0
-    assert "reloaded gracefully" in result.stdout
+    assert "switched live, no reload" in result.stdout
     with front_door.client() as client:
         assert client.get("/api/users/").headers["x-cutover-backend"] == "modern"
     result = flip(front_door, "rollback", "users")
-    assert result.exit_code == 0 and "reloaded gracefully" in result.stdout
+    assert result.exit_code == 0 and "switched live, no reload" in result.stdout
     with front_door.client() as client:
         assert client.get("/api/users/").headers["x-cutover-backend"] == "legacy"
+    assert front_door.nginx.worker_pids() == workers
+
+
+def test_a_move_after_a_structural_hand_edit_reloads(front_door):
+    # a new route is structure: the running configuration has no such location, so only a reload applies it
+    front_door.manifest.write_text(
+        front_door.manifest.read_text()
+        + '\n[[routes]]\nid = "health"\nmatch = "exact"\npath = "/health/"\nmode = "legacy"\n'
+    )
+    result = flip(front_door, "move", "users", "--to", "modern", "--force")
+    assert result.exit_code == 0 and "reloaded gracefully" in result.stdout
+    with front_door.client() as client:
+        assert client.get("/health/").headers["x-cutover-route"] == "health"
+        assert client.get("/api/users/").headers["x-cutover-backend"] == "modern"
+    # and the next move is live again
+    result = flip(front_door, "move", "health", "--to", "modern", "--force")
+    assert result.exit_code == 0 and "switched live" in result.stdout
 
 
 def test_a_reload_nginx_refuses_puts_the_files_back_and_keeps_serving(front_door):

@@ -1,20 +1,19 @@
-"""A route flipped 20 times between legacy, canary and modern with `cutover move` / `cutover rollback`,
-under concurrent load through the front door (real nginx, graceful reloads): zero failed requests.
+"""A route flipped 24 times between legacy, canary (at changing shares) and modern with `cutover move` /
+`cutover rollback`, under concurrent keep-alive load through the front door (real nginx): zero failed
+requests, for reads and for writes, with clients that never retry.
 
-Backends: two tiny real uvicorn servers (``echo_app.py``); the app does not matter, the reloads do.
-Load is loopback only and bounded: 6 client threads, at most 3,000 requests each, for as long as the
-20 flips take.
+Moves are live (no reload: ``cutover/proxy/live.py``), so no client connection is ever closed by a flip.
+Clients are plain ``httpx.Client``s (no retries, keep-alive connections reused). Writes carry a unique
+``X-Write-Id`` that the backends record: every POST is answered once and reached a backend exactly once.
 
-The clients behave as HTTP/1.1 clients must (RFC 9112 section 9.3.1): a graceful reload closes *idle*
-keep-alive connections, so a request sent on a reused connection at that instant gets no response (nginx
-never read it). Clients retry such an idempotent request once on a new connection, as browsers do; the
-retries are counted and bounded by one per connection per reload. Non-idempotent requests are never
-retried; they go on connections that are not reused, which a reload does not close.
+Backends: two tiny real uvicorn servers (``echo_app.py``). Load is loopback only and bounded: 4 client
+threads, at most 3,000 requests each, for as long as the flips take (a few seconds).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle
@@ -24,89 +23,93 @@ from typer.testing import CliRunner
 
 from cutover.cli import app
 
-THREADS = 6
+THREADS = 4
 MAX_REQUESTS_PER_THREAD = 3000
-FLIPS = 20
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+FLIPS = 24
+MOVES = [
+    ["move", "user-detail", "--to", "canary", "--percent", "50", "--force"],
+    ["move", "user-detail", "--to", "modern", "--force"],
+    ["rollback", "user-detail"],
+    ["move", "user-detail", "--to", "canary", "--percent", "20", "--force"],
+    ["move", "user-detail", "--to", "canary", "--percent", "80", "--force"],
+    ["move", "user-detail", "--to", "modern", "--force"],
+    ["move", "user-detail", "--to", "canary", "--percent", "35", "--force"],
+    ["move", "user-detail", "--to", "legacy"],
+]
 
 
-def send(client: httpx.Client, method: str, path: str, **kwargs) -> tuple[httpx.Response, int]:
-    """The response, and 1 if the request had to be retried after its keep-alive connection closed."""
-    try:
-        return client.request(method, path, **kwargs), 0
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        # closed (FIN: "disconnected without sending a response") or reset (RST: the unread request)
-        closed = "without sending a response" in str(exc) or "reset by peer" in str(exc)
-        if method not in IDEMPOTENT or not closed:
-            raise
-        return client.request(method, path, **kwargs), 1
-
-
-def test_flipping_a_route_20_times_under_load_fails_no_request(front_door):
+def flip_under_load(front_door, request) -> tuple[int, list[str], Counter[tuple[str, str]]]:
+    """Run ``request(client, worker, n)`` in THREADS keep-alive clients while FLIPS moves are made."""
     stop = threading.Event()
     failures: list[str] = []
     served: Counter[tuple[str, str]] = Counter()
     lock = threading.Lock()
 
-    retries = 0
-
     def load(worker: int) -> int:
-        nonlocal retries
         sent = 0
-        no_reuse = httpx.Limits(max_keepalive_connections=0)
-        with front_door.client() as client, front_door.client(limits=no_reuse) as fresh:
+        with front_door.client() as client:  # httpx: keep-alive, no retries
             while not stop.is_set() and sent < MAX_REQUESTS_PER_THREAD:
-                method, path = [
-                    ("GET", f"/api/users/{sent}/"),  # the flipped route
-                    ("POST", f"/api/users/{sent}/"),  # non-idempotent, on the flipped route
-                    ("GET", "/api/users/"),  # a route that stays put
-                ][sent % 3]
-                headers = {"Authorization": f"Token w{worker}-{sent % 50}"}
                 try:
-                    if method == "POST":
-                        r, retried = fresh.post(path, headers=headers, json={"n": sent}), 0
-                    else:
-                        r, retried = send(client, method, path, headers=headers)
-                    ok = r.status_code == 200 and r.json()["backend"] == r.headers["x-cutover-backend"]
-                    if not ok:
-                        failures.append(f"{method} {path}: {r.status_code} {r.text[:100]}")
+                    r = request(client, worker, sent)
+                    if r.status_code != 200 or r.json()["backend"] != r.headers["x-cutover-backend"]:
+                        failures.append(f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:100]}")
                     with lock:
-                        retries += retried
                         served[
                             (r.headers.get("x-cutover-route", "?"), r.headers.get("x-cutover-backend", "?"))
                         ] += 1
                 except httpx.HTTPError as exc:
-                    failures.append(f"{method} {path}: {type(exc).__name__}: {exc}")
+                    failures.append(f"{type(exc).__name__}: {exc}")
                 sent += 1
         return sent
 
     common = ["--manifest", str(front_door.manifest), "--proxy-dir", str(front_door.nginx.prefix)]
-    moves = cycle(
-        [
-            ["move", "user-detail", "--to", "canary", "--percent", "50", "--force"],
-            ["move", "user-detail", "--to", "modern", "--force"],
-            ["rollback", "user-detail"],
-            ["move", "user-detail", "--to", "modern", "--force"],
-            ["move", "user-detail", "--to", "canary", "--percent", "20", "--force"],
-            ["move", "user-detail", "--to", "legacy"],
-        ]
-    )
+    moves = cycle(MOVES)
     runner = CliRunner()
+    workers = front_door.nginx.worker_pids()
     with ThreadPoolExecutor(THREADS) as pool:
         futures = [pool.submit(load, worker) for worker in range(THREADS)]
         try:
             for _ in range(FLIPS):
-                stop.wait(0.15)  # let requests run on each configuration
+                stop.wait(0.1)  # let requests run on each state
                 result = runner.invoke(app, [*next(moves), *common])
                 assert result.exit_code == 0, result.output
-                assert "reloaded gracefully" in result.output
+                assert "switched live, no reload" in result.output
         finally:
             stop.set()
         total = sum(f.result() for f in futures)
+    assert front_door.nginx.worker_pids() == workers  # never reloaded
+    return total, failures, served
 
+
+def test_flipping_a_route_24_times_under_keep_alive_reads_fails_no_request(front_door):
+    def get(client: httpx.Client, worker: int, n: int) -> httpx.Response:
+        path = f"/api/users/{n}/" if n % 2 == 0 else "/api/users/"  # the flipped route, and one that stays
+        return client.get(path, headers={"Authorization": f"Token w{worker}-{n % 50}"})
+
+    total, failures, served = flip_under_load(front_door, get)
     assert failures == [], f"{len(failures)} of {total} failed: {failures[:5]}"
-    assert retries <= FLIPS * THREADS, retries
-    assert total >= 300
-    # the load really crossed every configuration: the flipped route was served by both backends
+    assert total >= 400
+    # the load really crossed every state: the flipped route was served by both backends
     assert served[("user-detail", "legacy")] > 0 and served[("user-detail", "modern")] > 0
     assert served[("users", "modern")] == 0
+
+
+def test_flipping_a_route_24_times_under_keep_alive_writes_delivers_each_exactly_once(
+    front_door, echo_backends
+):
+    run = uuid.uuid4().hex[:8]
+
+    def post(client: httpx.Client, worker: int, n: int) -> httpx.Response:
+        headers = {"Authorization": f"Token w{worker}-{n % 50}", "X-Write-Id": f"{run}-{worker}-{n}"}
+        return client.post(f"/api/users/{n}/", headers=headers, json={"n": n})
+
+    total, failures, served = flip_under_load(front_door, post)
+    assert failures == [], f"{len(failures)} of {total} failed: {failures[:5]}"
+    assert total >= 400
+    assert served[("user-detail", "legacy")] > 0 and served[("user-detail", "modern")] > 0
+    received: Counter[str] = Counter()
+    for server in (echo_backends.legacy, echo_backends.modern):
+        ids = httpx.get(f"http://{server.address}/__writes", timeout=10).json()
+        received.update(i for i in ids if i.startswith(run + "-"))
+    assert sum(received.values()) == total  # as many writes reached the backends as were answered
+    assert max(received.values()) == 1  # none twice
