@@ -3,6 +3,7 @@ put into service behind nginx, one route at a time."""
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from ..config import ProjectConfig
 from ..errors import CutoverError, err_console, reports_errors
 from ..exit_codes import ExitCode
 from ..parity.verdict import verdict
+from ..proxy import envoy
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
 from ..proxy.gate import MoveRefused, ParityResult, gate_move
 from ..proxy.inventory import project_inventory, serving_problem
@@ -23,6 +25,12 @@ from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 from . import project_config
 
 console = Console(highlight=False)
+
+
+class FrontDoor(enum.StrEnum):
+    nginx = "nginx"
+    envoy = "envoy"
+
 
 ManifestOpt = Annotated[
     Path | None,
@@ -73,8 +81,11 @@ def render_cmd(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
     proxy_dir: ProxyDirOpt = None,
+    front_door: Annotated[
+        FrontDoor, typer.Option("--front-door", help="The proxy to render for.")
+    ] = FrontDoor.nginx,
 ) -> None:
-    """Render the manifest as an nginx configuration, checked with `nginx -t`."""
+    """Render the manifest for the front door (nginx, checked with `nginx -t`; or Envoy, validated)."""
 
     @reports_errors
     def run() -> None:
@@ -83,13 +94,19 @@ def render_cmd(
         target = read_target(nginx)
         if listen is not None:
             target = ProxyTarget(listen=listen, servers=target.servers)
-        text = rendered(load_manifest(manifest_path), target)
-        check_rendered(text, nginx)
+        if front_door is FrontDoor.envoy:
+            text = envoy.render(target.apply_to(load_manifest(manifest_path)), listen=target.listen)
+            envoy.check_rendered(text)
+            checked = "envoy --mode validate: ok"
+        else:
+            text = rendered(load_manifest(manifest_path), target)
+            check_rendered(text, nginx)
+            checked = "nginx -t: ok"
         if output is None:
             typer.echo(text, nl=False)
         else:
             output.write_text(text, encoding="utf-8")
-            err_console.print(f"wrote {output} (nginx -t: ok)")
+            err_console.print(f"wrote {output} ({checked})")
 
     run()
 

