@@ -63,6 +63,15 @@ _LOG_FORMAT = {
     "bytes_sent": "%BYTES_SENT%",
 }
 
+# Retried on legacy (the modern cluster's priority 1): any request FastAPI never received; an idempotent
+# one also when FastAPI reset it or closed the connection before answering. Never a POST that was sent.
+_RETRY_UNSENT = "connect-failure,reset-before-request"
+_RETRY_SENT = "connect-failure,reset-before-request,reset"
+_NON_IDEMPOTENT = {
+    "name": ":method",
+    "string_match": {"safe_regex": {"regex": "^(POST|PATCH|LOCK)$"}},
+    "invert_match": True,
+}
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 # "[2026-01-01 00:00:00.000][123][critical][main] [source/server/server.cc:76] " before each log line.
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\])+\s*(\[[^\]]*\]\s*)?")
@@ -172,7 +181,14 @@ def _routes(manifest: Manifest) -> list[dict[str, Any]]:
         # nginx's map tries exact method keys before the all-methods regex: the same order here.
         routes = sorted(routes, key=lambda r: r.all_methods)
         for route in routes:
-            out.append(_route(manifest, route.id, match, path, _backend(route), route.methods))
+            backend = _backend(route)
+            if backend == "modern":
+                # nginx also retries an idempotent request FastAPI reset (proxy_next_upstream error
+                # without non_idempotent): the same route, for every method but POST, PATCH and LOCK.
+                idempotent = _route(manifest, route.id, match, path, backend, route.methods, _RETRY_SENT)
+                idempotent["match"].setdefault("headers", []).append(_NON_IDEMPOTENT)
+                out.append(idempotent)
+            out.append(_route(manifest, route.id, match, path, backend, route.methods))
         if not any(r.all_methods for r in routes):
             out.append(_route(manifest, "default", match, path, manifest.default_backend, ("*",)))
     out.append(_route(manifest, "default", "prefix", "/", manifest.default_backend, ("*",)))
@@ -187,7 +203,13 @@ def _backend(route: Route) -> str:
 
 
 def _route(
-    manifest: Manifest, name: str, match: str, path: str, backend: str, methods: tuple[str, ...]
+    manifest: Manifest,
+    name: str,
+    match: str,
+    path: str,
+    backend: str,
+    methods: tuple[str, ...],
+    retry_on: str = _RETRY_UNSENT,
 ) -> dict[str, Any]:
     spec: dict[str, Any]
     if match == "exact":
@@ -208,8 +230,7 @@ def _route(
     }
     if backend == "modern":
         action["retry_policy"] = {
-            # Only failures before the request was sent: a non-idempotent request is never replayed.
-            "retry_on": "connect-failure,reset-before-request",
+            "retry_on": retry_on,
             "num_retries": 1,
             "retry_priority": {
                 "name": "envoy.retry_priorities.previous_priorities",

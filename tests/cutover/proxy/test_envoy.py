@@ -8,7 +8,10 @@ Backends: two tiny real uvicorn servers (``echo_app.py``) that answer with their
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +225,56 @@ def test_when_fastapi_is_unreachable_legacy_answers(echo_backends, make_envoy):
     assert [(e["route"], e["backend"], e["served_by"]) for e in entries[:1]] == [
         ("orders-read", "modern", "legacy")
     ]
+
+
+class DiesMidRequest:
+    """A real server that reads each request and closes the connection without answering."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if conn.recv(65536):
+                        self.requests += 1
+                except OSError:
+                    pass
+
+
+def test_a_post_that_reached_fastapi_is_never_replayed_but_a_get_is(echo_backends, make_envoy):
+    # Each on a fresh Envoy: after one failure FastAPI is ejected for fail_timeout, and everything goes
+    # straight to Django.
+    dies = DiesMidRequest()
+    text = manifest_text(echo_backends.legacy.address, dies.address, EXTRA)
+    try:
+        write_id = f"envoy-{uuid.uuid4()}"
+        with make_envoy(text).client() as client:
+            response = client.post("/api/orders/archive/1/", headers={"X-Write-Id": write_id})
+        assert response.status_code >= 500
+        assert dies.requests == 1  # FastAPI saw it once...
+        writes = httpx.get(f"http://{echo_backends.legacy.address}/__writes").json()
+        assert write_id not in writes  # ... and Django never did
+        with make_envoy(text).client() as client:
+            response = client.get("/api/orders/archive/1/")
+        assert dies.requests == 2  # sent to FastAPI, then retried on Django
+        assert response.status_code == 200
+        assert (response.headers["x-cutover-route"], *_backends(response)) == (
+            "orders-all",
+            "legacy",
+            "legacy",
+        )
+    finally:
+        dies.sock.close()
 
 
 def test_the_access_log_is_json_with_route_and_backends(echo_backends, make_envoy):
