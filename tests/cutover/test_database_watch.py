@@ -34,9 +34,9 @@ def test_a_database_that_never_answers_stops_the_stack_after_its_grace():
     assert "secret" not in str(raised.value) and not any("secret" in line for line in said)
 
 
-def test_a_restarted_database_is_greeted_back_and_the_stack_goes_on(tmp_path):
+def test_a_restarted_database_is_greeted_back_and_the_stack_goes_on(pg_dir):
     said: list[str] = []
-    data_dir = tmp_path / "pg"
+    data_dir = pg_dir
     with embedded_database(data_dir) as url, DatabaseWatch(url, grace=60.0, interval=0.2) as watch:
         watch.poll(said.append)
         assert said == []

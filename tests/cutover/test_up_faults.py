@@ -57,11 +57,11 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, pg_dir: Path) -> Iterator[Stack]:
     """`cutover up` on an embedded PostgreSQL of its own, with user-detail moved to the FastAPI port."""
     manifest = tmp_path / "routes.toml"
     manifest.write_text(set_route_mode(MANIFEST.read_text(), "user-detail", "modern", source=str(manifest)))
-    data_dir = tmp_path / "pg"
+    data_dir = pg_dir
     ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
