@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from cutover.config import load_config
+from cutover.database import django_admin
+from cutover.dburl import DatabaseURL
+from cutover.embedded import ensure_database
 
 
 @pytest.fixture
@@ -21,3 +29,20 @@ def pg_dir() -> Iterator[Path]:
         yield scratch / "pg"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def migrated() -> Iterator[DatabaseURL]:
+    """A database of the test module's own, migrated by Django's real `migrate` (the test database is
+    left alone), dropped afterwards."""
+    server = DatabaseURL.parse(os.environ["DATABASE_URL"])
+    url = ensure_database(server, f"migrated_{uuid.uuid4().hex[:8]}")
+    django_admin(url, load_config(), "migrate", "--noinput")
+    yield url
+    with psycopg.connect(server.with_name("postgres").libpq(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{url.name}" WITH (FORCE)')
+
+
+def alter(url: DatabaseURL, sql: str) -> None:
+    with psycopg.connect(url.libpq(), autocommit=True) as conn:
+        conn.execute(sql)

@@ -3,22 +3,17 @@ through --models or [schema] models) against a database migrated by Django; inje
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table
 from typer.testing import CliRunner
 
 from cutover.cli import app
-from cutover.config import load_config
-from cutover.database import django_admin
 from cutover.dburl import DatabaseURL
-from cutover.embedded import ensure_database
 from cutover.schema.drift import check_drift as check_metadata
 from shared_db.models import Base
+from tests.cutover.conftest import alter
 
 # A mapping of a table Django's migrations never create: a check must not call it a match.
 NOT_DJANGOS = MetaData()
@@ -27,22 +22,6 @@ Table("not_in_django", NOT_DJANGOS, Column("id", Integer, primary_key=True))
 
 def check_drift(url: DatabaseURL):
     return check_metadata(url, Base.metadata)
-
-
-@pytest.fixture(scope="module")
-def migrated() -> DatabaseURL:
-    """A database of its own, migrated by Django's real `migrate` (the test database is left alone)."""
-    server = DatabaseURL.parse(os.environ["DATABASE_URL"])
-    url = ensure_database(server, f"drift_{uuid.uuid4().hex[:8]}")
-    django_admin(url, load_config(), "migrate", "--noinput")
-    yield url
-    with psycopg.connect(server.with_name("postgres").libpq(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{url.name}" WITH (FORCE)')
-
-
-def alter(url: DatabaseURL, sql: str) -> None:
-    with psycopg.connect(url.libpq(), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def test_mapping_matches_django_migrations(migrated):

@@ -123,6 +123,32 @@ def echo_backends() -> Iterator[EchoBackends]:
         backends.legacy.stop()
 
 
+# Routes the demo's manifest lacks, shared by the nginx and Envoy routing tests: one path split by method,
+# and a pattern greedy enough to test precedence (exact and pinned prefixes win over it).
+ORDERS_BY_METHOD = """
+[[routes]]
+id = "orders-read"
+match = "prefix"
+path = "/api/orders/"
+methods = ["GET", "HEAD"]
+mode = "modern"
+
+[[routes]]
+id = "orders-write"
+match = "prefix"
+path = "/api/orders/"
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+mode = "legacy"
+"""
+GREEDY_PATTERN = """
+[[routes]]
+id = "greedy"
+match = "pattern"
+path = "^/(admin|api/users)/.*$"
+mode = "modern"
+"""
+
+
 def manifest_text(legacy: str, modern: str, routes: str = "") -> str:
     """A manifest in the demo's shape (the users API), on the given backend addresses."""
     demo = (REPO / "migration_notes" / "routes.toml").read_text(encoding="utf-8")

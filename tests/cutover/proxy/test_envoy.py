@@ -25,7 +25,17 @@ from cutover.errors import CutoverError
 from cutover.proxy import envoy
 from cutover.proxy.manifest import load_manifest, parse_manifest, set_route_mode
 
-from .conftest import REPO, EchoServer, access_log, free_port, manifest_text, stop, wait_until_serving
+from .conftest import (
+    GREEDY_PATTERN,
+    ORDERS_BY_METHOD,
+    REPO,
+    EchoServer,
+    access_log,
+    free_port,
+    manifest_text,
+    stop,
+    wait_until_serving,
+)
 
 DEMO = REPO / "migration_notes" / "routes.toml"
 
@@ -104,33 +114,17 @@ def test_validate_refuses_a_broken_config_in_one_line(tmp_path: Path):
     assert "\n" not in str(caught.value) and str(config) in str(caught.value)
 
 
-EXTRA = """
-[[routes]]
-id = "orders-read"
-match = "prefix"
-path = "/api/orders/"
-methods = ["GET", "HEAD"]
-mode = "modern"
-
-[[routes]]
-id = "orders-write"
-match = "prefix"
-path = "/api/orders/"
-methods = ["POST", "PUT", "PATCH", "DELETE"]
-mode = "legacy"
-
+EXTRA = (
+    ORDERS_BY_METHOD
+    + """
 [[routes]]
 id = "orders-all"
 match = "prefix"
 path = "/api/orders/archive/"
 mode = "modern"
-
-[[routes]]
-id = "greedy"
-match = "pattern"
-path = "^/(admin|api/users)/.*$"
-mode = "modern"
 """
+    + GREEDY_PATTERN
+)
 
 REQUESTS = [
     ("POST", "/api/auth/token/"),

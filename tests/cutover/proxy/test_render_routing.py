@@ -10,7 +10,7 @@ import pytest
 
 from cutover.proxy.apply import move_route
 
-from .conftest import access_log, manifest_text
+from .conftest import GREEDY_PATTERN, ORDERS_BY_METHOD, access_log, manifest_text
 
 PATHS = {
     "auth-token": ("POST", "/api/auth/token/"),
@@ -66,22 +66,9 @@ def test_a_route_covers_only_its_methods(front_door):
 
 
 def test_routes_sharing_a_path_split_by_method(echo_backends, make_front_door):
-    extra = """
-[[routes]]
-id = "orders-read"
-match = "prefix"
-path = "/api/orders/"
-methods = ["GET", "HEAD"]
-mode = "modern"
-
-[[routes]]
-id = "orders-write"
-match = "prefix"
-path = "/api/orders/"
-methods = ["POST", "PUT", "PATCH", "DELETE"]
-mode = "legacy"
-"""
-    door = make_front_door(manifest_text(echo_backends.legacy.address, echo_backends.modern.address, extra))
+    door = make_front_door(
+        manifest_text(echo_backends.legacy.address, echo_backends.modern.address, ORDERS_BY_METHOD)
+    )
     with door.client() as client:
         assert served(client, "GET", "/api/orders/7/") == ("orders-read", "modern", "modern")
         assert served(client, "PATCH", "/api/orders/7/", json={}) == ("orders-write", "legacy", "legacy")
@@ -89,14 +76,9 @@ mode = "legacy"
 
 
 def test_exact_beats_pattern_and_pinned_prefix_beats_patterns(echo_backends, make_front_door):
-    extra = """
-[[routes]]
-id = "greedy"
-match = "pattern"
-path = "^/(admin|api/users)/.*$"
-mode = "modern"
-"""
-    door = make_front_door(manifest_text(echo_backends.legacy.address, echo_backends.modern.address, extra))
+    door = make_front_door(
+        manifest_text(echo_backends.legacy.address, echo_backends.modern.address, GREEDY_PATTERN)
+    )
     with door.client() as client:
         assert served(client, "GET", "/api/users/me/") == ("users-me", "legacy", "legacy")  # exact
         assert served(client, "GET", "/admin/users/user/") == ("admin", "legacy", "legacy")  # pinned prefix

@@ -5,45 +5,24 @@ database disagreeing with the models is reported, not guessed; mistakes are one 
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
 
-import psycopg
 import pytest
 from sqlalchemy.dialects import postgresql
 from typer.testing import CliRunner
 
 from cutover.cli import app
-from cutover.config import load_config
-from cutover.database import django_admin
-from cutover.dburl import DatabaseURL
-from cutover.embedded import ensure_database
 from cutover.schema.drift import check_drift
 from cutover.schema.generate import line_length_for
 from shared_db.models import Base as HandWritten
+from tests.cutover.conftest import alter
 
 DEMO_TABLES = "users,users_groups,users_user_permissions,authtoken_token,django_session,django_admin_log"
 RUFF = Path(sys.executable).parent / "ruff"
-
-
-@pytest.fixture(scope="module")
-def migrated() -> DatabaseURL:
-    """A database of its own, migrated by Django's real `migrate` (the test database is left alone)."""
-    server = DatabaseURL.parse(os.environ["DATABASE_URL"])
-    url = ensure_database(server, f"map_{uuid.uuid4().hex[:8]}")
-    django_admin(url, load_config(), "migrate", "--noinput")
-    yield url
-    with psycopg.connect(server.with_name("postgres").libpq(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{url.name}" WITH (FORCE)')
-
-
-def alter(url: DatabaseURL, sql: str) -> None:
-    with psycopg.connect(url.libpq(), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def schema_map(*args: str):
