@@ -131,8 +131,10 @@ def _relative(path: Path, root: Path) -> str:
 
 def _served_by(found: Sequence[Endpoint]) -> Callable[[str, str], bool]:
     """Whether Django still serves an existing manifest route's ``(match, path)``."""
+    samples: list[str] | None = None  # each endpoint's sample path, computed once, when a pattern asks
 
     def served(match: str, path: str) -> bool:
+        nonlocal samples
         if match == "exact":
             return resolves(path)
         if match == "prefix":
@@ -141,7 +143,9 @@ def _served_by(found: Sequence[Endpoint]) -> Callable[[str, str], bool]:
             compiled = re.compile(path)
         except re.error:  # PCRE Python does not read: cannot tell, so it stays unmarked
             return True
-        return any(p is not None and compiled.search(p) for p in map(sample_path, found))
+        if samples is None:
+            samples = [p for p in map(sample_path, found) if p is not None]
+        return any(compiled.search(p) for p in samples)
 
     return served
 

@@ -316,16 +316,7 @@ def run_in_process(
             if project.database.migrates(explicit_url=explicit):
                 _migrate()
         app = _asgi_app(modern_spec, project.root)
-        database = stack.enter_context(
-            FixtureDatabase(
-                url, root=project.root, sources=sources, schemes=project.identities,
-                tables=project.parity.tables, hashed=project.parity.hashed, where=project.where,
-            )
-        )  # fmt: skip
-        try:
-            database.conn  # noqa: B018 - connect now: a wrong URL is one line, not 300 failed cases
-        except Exception as exc:
-            raise CutoverError(f"cannot connect to {url.redacted()}: {' '.join(str(exc).split())}") from None
+        database = _fixture_database(stack, project, url, sources)
         database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
         plan = _plan(project, options, cases, rules)
         try:
@@ -347,6 +338,23 @@ def run_in_process(
         results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
         names = ("Django (in-process, WSGI)", f"{modern_spec} (in-process, ASGI)")
         return _finish(project, options, results, [], runner.fixture, "in-process", names, plan)
+
+
+def _fixture_database(stack: ExitStack, project: ProjectConfig, url: Any, sources: Any) -> FixtureDatabase:
+    """The project's fixture database on ``url``, connected now: a wrong URL is one line, not hundreds of
+    failed cases."""
+    database = stack.enter_context(
+        FixtureDatabase(
+            url, root=project.root, sources=sources, schemes=project.identities,
+            tables=project.parity.tables, hashed=project.parity.hashed, where=project.where,
+        )
+    )  # fmt: skip
+    try:
+        database.conn  # noqa: B018
+    except Exception as exc:
+        reason = " ".join(str(exc).split())  # libpq's message spans lines; the error is one
+        raise CutoverError(f"cannot connect to {url.redacted()}: {reason}") from None
+    return database
 
 
 def _quieten_django(stack: ExitStack) -> None:
@@ -416,17 +424,7 @@ def run_live(
         given = _given(live.credentials)
         database = None
         if reset_url is not None:
-            database = stack.enter_context(
-                FixtureDatabase(
-                    reset_url, root=project.root, sources=sources, schemes=project.identities,
-                    tables=project.parity.tables, hashed=project.parity.hashed, where=project.where,
-                )
-            )  # fmt: skip
-            try:
-                database.conn  # noqa: B018 - connect now, so a wrong URL is a setup error
-            except Exception as exc:
-                reason = " ".join(str(exc).split())  # libpq's message spans lines; the error is one
-                raise CutoverError(f"cannot connect to {reset_url.redacted()}: {reason}") from exc
+            database = _fixture_database(stack, project, reset_url, sources)
             fixture = database.fixture
             fixture.credentials.update(given)
         else:

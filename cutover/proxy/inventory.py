@@ -28,6 +28,7 @@ from .manifest import Route
 __all__ = [
     "Finding",
     "ModernRoutes",
+    "endpoint_samples",
     "inventory",
     "modern_routes",
     "project_inventory",
@@ -111,16 +112,18 @@ def _samples(routes: Sequence[Any], prefix: str) -> list[tuple[str, str]]:
     return found
 
 
+def endpoint_samples(endpoints: Sequence[Endpoint]) -> list[tuple[Endpoint, str]]:
+    """Each Django endpoint with the one sample path Django resolves to it (those that have one)."""
+    return [(endpoint, path) for endpoint in endpoints if (path := sample_path(endpoint)) is not None]
+
+
 def samples_by_route(
-    endpoints: Sequence[Endpoint], routes: Sequence[Route]
+    samples: Sequence[tuple[Endpoint, str]], routes: Sequence[Route]
 ) -> dict[str, list[tuple[str, str]]]:
     """``route id -> [(method, path)]``: a sample request of each Django endpoint, under the manifest
     route the front door sends it to."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for endpoint in endpoints:
-        path = sample_path(endpoint)
-        if path is None:
-            continue
+    for endpoint, path in samples:
         for method in _methods(endpoint.methods):
             route_id = route_for(routes, method, path)
             if route_id is not None:
@@ -148,13 +151,10 @@ def inventory(
 ) -> list[Finding]:
     """Every finding, errors first; ``resolves(path)`` says whether Django resolves a path."""
     findings: list[Finding] = []
-    sampled = samples_by_route(endpoints, routes)
-    for endpoint in endpoints:
-        path = sample_path(endpoint)
-        if path is None:
-            continue
-        methods = _methods(endpoint.methods)
-        if all(route_for(routes, method, path) is None for method in methods):
+    samples = endpoint_samples(endpoints)
+    sampled = samples_by_route(samples, routes)
+    for endpoint, path in samples:
+        if all(route_for(routes, method, path) is None for method in _methods(endpoint.methods)):
             findings.append(
                 Finding(
                     WARNING, "uncovered", path, f"{endpoint.route}: no route takes it; it falls to [default]"
@@ -173,9 +173,7 @@ def inventory(
                 message = f"on {route.mode}, but the modern app serves no {', '.join(missing)}"
                 findings.append(Finding(ERROR, "not-served", route.id, message))
         for template, path in modern.samples():
-            if route_for(routes, "GET", path) is None and not any(
-                route_for(routes, m, path) for m in ("POST", "PUT", "PATCH", "DELETE")
-            ):
+            if all(route_for(routes, m, path) is None for m in ("GET", "POST", "PUT", "PATCH", "DELETE")):
                 findings.append(
                     Finding(
                         WARNING, "no-traffic", template, "a modern route no manifest route sends requests to"
@@ -205,7 +203,7 @@ def serving_problem(project: Any, manifest: Any, route_id: str) -> str | None:
     modern, _ = modern_routes(project)
     if modern is None:
         return None
-    missing = unserved(route, samples_by_route(endpoints(), manifest.routes), modern)
+    missing = unserved(route, samples_by_route(endpoint_samples(endpoints()), manifest.routes), modern)
     return f"the modern app serves no {', '.join(missing)}" if missing else None
 
 
