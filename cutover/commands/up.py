@@ -12,7 +12,8 @@ from rich.console import Console
 from cutover.embedded import DEFAULT_DATA_DIR
 
 from ..database import DatabaseWatch, child_env, parse_url, provisioned_database
-from ..errors import reports_errors
+from ..errors import CutoverError, reports_errors
+from ..proxy.doors import KINDS
 from ..runner import (
     Service,
     Supervisor,
@@ -49,8 +50,16 @@ def up(
         bool, typer.Option(help="Run the config's [database] seed command after migrating.")
     ] = True,
     proxy_port: Annotated[
-        int, typer.Option(envvar="CUTOVER_PROXY_PORT", help="The front door: nginx in front of both apps.")
+        int, typer.Option(envvar="CUTOVER_PROXY_PORT", help="The front door in front of both apps.")
     ] = 8000,
+    front_door: Annotated[
+        str | None,
+        typer.Option(
+            "--front-door",
+            envvar="CUTOVER_FRONT_DOOR",
+            help="nginx or envoy; default: the config's [proxy] front_door (nginx).",
+        ),
+    ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(
@@ -60,7 +69,10 @@ def up(
     ] = None,
     proxy_dir: Annotated[
         Path | None,
-        typer.Option(envvar="CUTOVER_PROXY_DIR", help="nginx files; default: 'nginx' beside --data-dir."),
+        typer.Option(
+            envvar="CUTOVER_PROXY_DIR",
+            help="The front door's files; default: 'nginx' (or 'envoy') beside --data-dir.",
+        ),
     ] = None,
     database_grace: Annotated[
         float,
@@ -79,13 +91,17 @@ def up(
     @reports_errors
     def run() -> None:
         project = project_config(ctx)
+        door = front_door if front_door is not None else project.proxy.front_door
+        if door not in KINDS:
+            raise CutoverError(f"--front-door must be nginx or envoy (got {door!r})")
         pgdata = data_dir if data_dir is not None else project.root / DEFAULT_DATA_DIR
         config = StackConfig(host=host, legacy_port=legacy_port, modern_port=modern_port, project=project)
         config = replace(
             config,
             proxy_port=proxy_port,
+            front_door=door,
             manifest=manifest if manifest is not None else project.proxy.manifest,
-            proxy_dir=proxy_dir if proxy_dir is not None else pgdata.parent / "nginx",
+            proxy_dir=proxy_dir if proxy_dir is not None else pgdata.parent / door,
         )
         try:
             with (
@@ -112,7 +128,7 @@ def _say(message: str) -> None:
 
 def _banner(config: StackConfig, db: str) -> None:
     project = config.project
-    console.print(f"front door        http://{config.host}:{config.proxy_port}/")
+    console.print(f"front door        http://{config.host}:{config.proxy_port}/  ({config.front_door})")
     console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}{project.legacy.health}")
     console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}{project.modern.health}")
     console.print(f"database          {db}")

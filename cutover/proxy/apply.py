@@ -26,6 +26,8 @@ from pathlib import Path
 
 from ..errors import CutoverError
 from . import live
+from .doors import FrontDoor
+from .envoy_door import Envoy
 from .manifest import Backend, Manifest, ManifestError, Route, parse_manifest, read_text, set_route_mode
 from .nginx import Nginx, NginxError
 from .render import DEFAULT_LISTEN, fingerprint, render
@@ -57,12 +59,13 @@ class ProxyTarget:
         return dataclasses.replace(manifest, backends=backends)
 
 
-def read_target(nginx: Nginx) -> ProxyTarget:
-    """The running stack's target; the manifest's own addresses (and port 8000) when nginx is not running."""
-    if nginx.running_pid() is None:  # a stale file from a stack that has stopped says nothing
+def read_target(door: FrontDoor, *, last: bool = False) -> ProxyTarget:
+    """The running stack's target; the manifest's own addresses (and port 8000) when nothing is running,
+    unless ``last``: then the target the front door was last installed for, where there is one."""
+    if not last and not door.running():  # a stale file from a stack that has stopped says nothing
         return ProxyTarget()
     try:
-        data = json.loads((nginx.prefix / STATE_FILE).read_text(encoding="utf-8"))
+        data = json.loads((door.prefix / STATE_FILE).read_text(encoding="utf-8"))
         admin = data.get("admin")
         return ProxyTarget(
             listen=str(data["listen"]),
@@ -73,14 +76,14 @@ def read_target(nginx: Nginx) -> ProxyTarget:
         return ProxyTarget()
 
 
-def write_target(nginx: Nginx, target: ProxyTarget) -> None:
-    nginx.prepare()
+def write_target(door: FrontDoor, target: ProxyTarget) -> None:
+    door.prepare()
     data = {
         "listen": target.listen,
         "servers": {k: list(v) for k, v in target.servers.items()},
         "admin": target.admin,
     }
-    _atomic_write(nginx.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
+    _atomic_write(door.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def rendered(manifest: Manifest, target: ProxyTarget, revision: str | None = None) -> str:
@@ -109,12 +112,19 @@ def check_rendered(text: str, nginx: Nginx | None = None) -> None:
         probe.test(conf)
 
 
-def install_manifest(manifest_path: Path, nginx: Nginx, target: ProxyTarget) -> Manifest:
-    """Render the manifest for ``target``, validate it with nginx and install it for the next start.
+def install_manifest(manifest_path: Path, nginx: FrontDoor, target: ProxyTarget) -> Manifest:
+    """Render the manifest for ``target``, validate it with the front door and install it for the next
+    start.
 
-    Without an admin address in ``target`` one is chosen (a free loopback port) for the live endpoint.
+    Without an admin address in ``target`` one is chosen (a free loopback port) for nginx's live endpoint;
+    Envoy's admin interface is its unix socket.
     """
     manifest = parse_manifest(read_text(manifest_path), source=str(manifest_path))
+    if isinstance(nginx, Envoy):
+        with _locked(nginx):
+            nginx.install(target.apply_to(manifest), target.listen)
+            write_target(nginx, dataclasses.replace(target, admin=None))
+        return manifest
     if target.admin is None:
         target = dataclasses.replace(target, admin=free_admin_address())
     with _locked(nginx):
@@ -134,7 +144,7 @@ class MoveResult:
 
 def move_route(
     manifest_path: Path,
-    nginx: Nginx,
+    nginx: FrontDoor,
     route_id: str,
     mode: str,
     percent: int | None = None,
@@ -150,6 +160,8 @@ def move_route(
         new_text = set_route_mode(text, route_id, mode, percent, source=source)
         new_manifest = parse_manifest(new_text, source=source)
         warning = gate(before, mode, percent) if gate is not None else None
+        if isinstance(nginx, Envoy):
+            return _move_envoy(manifest_path, nginx, text, new_text, before, new_manifest, route_id, warning)
 
         target = read_target(nginx)
         config = _installed(new_manifest, target)
@@ -210,6 +222,53 @@ def _move_live(
     os.replace(candidate, nginx.conf_path)
 
 
+def _move_envoy(
+    manifest_path: Path,
+    door: Envoy,
+    text: str,
+    new_text: str,
+    before: Route,
+    new_manifest: Manifest,
+    route_id: str,
+    warning: str | None,
+) -> MoveResult:
+    """Envoy: the new routes file taken by the running Envoy and read back, then the manifest written.
+
+    Only the routes change live; a manifest whose backends or ``[proxy]`` settings differ from those the
+    running Envoy started with is refused (they are in its bootstrap: a restart applies them).
+    """
+    after = new_manifest.route(route_id)
+    running = door.running()
+    # Stopped: its files are rewritten for the addresses it last served (a restart from them serves
+    # the new manifest there; `cutover up` renders them again anyway).
+    target = read_target(door, last=not running)
+    served = target.apply_to(new_manifest)
+    if not running:  # checked and kept for the next start
+        door.install(served, target.listen)
+        _write_manifest(manifest_path, new_text)
+        return MoveResult(before, after, False, warning)
+    if door.bootstrap_text(served, target.listen) != door.installed_bootstrap():
+        raise live.LiveError(
+            f"the running Envoy ({door.prefix}) started with other backends or [proxy] settings than "
+            f"{manifest_path} has now; restart the stack to apply them (nothing changed)"
+        )
+    door.push(served, target.listen)  # validated, applied, read back; on failure nothing changed
+    try:
+        _write_manifest(manifest_path, new_text)
+    except CutoverError:
+        old = target.apply_to(parse_manifest(text, source=str(manifest_path)))
+        door.push(old, target.listen)
+        raise
+    return MoveResult(before, after, False, warning, live=True)
+
+
+def _write_manifest(path: Path, text: str) -> None:
+    try:
+        _atomic_write(path, text)
+    except OSError as exc:
+        raise CutoverError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _restore(client: live.AdminClient, running: live.LiveView, manifest: Manifest) -> None:
     # The push may have landed before the failure (a lost answer): put the workers back on the state they
     # had, which is the unchanged file's. Best effort; the failure being reported is the first one.
@@ -234,10 +293,10 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 @contextmanager
-def _locked(nginx: Nginx) -> Iterator[None]:
-    """One change at a time per nginx prefix (two `cutover move` at once would lose one of them)."""
-    nginx.prepare()
-    with open(nginx.prefix / ".lock", "w") as fh:
+def _locked(door: FrontDoor) -> Iterator[None]:
+    """One change at a time per front door prefix (two `cutover move` at once would lose one of them)."""
+    door.prepare()
+    with open(door.prefix / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -246,6 +305,7 @@ def _locked(nginx: Nginx) -> Iterator[None]:
 
 
 __all__ = [
+    "FrontDoor",
     "ManifestError",
     "MoveResult",
     "ProxyTarget",

@@ -1,4 +1,4 @@
-"""Render the routing manifest into one Envoy v3 static bootstrap (JSON, which Envoy also reads as YAML).
+"""Render the routing manifest into an Envoy v3 bootstrap (JSON, which Envoy also reads as YAML).
 
 How a request is routed, in Envoy terms, with nginx's semantics (``render.py``):
 
@@ -26,11 +26,14 @@ How a request is routed, in Envoy terms, with nginx's semantics (``render.py``):
    ``$upstream_addr`` map does (``%UPSTREAM_CLUSTER%`` would say ``modern``: the intended backend, which
    the access log records as ``backend``).
 
-Not rendered yet: live moves and the admin endpoint, the request-head limits of ``transport.py``.
+``render`` gives a self-contained static bootstrap (what a team deploys to its own Envoys); with a
+``routes_file``, ``bootstrap`` reads the route table from that file instead, which ``envoy_door.py``
+rewrites for a live move. Not rendered yet: the request-head limits of ``transport.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import ipaddress
 import json
@@ -78,6 +81,11 @@ _NON_IDEMPOTENT = {
     "invert_match": True,
 }
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+# Envoy's response flags for "no backend answered": connection failure, termination, reset, retries
+# exhausted, no healthy host (every FastAPI and Django server ejected or down).
+_NO_UPSTREAM_ANSWER = ("UF", "UC", "UR", "URX", "UH")
+_ROUTE_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+ROUTE_CONFIG = "cutover"
 # "[2026-01-01 00:00:00.000][123][critical][main] [source/server/server.cc:76] " before each log line.
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\])+\s*(\[[^\]]*\]\s*)?")
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h)?$")
@@ -94,43 +102,87 @@ def render(
     return json.dumps(bootstrap(manifest, listen=listen, access_log=access_log), indent=2) + "\n"
 
 
-def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, Any]:
+def route_configuration(manifest: Manifest) -> dict[str, Any]:
+    """The manifest's routes as one Envoy ``RouteConfiguration`` (what a move changes, and nothing else)."""
+    return {
+        "name": ROUTE_CONFIG,
+        "virtual_hosts": [
+            {
+                "name": "cutover",
+                "domains": ["*"],
+                "routes": _routes(manifest),
+                "request_headers_to_add": [
+                    _header("X-Forwarded-Host", "%REQ(:AUTHORITY)%"),
+                ],
+                "request_headers_to_remove": [
+                    "x-forwarded-ssl",
+                    "x-forwarded-protocol",
+                    CANARY_HEADER.lower(),
+                ],
+                "response_headers_to_add": [
+                    _header(BACKEND_HEADER, f"%UPSTREAM_METADATA({_METADATA}:backend)%"),
+                ],
+            }
+        ],
+    }
+
+
+def routes_document(manifest: Manifest, version: str) -> dict[str, Any]:
+    """The route configuration as the discovery response a file-based RDS subscription reads."""
+    resource = {"@type": _ROUTE_CONFIG_TYPE, **route_configuration(manifest)}
+    return {"version_info": version, "resources": [resource]}
+
+
+def bootstrap(
+    manifest: Manifest,
+    *,
+    listen: str,
+    access_log: str,
+    routes_file: Path | None = None,
+    admin_socket: Path | None = None,
+) -> dict[str, Any]:
+    """The bootstrap: routes inline (static), or read from ``routes_file`` (RDS from a file, changed live).
+
+    With ``routes_file``, nothing in the bootstrap depends on a route's mode: a move rewrites the routes
+    file alone.
+    ``admin_socket``: Envoy's admin interface on that unix socket (mode 0600), never on a TCP port.
+    """
     host, port = _split(listen)
+    routes: dict[str, Any]
+    if routes_file is None:
+        routes = {"route_config": route_configuration(manifest)}
+    else:
+        source = {"path_config_source": {"path": str(routes_file)}, "resource_api_version": "V3"}
+        routes = {"rds": {"route_config_name": ROUTE_CONFIG, "config_source": source}}
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
         ".HttpConnectionManager",
         "stat_prefix": "cutover",
         "codec_type": "AUTO",
-        # As nginx: the client is the connection's peer; X-Forwarded-For is appended to, and the scheme
-        # header is Envoy's, never the client's.
+        # As nginx: the client is the connection's peer, and the scheme header is Envoy's, never the
+        # client's. X-Forwarded-For is nginx's $proxy_add_x_forwarded_for, set in Lua: Envoy's own append
+        # joins with "," and puts the host's address, not 127.0.0.1, for a loopback client.
         "use_remote_address": True,
+        "skip_xff_append": True,
         "xff_num_trusted_hops": 0,
         # nginx matches locations on the normalised path (dots resolved, slashes merged).
         "normalize_path": True,
         "merge_slashes": True,
-        "route_config": {
-            "name": "cutover",
-            "virtual_hosts": [
+        # nginx serves HTTP/1.0 clients (answering in HTTP/1.1, without keep-alive); Envoy's default is 426.
+        "http_protocol_options": {"accept_http_10": True},
+        **routes,
+        # nginx answers 502 when no backend could answer (refused, reset, closed before the response);
+        # Envoy's own status for those is 503.
+        "local_reply_config": {
+            "mappers": [
                 {
-                    "name": "cutover",
-                    "domains": ["*"],
-                    "routes": _routes(manifest),
-                    "request_headers_to_add": [
-                        _header("X-Forwarded-Host", "%REQ(:AUTHORITY)%"),
-                    ],
-                    "request_headers_to_remove": [
-                        "x-forwarded-ssl",
-                        "x-forwarded-protocol",
-                        CANARY_HEADER.lower(),
-                    ],
-                    "response_headers_to_add": [
-                        _header(BACKEND_HEADER, f"%UPSTREAM_METADATA({_METADATA}:backend)%"),
-                    ],
+                    "filter": {"response_flag_filter": {"flags": list(_NO_UPSTREAM_ANSWER)}},
+                    "status_code": 502,
                 }
-            ],
+            ]
         },
         "http_filters": [
-            *_lua_filter(manifest),
+            *_lua_filter(),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": _ROUTER},
@@ -147,8 +199,11 @@ def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, 
             }
         ],
     }
-    return {
-        "node": {"id": f"cutover-{fingerprint(manifest)}", "cluster": "cutover"},
+    # With a routes file the node names what the bootstrap holds (backends, settings), never a route, so
+    # any change of routes (a move, a new route, a sticky key) leaves the bootstrap as it is.
+    node = _bootstrap_key(manifest) if routes_file is not None else fingerprint(manifest)
+    config: dict[str, Any] = {
+        "node": {"id": f"cutover-{node}", "cluster": "cutover"},
         "static_resources": {
             "listeners": [
                 {
@@ -167,18 +222,25 @@ def bootstrap(manifest: Manifest, *, listen: str, access_log: str) -> dict[str, 
         },
         "layered_runtime": {"layers": [{"name": "static", "static_layer": {}}]},
     }
+    if admin_socket is not None:
+        config["admin"] = {"address": {"pipe": {"path": str(admin_socket), "mode": 0o600}}}
+    return config
 
 
-def _lua_filter(manifest: Manifest) -> list[dict[str, Any]]:
-    """The Lua filter, only when a route is a canary; its code is per route (``canary_lua``)."""
-    if not any(r.mode == "canary" and not r.pinned for r in manifest.routes):
-        return []
+def _bootstrap_key(manifest: Manifest) -> str:
+    text = repr((sorted(manifest.backends.items()), manifest.proxy))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _lua_filter() -> list[dict[str, Any]]:
+    """The Lua filter: every request gets nginx's ``X-Forwarded-For`` (:data:`_FORWARDED_LUA`); a canary
+    route's own code (``canary_lua``) also picks its side."""
     lua = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
-    noop = "function envoy_on_request(handle) end\n"
+    source = _FORWARDED_LUA + "function envoy_on_request(handle)\n  forwarded_for(handle)\nend\n"
     return [
         {
             "name": "envoy.filters.http.lua",
-            "typed_config": {"@type": lua, "default_source_code": {"inline_string": noop}},
+            "typed_config": {"@type": lua, "default_source_code": {"inline_string": source}},
         }
     ]
 
@@ -244,13 +306,31 @@ def _entries(manifest: Manifest, route: Route, match: str, path: str) -> list[di
 def canary_lua(route: Route, session_cookie: str) -> str:
     """The Lua that splits ``route`` as nginx's ``split_clients`` does (``live.py``'s njs, in Lua)."""
     threshold = (route.percent or 0) * 100 * 0xFFFFFFFF // 10000
-    return (
+    return _FORWARDED_LUA + (
         _CANARY_LUA.replace("@THRESHOLD@", str(threshold))
         .replace("@STICKY@", route.sticky)
         .replace("@COOKIE@", session_cookie)
         .replace("@HEADER@", CANARY_HEADER.lower())
     )
 
+
+# nginx's $proxy_add_x_forwarded_for: the client's header with ", <peer address>" appended, else the address.
+_FORWARDED_LUA = r"""local function peer(handle)
+  local addr = handle:streamInfo():downstreamRemoteAddress()
+  return addr:match("^%[(.*)%]:%d+$") or addr:match("^(.*):%d+$") or addr
+end
+
+local function forwarded_for(handle)
+  local headers = handle:headers()
+  local sent = headers:get("x-forwarded-for")
+  if sent ~= nil and sent ~= "" then
+    headers:replace("x-forwarded-for", sent .. ", " .. peer(handle))
+  else
+    headers:replace("x-forwarded-for", peer(handle))
+  end
+end
+
+"""
 
 # nginx's ngx_murmur_hash2 in LuaJIT (32-bit arithmetic through the bit library; imul by 16-bit halves,
 # since a double cannot hold a 64-bit product), over the key nginx's maps build (render._live_routing):
@@ -310,12 +390,11 @@ local function key(handle)
     value, label = cookie(handle:headers():get("cookie"), "@COOKIE@"), "sid:"
   end
   if value ~= nil and value ~= "" then return label .. value end
-  local addr = handle:streamInfo():downstreamRemoteAddress()
-  addr = addr:match("^%[(.*)%]:%d+$") or addr:match("^(.*):%d+$") or addr
-  return "addr:" .. addr
+  return "addr:" .. peer(handle)
 end
 
 function envoy_on_request(handle)
+  forwarded_for(handle)
   local side = "legacy"
   if murmur2(key(handle)) < @THRESHOLD@ then side = "modern" end
   handle:headers():replace("@HEADER@", side)

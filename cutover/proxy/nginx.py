@@ -210,6 +210,9 @@ class Nginx:
             return None
         return pid
 
+    def running(self) -> bool:
+        return self.running_pid() is not None
+
     def worker_pids(self) -> set[int]:
         pid = self.running_pid()
         if pid is None:

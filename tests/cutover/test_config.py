@@ -26,6 +26,7 @@ seed = "loaddata demo.json"
 
 [proxy]
 manifest = "deploy/routes.toml"
+front_door = "envoy"
 
 [parity]
 cases = "checks/cases"
@@ -66,6 +67,7 @@ def test_a_full_cutover_toml_is_read_with_paths_under_its_folder(tmp_path: Path)
     assert config.modern.asgi == "service.main:app" and config.modern.command is None
     assert config.database.migrate is True and config.database.seed == "loaddata demo.json"
     assert config.proxy.manifest == tmp_path / "deploy" / "routes.toml"
+    assert config.proxy.front_door == "envoy"
     assert config.parity.cases == tmp_path / "checks" / "cases"
     assert config.parity.rules == tmp_path / "parity" / "rules.toml"  # a default, under the root too
     assert config.parity.fixture == (
@@ -143,6 +145,10 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
         ('[legacy]\ncommand = "gunicorn app"\n', r"\[legacy\] command must contain \{port\}"),
         ('[legacy]\nhealth = "healthz"\n', r"\[legacy\] health must be a path starting with '/'"),
         ("[database]\nmigrate = 'yes'\n", r"\[database\] migrate must be true or false"),
+        (
+            '[proxy]\nfront_door = "haproxy"\n',
+            r"\[proxy\] front_door must be 'nginx' or 'envoy', got 'haproxy'",
+        ),
         ('[parity]\nfixture = "one.json"\n', r"\[parity\] fixture must be a list of strings"),
         ('[identities.schemes]\ntoken = "x:y"\n', r"'token' is built in"),
         ('[identities.schemes]\nkey = "nothing"\n', r"key must be 'module:function'"),

@@ -99,7 +99,7 @@ def test_up_serves_the_seeded_api_and_a_signal_stops_everything(tmp_path: Path, 
         proc.wait(timeout=60)
     text = output.text(proc)
     assert proc.returncode == 0, text
-    assert f"front door        http://127.0.0.1:{ports['PROXY']}/" in text
+    assert f"front door        http://127.0.0.1:{ports['PROXY']}/  (nginx)" in text
     assert "demo / demo-password-123" in text
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child

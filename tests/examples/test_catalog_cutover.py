@@ -118,7 +118,7 @@ def test_up_serves_the_catalog_and_moves_a_route(
             httpx.Client(base_url=front_door, timeout=30) as client,
         ):
             banner = [line for line in log.read_text().splitlines() if line.startswith("front door")]
-            assert banner == [f"front door        {front_door}/"]
+            assert banner == [f"front door        {front_door}/  (nginx)"]
             assert "catalog credentials  alice / catalog-password-123" in log.read_text()
 
             before = client.get("/api/products/7/")

@@ -12,7 +12,7 @@ from cutover.init.routes import propose_routes
 from cutover.init.samples import missing_path, sample_path
 from cutover.init.urlconf import endpoints, pinned_prefixes
 from cutover.proxy.render import ROUTE_HEADER
-from tests.cutover.proxy.conftest import echo_backends, make_front_door  # noqa: F401  (fixtures)
+from tests.cutover.proxy.conftest import door_kind, echo_backends, make_front_door  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("urlconf", [None, "tests.cutover.init.urls_sample"])

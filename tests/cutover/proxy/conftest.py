@@ -1,7 +1,10 @@
-"""Real nginx in front of real servers, on free loopback ports (never 8000-8002, which `make run` uses).
+"""Real front doors in front of real servers, on free loopback ports (never 8000-8002, which `make run`
+uses).
 
 ``echo_backends``: two tiny uvicorn servers (``echo_app.py``) that answer with their own name, for tests
-where the app behind the proxy does not matter. ``front_door``: nginx from a manifest in ``tmp_path``.
+where the app behind the proxy does not matter. ``front_door``: the front door from a manifest in
+``tmp_path``: nginx, unless the test says otherwise through ``door_kind``. The routing suite runs against
+both with ``pytestmark = BOTH_DOORS``, so nginx and Envoy cannot drift apart.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import httpx
 import pytest
 
 from cutover.proxy.apply import ProxyTarget, install_manifest
+from cutover.proxy.doors import FrontDoor as Door
+from cutover.proxy.doors import kind_of
+from cutover.proxy.envoy_door import Envoy
+from cutover.proxy.manifest import load_manifest
 from cutover.proxy.nginx import Nginx
 
 REPO = Path(__file__).resolve().parents[3]
@@ -159,10 +166,28 @@ def manifest_text(legacy: str, modern: str, routes: str = "") -> str:
 
 @dataclass
 class FrontDoor:
-    nginx: Nginx
+    door: Door
     manifest: Path
     port: int
     proc: subprocess.Popen[bytes]
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.door)
+
+    @property
+    def nginx(self) -> Nginx:
+        """The nginx, for the tests of what only nginx has (its reloads, its admin endpoint)."""
+        assert isinstance(self.door, Nginx), "an nginx-only test ran on another front door"
+        return self.door
+
+    @property
+    def prefix(self) -> Path:
+        return self.door.prefix
+
+    @property
+    def access_log(self) -> Path:
+        return self.door.access_log
 
     @property
     def url(self) -> str:
@@ -171,28 +196,50 @@ class FrontDoor:
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
 
+    def start(self) -> None:
+        if isinstance(self.door, Envoy):
+            workers = load_manifest(self.manifest).proxy.worker_processes  # as `cutover up` runs it
+            self.proc = self.door.start(concurrency=workers)
+        else:
+            self.proc = self.door.start()
+
+    def stop(self) -> None:
+        self.door.stop(self.proc)
+        assert self.proc.poll() is not None
+        assert not self.door.running()
+
+
+KINDS = ["nginx", "envoy"]
+BOTH_DOORS = pytest.mark.parametrize("door_kind", KINDS)
+
 
 @pytest.fixture
-def make_front_door(tmp_path: Path) -> Iterator[Callable[..., FrontDoor]]:
-    """Start nginx from a manifest text; every nginx started is stopped (and checked gone) afterwards."""
+def door_kind() -> str:
+    """The front door ``make_front_door`` starts: nginx, unless parametrised (``BOTH_DOORS``)."""
+    return "nginx"
+
+
+@pytest.fixture
+def make_front_door(tmp_path: Path, door_kind: str) -> Iterator[Callable[..., FrontDoor]]:
+    """Start a front door from a manifest text; every one started is stopped (and checked gone) after."""
     started: list[FrontDoor] = []
 
-    def make(text: str) -> FrontDoor:
+    def make(text: str, kind: str | None = None) -> FrontDoor:
         n = len(started)
+        kind = kind or door_kind
         manifest = tmp_path / f"routes{n}.toml"
         manifest.write_text(text, encoding="utf-8")
-        nginx = Nginx(tmp_path / f"nginx{n}")
+        door: Door = Envoy(tmp_path / f"envoy{n}") if kind == "envoy" else Nginx(tmp_path / f"nginx{n}")
         port = free_port()
-        install_manifest(manifest, nginx, ProxyTarget(listen=f"127.0.0.1:{port}"))
-        door = FrontDoor(nginx, manifest, port, nginx.start())
-        started.append(door)
-        return door
+        install_manifest(manifest, door, ProxyTarget(listen=f"127.0.0.1:{port}"))
+        front = FrontDoor(door, manifest, port, None)  # type: ignore[arg-type]
+        front.start()
+        started.append(front)
+        return front
 
     yield make
-    for door in started:
-        door.nginx.stop(door.proc)
-        assert door.proc.poll() is not None
-        assert door.nginx.running_pid() is None
+    for front in started:
+        front.stop()
 
 
 @pytest.fixture

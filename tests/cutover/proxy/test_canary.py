@@ -1,4 +1,5 @@
-"""Canaries: a sticky split through real nginx (``split_clients`` on the route's sticky key).
+"""Canaries: a sticky split on the route's sticky key through each real front door (nginx's
+``split_clients``; Envoy's Lua, the same hash).
 
 Backends: two tiny real uvicorn servers (``echo_app.py``); the app does not matter here, only which
 server answered (checked against ``X-Cutover-Backend``).
@@ -14,6 +15,10 @@ import httpx
 import pytest
 
 from cutover.proxy.apply import move_route
+
+from .conftest import BOTH_DOORS
+
+pytestmark = BOTH_DOORS
 
 KEYS = 2000
 
@@ -46,7 +51,7 @@ def share(assignment: dict[str, str]) -> float:
 
 @pytest.mark.parametrize("percent", [10, 50])
 def test_share_of_distinct_keys_matches_the_percentage_and_each_key_is_stable(front_door, percent):
-    move_route(front_door.manifest, front_door.nginx, "user-detail", "canary", percent)
+    move_route(front_door.manifest, front_door.door, "user-detail", "canary", percent)
     keys = [f"Token {i:040x}" for i in range(KEYS)]
     first = split(front_door, "/api/users/7/", "Authorization", keys)
     assert abs(share(first) - percent) <= 3, share(first)
@@ -56,9 +61,9 @@ def test_share_of_distinct_keys_matches_the_percentage_and_each_key_is_stable(fr
 
 def test_raising_the_percentage_only_adds_keys(front_door):
     keys = [f"Token k{i}" for i in range(KEYS)]
-    move_route(front_door.manifest, front_door.nginx, "users-me", "canary", 20)
+    move_route(front_door.manifest, front_door.door, "users-me", "canary", 20)
     at_20 = split(front_door, "/api/users/me/", "Authorization", keys)
-    move_route(front_door.manifest, front_door.nginx, "users-me", "canary", 60)
+    move_route(front_door.manifest, front_door.door, "users-me", "canary", 60)
     at_60 = split(front_door, "/api/users/me/", "Authorization", keys)
     assert abs(share(at_20) - 20) <= 3 and abs(share(at_60) - 60) <= 3
     # nobody who was on modern goes back to legacy when the canary grows
@@ -68,7 +73,7 @@ def test_raising_the_percentage_only_adds_keys(front_door):
 def test_session_cookie_is_a_sticky_key(front_door):
     text = front_door.manifest.read_text()
     front_door.manifest.write_text(text.replace('sticky = "authorization"', 'sticky = "session"'))
-    move_route(front_door.manifest, front_door.nginx, "users", "canary", 50)
+    move_route(front_door.manifest, front_door.door, "users", "canary", 50)
     sessions = [f"s{i:032x}" for i in range(400)]
     seen: dict[str, set[str]] = {}
     with front_door.client() as client:
@@ -96,7 +101,7 @@ def backend_from(address: str, port: int, path: str) -> str:
 
 def test_client_address_is_a_sticky_key_and_the_fallback_for_anonymous_requests(front_door):
     # Loopback has a whole /8: distinct source addresses are distinct clients.
-    move_route(front_door.manifest, front_door.nginx, "user-detail", "canary", 50)
+    move_route(front_door.manifest, front_door.door, "user-detail", "canary", 50)
     addresses = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(400)]
     seen: dict[str, set[str]] = {}
     for _ in range(2):

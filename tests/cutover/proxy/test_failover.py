@@ -1,4 +1,5 @@
-"""Failover through real nginx to the real Django app (gunicorn on the test database).
+"""Failover through each real front door (nginx, Envoy) to the real Django app (gunicorn on the test
+database).
 
 "FastAPI stopped" is a modern backend address nobody listens on; "FastAPI died mid-request" is a real
 TCP server that reads the request and closes the connection without answering.
@@ -20,9 +21,10 @@ from cutover.dburl import DatabaseURL, database_url_from_env
 from cutover.runner import python_module
 from legacy_django.users.models import User
 
-from .conftest import REPO, access_log, free_port, manifest_text, stop, wait_until_serving
+from .conftest import BOTH_DOORS, REPO, access_log, free_port, manifest_text, stop, wait_until_serving
 
-pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn must see the rows the tests create
+# gunicorn must see the rows the tests create
+pytestmark = [pytest.mark.django_db(transaction=True), BOTH_DOORS]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,7 @@ def test_with_fastapi_stopped_safe_requests_on_modern_routes_succeed_through_dja
         assert detail.status_code == 200 and detail.headers["x-cutover-backend"] == "legacy"
         head = client.head("/api/users/")
         assert head.status_code == 200 and head.headers["x-cutover-backend"] == "legacy"
-    last = access_log(door.nginx.access_log, 7)[-1]
+    last = access_log(door.access_log, 7)[-1]
     assert (last["backend"], last["served_by"]) == ("modern", "legacy")  # intended FastAPI, served by Django
 
 
@@ -137,7 +139,7 @@ def test_a_post_that_reached_fastapi_is_never_replayed_on_django(
     dying = DiesMidRequest()
     signup = {"username": "only-once", "email": "only-once@example.com", "password": "a-long-pass-phrase-9"}
     try:
-        # A fresh nginx for each request: after a failure nginx skips FastAPI for fail_timeout.
+        # A fresh front door for each request: after a failure it skips FastAPI for fail_timeout.
         with make_front_door(modern_manifest(django_server, f"127.0.0.1:{dying.port}")).client() as client:
             post = client.post("/api/users/", json=signup)
         with make_front_door(modern_manifest(django_server, f"127.0.0.1:{dying.port}")).client() as client:

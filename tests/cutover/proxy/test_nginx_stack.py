@@ -1,6 +1,7 @@
-"""`cutover up` (what `make run` runs) puts real nginx in front of the real apps: the banner's first line is
-the front door, requests through it carry the routing headers, pagination links point at it, a route moves
-to FastAPI and back on the running stack, and stopping the stack leaves no nginx behind."""
+"""`cutover up` (what `make run` runs) puts a real front door (nginx, or Envoy with `--front-door envoy`) in
+front of the real apps: the banner's first line is the front door, requests through it carry the routing
+headers, pagination links point at it, a route moves to FastAPI and back on the running stack, and
+stopping the stack leaves no front door process behind."""
 
 from __future__ import annotations
 
@@ -21,7 +22,17 @@ from cutover.cli import app
 from .conftest import REPO, access_log, free_port
 
 
-def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path):
+def front_door_processes(up: subprocess.Popen[str], kind: str, prefix: Path) -> list[psutil.Process]:
+    if kind == "nginx":
+        master = int((prefix / "nginx.pid").read_text())
+        return [psutil.Process(master), *psutil.Process(master).children()]
+    found = [p for p in psutil.Process(up.pid).children(recursive=True) if p.name() == "envoy"]
+    assert len(found) == 1, found
+    return found
+
+
+@pytest.mark.parametrize("kind", ["nginx", "envoy"])
+def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, kind: str):
     ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
@@ -29,7 +40,7 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
     manifest.write_text((REPO / "migration_notes" / "routes.toml").read_text())
     env["CUTOVER_MANIFEST"] = str(manifest)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cutover", "up", "--data-dir", str(tmp_path / "pg")],
+        [sys.executable, "-m", "cutover", "up", "--data-dir", str(tmp_path / "pg"), "--front-door", kind],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -46,10 +57,9 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
                 banner.append(line.strip())
             if "Ctrl-C" in line or time.monotonic() > deadline:
                 break
-        assert banner and banner[0] == f"front door        {front}/", banner
-        nginx_dir = tmp_path / "nginx"  # beside --data-dir
-        master = int((nginx_dir / "nginx.pid").read_text())
-        nginx_processes = [psutil.Process(master), *psutil.Process(master).children()]
+        assert banner and banner[0] == f"front door        {front}/  ({kind})", banner
+        door_dir = tmp_path / kind  # beside --data-dir
+        processes = front_door_processes(proc, kind, door_dir)
 
         anonymous = httpx.get(f"{front}/api/users/")
         assert anonymous.status_code == 401
@@ -66,13 +76,15 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
         def listed(entry: dict) -> bool:
             return (entry["route"], entry["served_by"], entry["status"]) == ("users", "legacy", 200)
 
-        assert any(listed(e) for e in access_log(nginx_dir / "logs" / "access.log", until=listed))
+        # (Envoy flushes its access log each second, as nginx's flush=1s)
+        log = door_dir / "logs" / "access.log"
+        assert any(listed(e) for e in access_log(log, timeout=10, until=listed))
 
         # move a route to FastAPI and back, through the CLI, on the running stack
-        where = ["--manifest", str(manifest), "--proxy-dir", str(nginx_dir)]
+        where = ["--manifest", str(manifest), "--proxy-dir", str(door_dir)]
         auth = {"Authorization": f"Token {token}"}
         moved = CliRunner().invoke(app, ["move", "users-me", "--to", "modern", "--force", *where])
-        assert moved.exit_code == 0 and "switched live, no reload" in moved.stdout, moved.output
+        assert moved.exit_code == 0 and f"{kind}: switched live" in moved.stdout, moved.output
         me = httpx.get(f"{front}/api/users/me/", headers=auth)
         assert (me.status_code, me.headers["x-cutover-backend"]) == (200, "modern")
         assert me.json()["username"] == "demo"
@@ -85,7 +97,7 @@ def test_up_serves_the_api_through_the_front_door_and_stops_nginx(tmp_path: Path
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
-    assert not [p for p in nginx_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_up_with_a_broken_manifest_says_so_in_one_line_and_starts_nothing(tmp_path: Path):

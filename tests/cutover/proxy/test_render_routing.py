@@ -1,4 +1,4 @@
-"""Each mode routes where it says, through real nginx rendered from the manifest.
+"""Each mode routes where it says, through each real front door (nginx, Envoy) rendered from the manifest.
 
 Backends: two tiny real uvicorn servers (``echo_app.py``) that answer with their own name, so every
 assertion checks both the ``X-Cutover-Backend`` header and which server really answered.
@@ -10,7 +10,9 @@ import pytest
 
 from cutover.proxy.apply import move_route
 
-from .conftest import GREEDY_PATTERN, ORDERS_BY_METHOD, access_log, manifest_text
+from .conftest import BOTH_DOORS, GREEDY_PATTERN, ORDERS_BY_METHOD, access_log, manifest_text
+
+pytestmark = BOTH_DOORS
 
 PATHS = {
     "auth-token": ("POST", "/api/auth/token/"),
@@ -42,7 +44,7 @@ def test_everything_starts_on_legacy_and_unmatched_paths_take_the_default_route(
 
 @pytest.mark.parametrize("route_id", ["auth-token", "users", "users-me", "user-detail"])
 def test_modern_sends_the_route_and_only_that_route_to_fastapi(front_door, route_id):
-    move_route(front_door.manifest, front_door.nginx, route_id, "modern")
+    move_route(front_door.manifest, front_door.door, route_id, "modern")
     with front_door.client() as client:
         for other, (method, path) in PATHS.items():
             expected = "modern" if other == route_id else "legacy"
@@ -51,15 +53,15 @@ def test_modern_sends_the_route_and_only_that_route_to_fastapi(front_door, route
 
 
 def test_back_to_legacy(front_door):
-    move_route(front_door.manifest, front_door.nginx, "users", "modern")
-    move_route(front_door.manifest, front_door.nginx, "users", "legacy")
+    move_route(front_door.manifest, front_door.door, "users", "modern")
+    move_route(front_door.manifest, front_door.door, "users", "legacy")
     with front_door.client() as client:
         assert served(client, "GET", "/api/users/") == ("users", "legacy", "legacy")
 
 
 def test_a_route_covers_only_its_methods(front_door):
     # auth-token covers POST only: a GET on the same path is the default route, on legacy.
-    move_route(front_door.manifest, front_door.nginx, "auth-token", "modern")
+    move_route(front_door.manifest, front_door.door, "auth-token", "modern")
     with front_door.client() as client:
         assert served(client, "POST", "/api/auth/token/") == ("auth-token", "modern", "modern")
         assert served(client, "GET", "/api/auth/token/") == ("default", "legacy", "legacy")
@@ -88,7 +90,7 @@ def test_exact_beats_pattern_and_pinned_prefix_beats_patterns(echo_backends, mak
 
 
 def test_forwarded_headers_reach_the_app_and_spoofed_ones_are_replaced(front_door):
-    move_route(front_door.manifest, front_door.nginx, "users", "modern")
+    move_route(front_door.manifest, front_door.door, "users", "modern")
     with front_door.client() as client:
         response = client.get(
             "/api/users/",
@@ -103,16 +105,16 @@ def test_forwarded_headers_reach_the_app_and_spoofed_ones_are_replaced(front_doo
     assert seen["x-forwarded-host"] == f"127.0.0.1:{front_door.port}"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-for"] == "10.9.9.9, 127.0.0.1"  # appended, as the standard says
-    # the backend's own X-Cutover-Backend ("spoofed") is hidden; nginx's is the only one
+    # the backend's own X-Cutover-Backend ("spoofed") is hidden; the front door's is the only one
     assert response.headers.get_list("x-cutover-backend") == ["modern"]
 
 
 def test_the_access_log_is_json_with_route_and_backend(front_door):
-    move_route(front_door.manifest, front_door.nginx, "users-me", "modern")
+    move_route(front_door.manifest, front_door.door, "users-me", "modern")
     with front_door.client() as client:
         client.get("/api/users/me/?x=1")
         client.get("/elsewhere")
-    entries = access_log(front_door.nginx.access_log, 2)
+    entries = access_log(front_door.access_log, 2)
     assert len(entries) == 2
     assert entries[0]["route"] == "users-me"
     assert entries[0]["backend"] == entries[0]["served_by"] == "modern"
