@@ -28,18 +28,21 @@ __all__ = [
     "BenchScenario",
     "ConfigError",
     "DatabaseConfig",
+    "GateConfig",
     "LegacyConfig",
     "ModernConfig",
     "ParityConfig",
     "ProjectConfig",
     "ProxyConfig",
     "SchemaConfig",
+    "ShadowConfig",
     "find_config",
     "load_config",
 ]
 
 ENV_VAR = "CUTOVER_CONFIG"
 FILE_NAME = "cutover.toml"
+DEFAULT_SHADOW_STORE = Path(".data") / "shadow.sqlite3"
 IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_][\w.]*$")
 _SETTINGS_IN_MANAGE_PY = re.compile(
     r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']\s*\)"""
@@ -101,6 +104,34 @@ class ParityConfig:
 
 
 @dataclass(frozen=True)
+class ShadowConfig:
+    """Shadow comparisons of live traffic (docs/shadow.md): where results go and when a field differs."""
+
+    store: Path  # the SQLite file results go to when ``database`` is not set
+    database: str | None = None  # a PostgreSQL URL: one store for several front doors
+    # A field is reported as a difference only where primary and candidate differ clearly more often than
+    # two calls of the legacy do: by at least ``absolute`` (a rate) and by ``relative`` of its own rate.
+    absolute_threshold: float = 0.01
+    relative_threshold: float = 0.2
+    keep: int = 100  # per route, the latest differences kept with their values; counters for the rest
+    queue: int = 1000  # copies waiting to be compared; beyond it, copies are dropped and counted
+    workers: int = 4  # comparisons in flight at once
+
+    @property
+    def url(self) -> str:
+        """The store's SQLAlchemy URL."""
+        return self.database if self.database else f"sqlite:///{self.store}"
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """What a move toward modern needs besides a green parity report (docs/cutover.md, the gate)."""
+
+    shadow_min_compared: int | None = None  # None: shadow results are not read
+    shadow_max_different_rate: float = 0.0
+
+
+@dataclass(frozen=True)
 class BenchScenario:
     """One request the benchmark loads every target with (docs/config.md, ``[[bench.scenarios]]``)."""
 
@@ -141,7 +172,13 @@ class ProjectConfig:
     schema: SchemaConfig = SchemaConfig()
     identities: Mapping[str, str] = field(default_factory=dict)  # scheme name -> module:function
     bench: BenchConfig = BenchConfig()
+    shadow: ShadowConfig = None  # type: ignore[assignment]  # None: the defaults under root
+    gate: GateConfig = GateConfig()
     notes: tuple[str, ...] = ()  # extra lines for `cutover up`'s banner (where to log in, say)
+
+    def __post_init__(self) -> None:
+        if self.shadow is None:
+            object.__setattr__(self, "shadow", ShadowConfig(store=self.root / DEFAULT_SHADOW_STORE))
 
     def pythonpath(self, environ: Mapping[str, str] = os.environ) -> str:
         """PYTHONPATH for the project's processes: its root first, so its packages import as in manage.py."""
@@ -266,6 +303,15 @@ class _Table:
             raise self._wrong(key, expected)
         return tuple(value)
 
+    def number(self, key: str, default: float, low: float, high: float, *, integer: bool = False) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        kind = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+            raise self._wrong(key, f"{'an integer' if integer else 'a number'} in {low:g}..{high:g}")
+        return value
+
     def path(self, key: str, default: str, root: Path) -> Path:
         value = self.string(key, default)
         assert value is not None
@@ -364,6 +410,28 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     bench = section("bench")
     bench_config = _bench(bench, where)
     bench.done()
+
+    shadow = section("shadow")
+    shadow_config = ShadowConfig(
+        store=shadow.path("store", str(DEFAULT_SHADOW_STORE), root),
+        database=shadow.string(
+            "database", pattern=re.compile(r"^postgres(ql)?(\+\w+)?://"), expected="a postgresql:// URL"
+        ),
+        absolute_threshold=shadow.number("absolute_threshold", 0.01, 0.0, 1.0),
+        relative_threshold=shadow.number("relative_threshold", 0.2, 0.0, 1.0),
+        keep=int(shadow.number("keep", 100, 1, 100_000, integer=True)),
+        queue=int(shadow.number("queue", 1000, 1, 1_000_000, integer=True)),
+        workers=int(shadow.number("workers", 4, 1, 256, integer=True)),
+    )
+    shadow.done()
+
+    gate = section("gate")
+    min_compared = gate.number("shadow_min_compared", -1, 0, 10**9, integer=True)
+    gate_config = GateConfig(
+        shadow_min_compared=None if min_compared == -1 else int(min_compared),
+        shadow_max_different_rate=gate.number("shadow_max_different_rate", 0.0, 0.0, 1.0),
+    )
+    gate.done()
     top.done()
     return ProjectConfig(
         root=root,
@@ -376,6 +444,8 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         schema=schema_config,
         identities=schemes,
         bench=bench_config,
+        shadow=shadow_config,
+        gate=gate_config,
         notes=notes,
     )
 

@@ -250,6 +250,32 @@ def test_without_a_headline_flag_the_first_scenario_is_the_headline(tmp_path: Pa
     assert (bench.seed, bench.dataset, bench.floor) == (None, None, None)
 
 
+def test_shadow_and_gate_keys_have_defaults_and_are_checked(tmp_path: Path):
+    config = load_config(start=tmp_path, environ={})
+    assert config.shadow.url == f"sqlite:///{tmp_path / '.data' / 'shadow.sqlite3'}"
+    assert (config.shadow.absolute_threshold, config.shadow.relative_threshold) == (0.01, 0.2)
+    assert config.gate.shadow_min_compared is None
+    write(
+        tmp_path,
+        "cutover.toml",
+        '[shadow]\ndatabase = "postgresql://u@db/shadow"\nkeep = 5\nabsolute_threshold = 0.05\n'
+        "[gate]\nshadow_min_compared = 200\nshadow_max_different_rate = 0.001\n",
+    )
+    config = load_config(start=tmp_path, environ={})
+    assert config.shadow.url == "postgresql://u@db/shadow" and config.shadow.keep == 5
+    assert config.shadow.absolute_threshold == 0.05
+    assert (config.gate.shadow_min_compared, config.gate.shadow_max_different_rate) == (200, 0.001)
+    for text, message in [
+        ("[shadow]\nkeep = 0\n", r"\[shadow\] keep must be an integer in 1..100000, got 0"),
+        ("[shadow]\nrelative_threshold = 2\n", r"\[shadow\] relative_threshold must be a number in 0..1"),
+        ('[shadow]\ndatabase = "sqlite:///x"\n', r"\[shadow\] database must be a postgresql:// URL"),
+        ("[gate]\nshadow_min_compared = true\n", r"\[gate\] shadow_min_compared must be an integer"),
+    ]:
+        write(tmp_path, "cutover.toml", text)
+        with pytest.raises(ConfigError, match=message):
+            load_config(start=tmp_path, environ={})
+
+
 def test_migrate_default_depends_on_whose_database_it_is(tmp_path: Path):
     config = load_config(start=tmp_path, environ={})
     assert config.database.migrates(explicit_url=False) is True  # the embedded or a throwaway database
