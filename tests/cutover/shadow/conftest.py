@@ -1,0 +1,38 @@
+"""A store for each test, on SQLite and on a database of its own on the session's real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cutover.dburl import DatabaseURL, database_url_from_env
+
+
+@pytest.fixture
+def pg_database() -> Iterator[DatabaseURL]:
+    """A new, empty database on the session's server (DATABASE_URL), dropped afterwards."""
+    server = database_url_from_env()
+    assert server is not None, "the cutover pytest plugin sets DATABASE_URL for the session"
+    name = f"shadow_test_{secrets.token_hex(4)}"
+    admin = server.with_name("postgres").libpq()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.with_name(name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a store that does not exist yet: a SQLite file in a missing directory, or a fresh
+    PostgreSQL database named the way a config names it (``postgresql://``, no driver)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'shadow.sqlite3'}"
+    return request.getfixturevalue("pg_database").libpq()
