@@ -25,7 +25,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote_plus
 
 import sqlalchemy as sa
@@ -48,7 +48,6 @@ __all__ = [
     "redact_text",
 ]
 
-Outcome = Literal["match", "different", "noise", "error"]
 _COUNTER = {"match": "matched", "different": "different", "noise": "noise", "error": "errors"}
 _COUNTERS = ("mirrored", "matched", "different", "noise", "errors", "dropped")
 BUCKET = 60  # seconds: the resolution of ``since``
@@ -57,7 +56,7 @@ _MAX_VALUE = 4000  # characters of JSON per stored value: one huge body must not
 _MAX_TARGET = 2000
 _MAX_ERROR = 500
 _RETRYABLE = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
-_DDL_LOCK = 0x5AD0_57_0E  # an arbitrary advisory lock key: "shadow store"
+_DDL_LOCK = 0x5AD0570E  # an arbitrary advisory lock key ("shadow store")
 
 
 @dataclass(frozen=True)
@@ -294,6 +293,7 @@ _SECRET_WORDS = frozenset({
     "csrftoken", "signature", "sig", "credential", "credentials", "auth", "authorization", "cookie", "jwt",
     "otp",
 })  # fmt: skip
+_NO_KNOWN_SECRETS = Redactor()
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
@@ -320,7 +320,7 @@ def redact_text(text: str, redactor: Redactor | None = None) -> str:
     """
     for pattern in _PAIRS:
         text = pattern.sub(_masked_pair, text)
-    return (redactor or Redactor()).text(text)
+    return (redactor or _NO_KNOWN_SECRETS).text(text)
 
 
 def _masked_pair(match: re.Match[str]) -> str:
