@@ -23,6 +23,7 @@ from ..proxy.doors import door_at, kind_of, project_door, status
 from ..proxy.gate import MoveRefused, ParityResult, gate_move
 from ..proxy.inventory import project_inventory, serving_problem
 from ..proxy.manifest import Route, load_manifest
+from ..shadow.gate import shadow_verdict
 from . import project_config
 
 console = Console(highlight=False)
@@ -290,6 +291,27 @@ def rollback_cmd(
     run()
 
 
+def _shadow_gate(
+    project: ProjectConfig | None, route: Route, mode: str, percent: int | None, force: bool
+) -> str | None:
+    """The shadow results' part of the gate, when the config asks for it: refuses (or warns, with
+    --force) a move toward modern; says what it read either way."""
+    share = 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
+    if project is None or share <= route.modern_share:
+        return None
+    found = shadow_verdict(project, route.id)
+    if not found.used:
+        return None
+    if found.problem is None:
+        err_console.print(f"cutover: gate: parity green; {found.summary}", markup=False)
+        return None
+    if force:
+        return f"moving {route.id!r} toward modern although {found.problem}; --force given"
+    raise MoveRefused(
+        f"refusing to move {route.id!r} to {mode}: {found.problem} ({found.summary}); or pass --force"
+    )
+
+
 def _move(
     route_id: str,
     mode: str,
@@ -315,7 +337,8 @@ def _move(
             if problem is not None:
                 served = f"moving {route.id!r} to {mode} although {problem}; --force given"
         warning = gate_move(route, mode, percent, report=report, repo=repo, force=force)
-        return "; ".join(w for w in (served, warning) if w) or None
+        shadowed = _shadow_gate(project, route, mode, percent, force)
+        return "; ".join(w for w in (served, warning, shadowed) if w) or None
 
     result = move_route(manifest, door, route_id, mode, percent, gate=gate)
     if result.warning:

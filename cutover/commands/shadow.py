@@ -19,6 +19,7 @@ from rich.console import Console
 from ..errors import reports_errors
 from ..exit_codes import ExitCode
 from ..shadow.report import as_json, parse_duration, read_summaries, render, store_url, thresholds_of
+from ..shadow.serve import comparator, serve
 from . import project_config
 
 app = typer.Typer(
@@ -74,5 +75,33 @@ def report(
                 console.print(line, markup=False, soft_wrap=True)
         if any(s.has_differences for s in summaries):
             raise typer.Exit(ExitCode.FAILED)
+
+    run()
+
+
+@app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    legacy: Annotated[str, typer.Option(help="The legacy's base URL (primary and secondary).")],
+    modern: Annotated[str, typer.Option(help="The port's base URL (candidate).")],
+    host: Annotated[str, typer.Option(help="A loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="CUTOVER_SHADOW_PORT", help="Where the front door sends copies.")
+    ] = 8003,
+    store: StoreOpt = None,
+) -> None:
+    """The comparator: answers each copy from the front door at once, then compares it in the background.
+
+    Each safe request copied (GET, HEAD, OPTIONS; anything else is refused) is sent to the legacy, the
+    port and the legacy again with the client's headers, compared by the parity engine with the project's
+    parity rules, and recorded in the store. `cutover up` starts it when a route of the manifest shadows.
+    """
+
+    @reports_errors
+    def run() -> None:
+        project = project_config(ctx)
+        url = store_url(store, project.shadow)
+        app_ = comparator(project, legacy=legacy, modern=modern, store=url)
+        serve(app_, host=host, port=port)
 
     run()

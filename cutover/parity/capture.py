@@ -31,7 +31,7 @@ from .fixture import Fixture, Snapshot
 from .tables import Tables
 from .targets import Request, Response, Target
 
-__all__ = ["HEADER_WHITELIST", "Observation", "build_request", "observe", "row_changes"]
+__all__ = ["HEADER_WHITELIST", "Observation", "build_request", "observe", "observe_response", "row_changes"]
 
 
 HEADER_WHITELIST = ("content-type", "location", "allow", "www-authenticate", "vary", "set-cookie")
@@ -87,23 +87,32 @@ def observe(
 ) -> Observation:  # fmt: skip
     """Normalise one response and the rows changed between ``before`` and ``after``."""
     norm = _Normaliser(target.origin, response.started, case, fixture)
-    data = {
+    data = {**_response_data(case, response, norm), "rows": row_changes(before, after, norm, fixture.tables)}
+    return Observation(target.name, data, request, response.elapsed)
+
+
+def observe_response(case: Case, origin: str, response: Response) -> dict[str, Any]:
+    """Status, headers and body of ``response``, normalised as :func:`observe` does, without rows or a
+    fixture (shadow comparisons of live traffic: no database state is known, no fixture secret named)."""
+    return _response_data(case, response, _Normaliser(origin, response.started, case, None))
+
+
+def _response_data(case: Case, response: Response, norm: _Normaliser) -> dict[str, Any]:
+    return {
         "status": response.status,
         "headers": _headers(response, norm),
         # Servers never send a body with a HEAD response (RFC 9110); in-process transports do not strip it.
         "body": None if case.method == "HEAD" else _body(response, norm),
-        "rows": row_changes(before, after, norm, fixture.tables),
     }
-    return Observation(target.name, data, request, response.elapsed)
 
 
 class _Normaliser:
-    def __init__(self, origin: str, started: float, case: Case, fixture: Fixture) -> None:
+    def __init__(self, origin: str, started: float, case: Case, fixture: Fixture | None) -> None:
         self.origin = origin
         self.started = started
         self.case = case
         self.fixture = fixture
-        self._secret_names = fixture.secret_names()
+        self._secret_names = fixture.secret_names() if fixture is not None else {}
 
     def string(self, value: str) -> str:
         if value in self._secret_names:
@@ -158,7 +167,7 @@ class _Normaliser:
         sent = self.case.body_password()
         if sent is not None:
             candidates.append(("the password the request sent", sent))
-        if username and username in self.fixture.passwords:
+        if username and self.fixture is not None and username in self.fixture.passwords:
             candidates.append((f"the fixture password of {username}", self.fixture.passwords[username]))
         described["verifies"] = next(
             (label for label, raw in candidates if _verifies(raw, encoded)), "no known password"
