@@ -9,6 +9,7 @@ backends are the echo servers (``echo_app.py``), which say who answered.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections import Counter
@@ -17,13 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from cutover.cli import app
 from cutover.proxy import envoy
 from cutover.proxy.apply import check_rendered, move_route
 from cutover.proxy.manifest import ManifestError, parse_manifest
 from cutover.proxy.render import render
 
-from .conftest import BOTH_DOORS, free_port, manifest_text
+from .conftest import BOTH_DOORS, REPO, free_port, manifest_text
 from .shadow_recorder import Hung, Recorder
 from .test_manifest import demo_text
 
@@ -47,7 +50,11 @@ shadow = 100
 
 
 def shadow_manifest(echo_backends, comparator: str, routes: str = SHADOWED_ROUTES) -> str:
-    text = manifest_text(echo_backends.legacy.address, echo_backends.modern.address, routes)
+    return shadow_manifest_at(echo_backends.legacy.address, echo_backends.modern.address, comparator, routes)
+
+
+def shadow_manifest_at(legacy: str, modern: str, comparator: str, routes: str = SHADOWED_ROUTES) -> str:
+    text = manifest_text(legacy, modern, routes)
     return text.replace("\n[default]\n", f'\n[backends.shadow]\nservers = ["{comparator}"]\n\n[default]\n', 1)
 
 
@@ -373,3 +380,22 @@ def test_every_write_method_is_left_out_whatever_the_routes_methods():
     assert (
         "copied:GET 1;" in nginx_text and "copied:POST" not in nginx_text and "auth-token:" not in nginx_text
     )
+
+
+def test_routes_shows_each_routes_shadow_share_and_the_comparator(tmp_path: Path):
+    manifest = tmp_path / "routes.toml"
+    manifest.write_text(shadow_manifest_at("127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:9003"))
+    where = ["--manifest", str(manifest), "--proxy-dir", str(tmp_path / "nginx")]
+    where += ["--report", str(tmp_path / "no-report.json"), "--repo", str(REPO)]
+    runner = CliRunner()
+    result = runner.invoke(app, ["routes", *where, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    shares = {r["id"]: r["shadow"] for r in data["routes"]}
+    assert shares == {r.id: 0 for r in parse_manifest(demo_text()).routes} | {"sampled": 30, "copied": 100}
+    assert data["shadow_servers"] == ["127.0.0.1:9003"]
+    table = runner.invoke(app, ["routes", *where], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "shadow %" in table.stdout and "comparator at 127.0.0.1:9003" in table.stdout
+    sampled = next(line for line in table.stdout.splitlines() if "sampled" in line)
+    assert " 30 " in sampled
