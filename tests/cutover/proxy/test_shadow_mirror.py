@@ -195,7 +195,7 @@ def test_no_copy_carries_a_body(echo_backends, make_front_door, comparator, door
 def test_a_stopped_comparator_costs_the_clients_nothing(echo_backends, make_front_door, door_kind):
     """Nothing listens on the comparator's address: every copy's connection is refused. Every client
     request is answered by its backend. nginx logs the first refusal and then pauses copies (5 s), so
-    the error log gets a line per pause, not per copy."""
+    the error log gets a line per pause, not per copy; Envoy logs none."""
     front = make_front_door(shadow_manifest(echo_backends, f"127.0.0.1:{free_port()}"))
     with front.client() as client:
         for i in range(200):
@@ -206,6 +206,9 @@ def test_a_stopped_comparator_costs_the_clients_nothing(echo_backends, make_fron
         errors = [line for line in front.nginx.error_log.read_text().splitlines() if "[error]" in line]
         assert 1 <= len(errors) <= 4, errors
         assert all("cutover-shadow" in line for line in errors)
+    else:  # a failed copy is a counter of the shadow cluster, never a log line
+        assert envoy_stat(front, "cluster.shadow.upstream_cx_connect_fail") >= 1
+        assert "shadow" not in front.door.stderr_log.read_text()
 
 
 @BOTH_DOORS
