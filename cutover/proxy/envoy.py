@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CutoverError
+from .live import SHADOW_PAUSE_MS
 from .manifest import SHADOW_BACKEND, Manifest, Route
 from .render import BACKEND_HEADER, DEFAULT_LISTEN, ROUTE_HEADER, SHADOW_ROUTE_HEADER, fingerprint
 
@@ -549,12 +550,11 @@ def _cluster(manifest: Manifest, name: str) -> dict[str, Any]:
     }
     if name == "modern":
         # nginx's max_fails=1 fail_timeout: a FastAPI server that refused a connection is skipped for a while.
-        cluster["outlier_detection"] = _outlier_detection(manifest)
+        cluster["outlier_detection"] = _outlier_detection(_duration(proxy.fail_timeout))
     return cluster
 
 
-def _outlier_detection(manifest: Manifest) -> dict[str, Any]:
-    fail_timeout = _duration(manifest.proxy.fail_timeout)
+def _outlier_detection(fail_timeout: str) -> dict[str, Any]:
     return {
         "split_external_local_origin_errors": True,
         "consecutive_local_origin_failure": 1,
@@ -594,8 +594,9 @@ def _shadow_cluster(manifest: Manifest) -> dict[str, Any]:
                 "http_filters": [_restore_forwarded_for(), _UPSTREAM_CODEC],
             }
         },
-        # As nginx's max_fails=1 on the comparators: one that failed is skipped for fail_timeout.
-        "outlier_detection": _outlier_detection(manifest),
+        # As nginx's max_fails=1 and pause on the comparators: one that failed gets no copy for 5 s (a
+        # single one too: Envoy then has no healthy comparator, and drops the copies without a connection).
+        "outlier_detection": _outlier_detection(f"{SHADOW_PAUSE_MS / 1000:g}s"),
     }
 
 
