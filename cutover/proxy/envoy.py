@@ -594,9 +594,11 @@ def _shadow_cluster(manifest: Manifest) -> dict[str, Any]:
                 "http_filters": [_restore_forwarded_for(), _UPSTREAM_CODEC],
             }
         },
-        # As nginx's max_fails=1 and pause on the comparators: one that failed gets no copy for 5 s (a
-        # single one too: Envoy then has no healthy comparator, and drops the copies without a connection).
+        # As nginx's max_fails=1 and pause on the comparators: one that failed gets no copy for 5 s. A
+        # single one too: without a panic threshold Envoy would send to an ejected host anyway once most
+        # are ejected; with none, the copies are dropped without a connection until it is back.
         "outlier_detection": _outlier_detection(f"{SHADOW_PAUSE_MS / 1000:g}s"),
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
     }
 
 

@@ -199,7 +199,8 @@ def test_no_copy_carries_a_body(echo_backends, make_front_door, comparator, door
 def test_a_stopped_comparator_costs_the_clients_nothing(echo_backends, make_front_door, door_kind):
     """Nothing listens on the comparator's address: every copy's connection is refused. Every client
     request is answered by its backend. nginx logs the first refusal and then pauses copies (5 s), so
-    the error log gets a line per pause, not per copy; Envoy logs none."""
+    the error log gets a line per pause, not per copy; Envoy logs none, and ejects the comparator for
+    5 s, which likewise makes one connection attempt per pause."""
     front = make_front_door(shadow_manifest(echo_backends, f"127.0.0.1:{free_port()}"))
     with front.client() as client:
         for i in range(200):
@@ -211,8 +212,10 @@ def test_a_stopped_comparator_costs_the_clients_nothing(echo_backends, make_fron
         assert 1 <= len(errors) <= 4, errors
         assert all("cutover-shadow" in line for line in errors)
     else:  # a failed copy is a counter of the shadow cluster, never a log line
-        assert envoy_stat(front, "cluster.shadow.upstream_cx_connect_fail") >= 1
         assert "shadow" not in front.door.stderr_log.read_text()
+        # and the refused comparator is ejected for 5 s: the next copies make no connection at all
+        assert 1 <= envoy_stat(front, "cluster.shadow.upstream_cx_connect_fail") <= 4
+        assert envoy_stat(front, "cluster.shadow.upstream_cx_none_healthy") >= 200
 
 
 @BOTH_DOORS
