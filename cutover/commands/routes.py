@@ -149,7 +149,8 @@ def routes_cmd(
         ),
     ] = False,
 ) -> None:
-    """Show every route: match, methods, mode, backend addresses, and its latest parity result."""
+    """Show every route: match, methods, mode, shadow share, backend addresses, and its latest parity
+    result."""
 
     @reports_errors
     def run() -> None:
@@ -180,6 +181,8 @@ def routes_cmd(
                     "percent": r.modern_share,
                     "sticky": r.sticky if r.mode == "canary" else None,
                     "pinned": r.pinned,
+                    # % of the route's GET, HEAD and OPTIONS requests copied to the shadow comparator
+                    "shadow": r.shadow,
                     "servers": addresses,
                     "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time},
                     # may the route move toward modern now: None when it may, else why not
@@ -187,10 +190,15 @@ def routes_cmd(
                 }
                 for r, addresses, p in rows
             ]
-            typer.echo(json.dumps({"manifest": str(manifest_path), "routes": data}, indent=2))
+            document = {
+                "manifest": str(manifest_path),
+                "shadow_servers": list(loaded.shadow_servers),
+                "routes": data,
+            }
+            typer.echo(json.dumps(document, indent=2))
             return
         table = Table(title=f"routes ({manifest_path})", title_justify="left")
-        for column in ("route", "match", "methods", "mode", "% modern", "backend", "parity"):
+        for column in ("route", "match", "methods", "mode", "% modern", "shadow %", "backend", "parity"):
             table.add_column(column, no_wrap=column in ("route", "mode"), overflow="fold")
         for route, addresses, parity in rows:
             mode = route.mode + (" (pinned)" if route.pinned else "")
@@ -202,13 +210,27 @@ def routes_cmd(
                 " ".join(route.methods),
                 mode,
                 str(route.modern_share),
+                str(route.shadow),
                 "\n".join(addresses),
                 parity.short() + (" (not for this code)" if route.id in stale else ""),
             )
         table.add_row(
-            "default", "everything else", "*", "legacy", "0", "\n".join(loaded.backends["legacy"].servers), ""
+            "default",
+            "everything else",
+            "*",
+            "legacy",
+            "0",
+            "0",
+            "\n".join(loaded.backends["legacy"].servers),
+            "",
         )
         console.print(table)
+        if loaded.shadowed:
+            # Copies go to the comparator only, never to a client; only safe methods are ever copied.
+            servers = ", ".join(loaded.shadow_servers)
+            console.print(
+                f"shadow copies (GET, HEAD, OPTIONS) go to the comparator at {servers}", markup=False
+            )
         console.print(status(door))
 
     run()

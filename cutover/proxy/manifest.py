@@ -28,6 +28,13 @@ MODES = ("legacy", "canary", "modern")
 MATCHES = ("exact", "prefix", "pattern")
 STICKY_KEYS = ("authorization", "session", "client")
 BACKENDS = ("legacy", "modern")
+# The shadow comparator (`cutover shadow serve`): the front door copies a share of a route's safe requests
+# to it. Never a route's backend: it answers the copies, never a client.
+SHADOW_BACKEND = "shadow"
+DEFAULT_SHADOW_SERVERS = ("127.0.0.1:8003",)
+# Only requests that change nothing are copied: the comparator replays each copy against both apps, and a
+# replayed write would be applied twice. Writes are never shadowed, whatever a route's methods.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALL_METHODS = "*"
 
 _ROUTE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -49,7 +56,18 @@ _INT_RANGES = {
 }
 
 _TOP_KEYS = {"proxy", "backends", "default", "routes"}
-_ROUTE_KEYS = {"id", "match", "path", "methods", "mode", "percent", "sticky", "pinned", "description"}
+_ROUTE_KEYS = {
+    "id",
+    "match",
+    "path",
+    "methods",
+    "mode",
+    "percent",
+    "sticky",
+    "pinned",
+    "shadow",
+    "description",
+}
 _BACKEND_KEYS = {"servers"}
 _DEFAULT_KEYS = {"backend"}
 
@@ -100,6 +118,7 @@ class Route:
     percent: int | None = None
     sticky: str = "authorization"
     pinned: bool = False
+    shadow: int = 0  # percentage of the route's safe requests copied to the shadow comparator
     description: str = ""
 
     @property
@@ -108,6 +127,14 @@ class Route:
 
     def covers(self, method: str) -> bool:
         return self.all_methods or method in self.methods
+
+    @property
+    def shadow_methods(self) -> tuple[str, ...]:
+        """The methods whose requests may be copied to the comparator: the safe ones the route covers,
+        and only when it shadows."""
+        if not self.shadow:
+            return ()
+        return tuple(m for m in SAFE_METHODS if self.covers(m))
 
     @property
     def modern_share(self) -> int:
@@ -126,6 +153,15 @@ class Manifest:
     routes: tuple[Route, ...]
     proxy: ProxySettings = field(default_factory=ProxySettings)
     default_backend: str = "legacy"
+
+    @property
+    def shadowed(self) -> tuple[Route, ...]:
+        """The routes that copy a share of their safe requests to the comparator."""
+        return tuple(r for r in self.routes if r.shadow)
+
+    @property
+    def shadow_servers(self) -> tuple[str, ...]:
+        return self.backends[SHADOW_BACKEND].servers
 
     def route(self, route_id: str) -> Route:
         for route in self.routes:
@@ -228,6 +264,9 @@ def validate(data: Mapping[str, Any], source: str) -> Manifest:
         raise ManifestError(f"{where}: routes must be an array of tables ([[routes]])")
     routes = tuple(_route(raw, i, where) for i, raw in enumerate(raw_routes))
     _no_conflicts(routes, where)
+    backends[SHADOW_BACKEND] = _shadow_backend(
+        data.get("backends"), backends, any(r.shadow for r in routes), where
+    )
     return Manifest(source=source, backends=backends, routes=routes, proxy=proxy)
 
 
@@ -264,9 +303,11 @@ def _proxy_settings(raw: Any, where: str) -> ProxySettings:
 def _backends(raw: Any, where: str) -> dict[str, Backend]:
     if not isinstance(raw, Mapping):
         raise ManifestError(f"{where}: missing [backends.legacy] and [backends.modern]")
-    unknown = sorted(set(raw) - set(BACKENDS))
+    unknown = sorted(set(raw) - {*BACKENDS, SHADOW_BACKEND})
     if unknown:
-        raise ManifestError(f"{where}: unknown backend {unknown[0]!r} (backends are legacy and modern)")
+        raise ManifestError(
+            f"{where}: unknown backend {unknown[0]!r} (backends are legacy, modern and shadow)"
+        )
     backends: dict[str, Backend] = {}
     seen: dict[str, str] = {}
     for name in BACKENDS:
@@ -286,6 +327,40 @@ def _backends(raw: Any, where: str) -> dict[str, Backend]:
             seen[server] = name
         backends[name] = Backend(name, tuple(servers))
     return backends
+
+
+def _shadow_backend(raw: Any, apps: Mapping[str, Backend], used: bool, where: str) -> Backend:
+    """``[backends.shadow]``, the comparator; ``127.0.0.1:8003`` (``cutover shadow serve``'s) without it.
+
+    Always defined, whether a route shadows or not: Envoy's bootstrap names it as a cluster, and a change
+    of a route's share must not change the bootstrap (that would refuse a live move).
+    """
+    table = raw.get(SHADOW_BACKEND)
+    if table is None:
+        servers: tuple[str, ...] = DEFAULT_SHADOW_SERVERS
+        named = f"backends.{SHADOW_BACKEND} (the default comparator address; name yours in [backends.shadow])"
+    else:
+        here = f"{where}: [backends.{SHADOW_BACKEND}]"
+        if not isinstance(table, Mapping):
+            raise ManifestError(f"{here} must be a table")
+        _no_unknown_keys(table, _BACKEND_KEYS, here)
+        listed = table.get("servers")
+        if not isinstance(listed, list) or not listed:
+            raise ManifestError(f"{here} servers must list at least one 'host:port'")
+        for server in listed:
+            _check_address(server, here)
+        servers = tuple(listed)
+        named = f"backends.{SHADOW_BACKEND}"
+    # A comparator on an app's address would receive the copies as requests of that app. The default
+    # address only matters once a route shadows: before that, nothing is ever sent to it.
+    if table is not None or used:
+        for backend in apps.values():
+            for server in servers:
+                if server in backend.servers:
+                    raise ManifestError(
+                        f"{where}: server {server} is listed in both backends.{backend.name} and {named}"
+                    )
+    return Backend(SHADOW_BACKEND, servers)
 
 
 def _check_address(server: Any, where: str) -> None:
@@ -378,6 +453,17 @@ def _route(raw: Any, index: int, where: str) -> Route:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ManifestError(f"{where}: description must be a string")
+    shadow = raw.get("shadow", 0)
+    if not isinstance(shadow, int) or isinstance(shadow, bool) or not 0 <= shadow <= 100:
+        raise ManifestError(
+            f"{where}: shadow must be an integer percentage from 0 to 100 (got {shadow!r}): the share of "
+            "the route's GET, HEAD and OPTIONS requests copied to the shadow comparator"
+        )
+    if shadow and not any(m == ALL_METHODS or m in SAFE_METHODS for m in methods):
+        raise ManifestError(
+            f"{where}: shadow copies only GET, HEAD and OPTIONS requests and the route covers "
+            f"{', '.join(methods)}: writes are never shadowed; remove shadow"
+        )
     return Route(
         id=route_id,
         match=match,
@@ -387,6 +473,7 @@ def _route(raw: Any, index: int, where: str) -> Route:
         percent=percent if mode == "canary" else None,
         sticky=sticky,
         pinned=pinned,
+        shadow=shadow,
         description=description,
     )
 
@@ -409,7 +496,10 @@ def _no_conflicts(routes: tuple[Route, ...], where: str) -> None:
 
 __all__ = [
     "DEFAULT_MANIFEST",
+    "DEFAULT_SHADOW_SERVERS",
     "MODES",
+    "SAFE_METHODS",
+    "SHADOW_BACKEND",
     "Backend",
     "Manifest",
     "ManifestError",

@@ -18,6 +18,10 @@ How a request is routed, in nginx terms:
 The backend that actually answered is derived from ``$upstream_addr`` after the response, for the
 ``X-Cutover-Backend`` header and the access log.
 
+A route with ``shadow = N`` also copies N% of its GET, HEAD and OPTIONS requests to the shadow comparator
+(``[backends.shadow]``) with nginx's ``mirror``: see :func:`_shadow` for the copy and the pitfalls it
+avoids on purpose.
+
 Every path in the output is relative to the nginx prefix (``-p``), so the text does not depend on the
 machine; only ``listen`` is a parameter.
 """
@@ -35,6 +39,21 @@ from .manifest import Manifest, ProxySettings, Route
 DEFAULT_LISTEN = "127.0.0.1:8000"
 ROUTE_HEADER = "X-Cutover-Route"
 BACKEND_HEADER = "X-Cutover-Backend"
+SHADOW_ROUTE_HEADER = "X-Cutover-Shadow-Route"  # on each copy: the route it was copied from
+
+# The internal location each copy goes through, one per nginx location with a shadowed route. It starts
+# with "//": nginx merges the slashes of every client URI before it picks a location (merge_slashes), so
+# no client request can reach it, and no client path is taken from the apps.
+_SHADOW_LOCATION = "//cutover-shadow/"
+# How long nginx may wait on the comparator for one copy. nginx does not finish a request until its
+# mirror subrequest has finished: the client has its response already, but the next request on the same
+# keep-alive connection is read only then. So the comparator must answer at once (it queues the copy and
+# answers 204), and these bound what a slow or hung one costs that next request.
+_SHADOW_CONNECT_TIMEOUT = "100ms"
+_SHADOW_SEND_TIMEOUT = "1s"
+_SHADOW_READ_TIMEOUT = "1s"
+# After a copy failed, no copy is sent for this long (live.py's SHADOW_PAUSE_MS, for all workers).
+_SHADOW_PAUSE = f"{live.SHADOW_PAUSE_MS // 1000}s"
 
 # The JSON access log: one object per request, with the route and both the intended and the actual backend.
 _LOG_FORMAT = (
@@ -117,6 +136,7 @@ def render(
         "",
         *_indent(_served_by_map(manifest)),
         "",
+        *_indent(_shadow(manifest)),
         "    server {",
         f"        listen {listen};",
         "        server_name _;",
@@ -142,7 +162,8 @@ def render(
         f"        add_header {ROUTE_HEADER} $cutover_route always;",
         f"        add_header {BACKEND_HEADER} $cutover_served_by always;",
         "",
-        *_indent(_location_blocks(locations), 2),
+        *_indent(_location_blocks(locations, _shadowed_keys(locations)), 2),
+        *_indent(_shadow_locations(locations), 2),
         "        location @cutover_header_too_large {",
         "            return 431;",
         "        }",
@@ -401,7 +422,7 @@ def _served_by_map(manifest: Manifest) -> list[str]:
     return lines
 
 
-def _location_blocks(locations: list[_Location]) -> list[str]:
+def _location_blocks(locations: list[_Location], shadowed: set[str]) -> list[str]:
     lines: list[str] = []
     for loc in locations:
         ids = ", ".join(r.id for r in loc.routes)
@@ -412,16 +433,22 @@ def _location_blocks(locations: list[_Location]) -> list[str]:
             head = f"location ^~ {_quote(loc.path)} {{"
         else:
             head = f"location ~ {_quote(loc.path)} {{"
-        lines += [f"# {ids}", head, *_proxy_to(loc.key), "}", ""]
-    lines += _no_slash_redirects(locations)
+        lines += [f"# {ids}", head, *_proxy_to(loc.key, shadowed), "}", ""]
+    lines += _no_slash_redirects(locations, shadowed)
     return lines
 
 
-def _proxy_to(location_key: str) -> list[str]:
-    return [f"    set $cutover_location {location_key};", "    proxy_pass http://cutover_$cutover_backend;"]
+def _proxy_to(location_key: str, shadowed: set[str]) -> list[str]:
+    lines = [f"    set $cutover_location {location_key};"]
+    if location_key in shadowed:
+        # Every request here starts a copy subrequest; the copy location drops those it must not send.
+        # The client's body is not read for it (mirror_request_body on would read the whole body before
+        # the request is proxied, and a copy never carries one).
+        lines += [f"    mirror {_SHADOW_LOCATION}{location_key};", "    mirror_request_body off;"]
+    return [*lines, "    proxy_pass http://cutover_$cutover_backend;"]
 
 
-def _no_slash_redirects(locations: list[_Location]) -> list[str]:
+def _no_slash_redirects(locations: list[_Location], shadowed: set[str]) -> list[str]:
     """Exact locations for ``/path`` beside each ``/path/`` location.
 
     nginx answers ``/path`` itself with a 301 to ``/path/`` when a proxied location ends with a slash; the
@@ -438,7 +465,7 @@ def _no_slash_redirects(locations: list[_Location]) -> list[str]:
         exact.add(bare)
         target = _resolve(bare, locations)
         lines += [f"# {bare} without the slash: no nginx redirect", f"location = {_quote(bare)} {{"]
-        lines += [*_proxy_to(target), "}", ""]
+        lines += [*_proxy_to(target, shadowed), "}", ""]
     return lines
 
 
@@ -456,4 +483,131 @@ def _resolve(path: str, locations: list[_Location]) -> str:
     return "default"
 
 
-__all__ = ["BACKEND_HEADER", "DEFAULT_LISTEN", "ROUTE_HEADER", "fingerprint", "render"]
+def _shadowed_keys(locations: list[_Location]) -> set[str]:
+    return {loc.key for loc in locations if any(r.shadow_methods for r in loc.routes)}
+
+
+def _shadow(manifest: Manifest) -> list[str]:
+    """The comparator's upstream, the per-request sampling and the route -> share map for the copies.
+
+    nginx's ``mirror`` copies every request of a location, so the decision is made in the copy's own
+    location (:func:`_shadow_locations`), before any connection: ``$cutover_shadow_copy`` is empty for a
+    method that is not safe, a route that does not shadow, and a request outside the route's share. In a
+    mirror subrequest ``$request_method`` is the client's method and ``$request_id`` the client request's
+    id (both checked against a real nginx), so the sample is random per request, not sticky: split_clients
+    on ``$request_id``, 128 random bits.
+    """
+    shadowed = manifest.shadowed
+    if not shadowed:
+        return []
+    proxy = manifest.proxy
+    lines = [
+        '# Shadow copies (docs/cutover.md, "Shadow copies at the front door"): a share of each shadowed',
+        "# route's GET, HEAD and OPTIONS requests is copied to the comparator, which compares both apps'",
+        "# answers in the background. Kept alive as the apps' upstreams are, and closed before the",
+        "# comparator closes them: a copy sent on a connection it had just closed would fail. With several",
+        "# comparators, one that fails is skipped for a while (a single one never is: see the pause).",
+        "upstream cutover_shadow {",
+        *[f"    server {s} max_fails=1 fail_timeout={_SHADOW_PAUSE};" for s in manifest.shadow_servers],
+        f"    keepalive {proxy.upstream_keepalive};",
+        f"    keepalive_timeout {proxy.upstream_keepalive_timeout};",
+        "}",
+        "",
+        "# Sampled per request: the route's share of its safe requests, independently of the client.",
+    ]
+    for share in sorted({r.shadow for r in shadowed if r.shadow < 100}):
+        lines += [
+            f'split_clients "${{request_id}}" $cutover_shadow_{share} {{',
+            f"    {share}% 1;",
+            '    * "";',
+            "}",
+        ]
+    lines += [
+        "",
+        '# route and method -> copy ("1") or not (""): the safe methods of shadowed routes; writes never.',
+        'map "$cutover_route:$request_method" $cutover_shadow_copy {',
+        '    default "";',
+    ]
+    for route in shadowed:
+        value = "1" if route.shadow == 100 else f"$cutover_shadow_{route.shadow}"
+        lines += [f"    {route.id}:{method} {value};" for method in route.shadow_methods]
+    lines += [
+        "}",
+        "",
+        "# Empty while copies are paused after the comparator failed (live.py: shadowOpen, shadowFailed).",
+        "js_set $cutover_shadow_open cutover_routing.shadowOpen;",
+        "",
+    ]
+    return lines
+
+
+def _shadow_locations(locations: list[_Location]) -> list[str]:
+    """The internal location of each shadowed nginx location's copies (``mirror`` points there).
+
+    The pitfalls of nginx's mirror, each handled here on purpose:
+
+    - the client's request is not finished until its copy is, and the next request on that keep-alive
+      connection waits for it: short timeouts to the comparator, and a pause of all copies for
+      ``_SHADOW_PAUSE`` after one failed (502: refused or reset, 504: timed out), so a stopped or hung
+      comparator costs one request per pause, not every one;
+    - a stopped comparator is a connection refused per copy, one error line each: the pause makes that
+      one line per pause. An ``error_log`` in this location would not help: nginx switches the log of a
+      connection to a location's only for the client's own request, never for a subrequest (checked);
+    - bodies: the client's is never read for a copy nor sent with it (no Content-Length either);
+    - keep-alive to the comparator (HTTP/1.1, no Connection header), as to the apps;
+    - copies are subrequests, which nginx does not write to the access log (``log_subrequest off``);
+      ``access_log off`` says so here too.
+    """
+    keys = _shadowed_keys(locations)
+    if not keys:
+        return []
+    lines: list[str] = []
+    for loc in locations:
+        if loc.key not in keys:
+            continue
+        lines += [
+            f"# Copies of {', '.join(r.id for r in loc.routes if r.shadow_methods)} to the comparator.",
+            f"location = {_quote(_SHADOW_LOCATION + loc.key)} {{",
+            "    internal;",
+            "    access_log off;",
+            f"    set $cutover_location {loc.key};",
+            "    # Not copied, and no connection made: a write, a route that does not shadow, a request",
+            "    # outside the share, or copies paused after the comparator failed.",
+            '    if ($cutover_shadow_copy = "") {',
+            "        return 204;",
+            "    }",
+            '    if ($cutover_shadow_open = "") {',
+            "        return 204;",
+            "    }",
+            "    proxy_http_version 1.1;",
+            "    # The apps' forwarded headers, as the request itself gets them (a proxy_set_header here",
+            "    # replaces every inherited one), and the copy's route, whatever the client sent.",
+            *[f"    proxy_set_header {name} ${variable};" for name, variable in transport.SET_HEADERS],
+            *[f'    proxy_set_header {name} "";' for name in transport.DROPPED_HEADERS],
+            f"    proxy_set_header {SHADOW_ROUTE_HEADER} $cutover_route;",
+            '    proxy_set_header Content-Length "";',
+            "    proxy_pass_request_body off;",
+            f"    proxy_connect_timeout {_SHADOW_CONNECT_TIMEOUT};",
+            f"    proxy_send_timeout {_SHADOW_SEND_TIMEOUT};",
+            f"    proxy_read_timeout {_SHADOW_READ_TIMEOUT};",
+            "    # A refused connection tries another comparator (the copy never arrived); a timed-out copy",
+            "    # is not sent again.",
+            "    proxy_next_upstream error;",
+            "    error_page 502 504 = @cutover_shadow_failed;",
+            "    # The client's request URI as it sent it, query string included: not the location's URI.",
+            "    proxy_pass http://cutover_shadow$request_uri;",
+            "}",
+            "",
+        ]
+    lines += [
+        "# A copy failed: pause every copy (live.py), so that a dead comparator costs one error line and one",
+        "# delayed request per pause.",
+        "location @cutover_shadow_failed {",
+        "    js_content cutover_routing.shadowFailed;",
+        "}",
+        "",
+    ]
+    return lines
+
+
+__all__ = ["BACKEND_HEADER", "DEFAULT_LISTEN", "ROUTE_HEADER", "SHADOW_ROUTE_HEADER", "fingerprint", "render"]
