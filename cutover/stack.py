@@ -12,9 +12,11 @@ from .config import ConfigError, ProjectConfig, load_config
 from .errors import CutoverError, last_line
 from .proxy.apply import ProxyTarget, install_manifest
 from .proxy.envoy_door import Envoy
+from .proxy.manifest import load_manifest
 from .proxy.nginx import DEFAULT_PROXY_DIR, Nginx, NginxError
 from .proxy.transport import legacy_server_args
 from .runner import Service, python_module
+from .shadow.server import STATUS_PATH
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class StackConfig:
     # the front door: nginx (or Envoy), rendered from the routing manifest
     proxy_port: int = 8000
     front_door: str = "nginx"
+    # the shadow comparator (`cutover shadow serve`), started when a route of the manifest shadows
+    shadow_port: int = 8003
+    shadow_store: str | None = None  # the comparator's store; None: the project's [shadow] store
     manifest: Path = None  # type: ignore[assignment]  # None: the project config's [proxy] manifest
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
@@ -128,6 +133,7 @@ def proxy_service(config: StackConfig, env: dict[str, str]) -> Service:
     servers = {
         "legacy": [f"{config.host}:{config.legacy_port}"],
         "modern": [f"{config.host}:{config.modern_port}"],
+        "shadow": [f"{config.host}:{config.shadow_port}"],
     }
     if config.front_door == "envoy":
         return _envoy_service(config, env, ProxyTarget(listen=listen, servers=servers))
@@ -154,6 +160,27 @@ def _envoy_service(config: StackConfig, env: dict[str, str], target: ProxyTarget
     return Service("proxy", argv, env, f"http://{target.listen}/", cwd=door.prefix)
 
 
+def shadows(config: StackConfig) -> bool:
+    """Whether a route of the manifest has copies compared (then the comparator runs too)."""
+    return any(route.shadow > 0 for route in load_manifest(config.manifest).routes)
+
+
+def shadow_service(config: StackConfig, env: dict[str, str]) -> Service:
+    """The comparator, on loopback, comparing copies on both apps as this stack runs them."""
+    argv = python_module(
+        "cutover", "shadow", "serve",
+        "--host", config.host,
+        "--port", str(config.shadow_port),
+        "--legacy", f"http://{config.host}:{config.legacy_port}",
+        "--modern", f"http://{config.host}:{config.modern_port}",
+        *(["--store", config.shadow_store] if config.shadow_store else []),
+    )  # fmt: skip
+    url = f"http://{config.host}:{config.shadow_port}{STATUS_PATH}"
+    return Service("shadow", argv, env, url, cwd=config.project.root)
+
+
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:
     # The front door starts last, once both apps answer.
-    return [legacy_service(config, env), modern_service(config, env), proxy_service(config, env)]
+    apps = [legacy_service(config, env), modern_service(config, env)]
+    comparator = [shadow_service(config, env)] if shadows(config) else []
+    return [*apps, *comparator, proxy_service(config, env)]

@@ -16,6 +16,8 @@ __all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "ratios"]
 # Target names. The nginx targets are the same upstream servers behind the front door.
 LEGACY, MODERN, FLOOR = "legacy", "modern", "floor"
 LEGACY_NGINX, MODERN_NGINX = "legacy+nginx", "modern+nginx"
+# modern+nginx with every benchmarked route shadowed at 100% (docs/shadow.md), the comparator running.
+MODERN_SHADOW = "modern+nginx+shadow"
 # The targets are checked on the headline scenario at this many connections.
 HEADLINE_CONNECTIONS = 64
 
@@ -196,6 +198,7 @@ RATIOS = [
     ("legacy/floor", LEGACY, FLOOR),
     ("legacy nginx/direct", LEGACY_NGINX, LEGACY),
     ("modern nginx/direct", MODERN_NGINX, MODERN),
+    ("shadow 100%/0%", MODERN_SHADOW, MODERN_NGINX),
 ]
 
 

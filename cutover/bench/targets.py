@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from .. import stack
 from ..config import ProjectConfig, load_config
 from ..runner import Service, python_module
-from .results import FLOOR, LEGACY, LEGACY_NGINX, MODERN, MODERN_NGINX
+from .results import FLOOR, LEGACY, LEGACY_NGINX, MODERN, MODERN_NGINX, MODERN_SHADOW
 
 __all__ = [
     "ALL_TARGETS",
@@ -26,7 +26,7 @@ __all__ = [
     "pool_budget",
 ]
 
-ALL_TARGETS = (LEGACY, MODERN, LEGACY_NGINX, MODERN_NGINX, FLOOR)
+ALL_TARGETS = (LEGACY, MODERN, LEGACY_NGINX, MODERN_NGINX, MODERN_SHADOW, FLOOR)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def build_targets(
         out.services.append(legacy)
         out.targets[LEGACY] = Target(LEGACY, f"http://{host}:{config.legacy_port}", [legacy])
 
-    if wanted & {MODERN, MODERN_NGINX}:
+    if wanted & {MODERN, MODERN_NGINX, MODERN_SHADOW}:
         make_modern = getattr(stack, "modern_service", None)
         if make_modern is None:
             out.targets[MODERN] = Target(MODERN, "", [], missing="cutover.stack has no modern_service yet")
@@ -165,11 +165,13 @@ def build_targets(
             out.services.append(floor)
             out.targets[FLOOR] = Target(FLOOR, f"http://{host}:{port}", [floor])
 
-    for name, upstream in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN)):
+    for name, upstream in ((LEGACY_NGINX, LEGACY), (MODERN_NGINX, MODERN), (MODERN_SHADOW, MODERN)):
         if name in wanted:
             target = _through_nginx(
-                name, upstream, out.targets.get(upstream), config, env, work_dir, requests
-            )
+                name, upstream, out.targets.get(upstream), config, env, work_dir, requests,
+                shadow=name == MODERN_SHADOW,
+            )  # fmt: skip
+            out.services += [s for s in target.services if s not in out.services]
             if target.nginx is not None:
                 out.services.append(target.nginx)
             out.targets[name] = target
@@ -200,6 +202,8 @@ def _through_nginx(
     env: dict[str, str],
     work_dir: Path,
     requests: Sequence[tuple[str, str]] = (),
+    *,
+    shadow: bool = False,
 ) -> Target:
     if upstream is None or upstream.missing:
         why = upstream.missing if upstream else "not started"
@@ -207,7 +211,7 @@ def _through_nginx(
     make_proxy = getattr(stack, "proxy_service", None)
     if make_proxy is None:
         return Target(name, "", [], missing="cutover.stack has no proxy_service yet")
-    from ..proxy.manifest import read_text, set_route_mode
+    from ..proxy.manifest import read_text, set_route_mode, set_route_shadow
 
     # The project's manifest, with the benchmarked routes sent to the upstream under test (legacy: as
     # committed, which is where every route starts).
@@ -219,12 +223,23 @@ def _through_nginx(
             return Target(name, "", [], missing=f"no route of {source} takes the scenarios' requests")
         for route_id in moved:
             text = set_route_mode(text, route_id, "modern", source=str(source))
-    manifest = work_dir / f"{name.replace('+', '-')}.toml"
+            if shadow:
+                text = set_route_shadow(text, route_id, 100, source=str(source))
+    slug = name.replace("+", "-")
+    manifest = work_dir / f"{slug}.toml"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(text, encoding="utf-8")
     port = free_port(config.host)
-    proxy = make_proxy(
-        _with(config, proxy_port=port, manifest=manifest, proxy_dir=work_dir / name.replace("+", "-")), env
-    )
-    proxy.name = name.replace("+", "-")
-    return Target(name, f"http://{config.host}:{port}", upstream.services, nginx=proxy)
+    # The comparator's results go to a store of the run's own, never the project's.
+    proxy_config = _with(
+        config, proxy_port=port, manifest=manifest, proxy_dir=work_dir / slug,
+        shadow_port=free_port(config.host), shadow_store=f"sqlite:///{work_dir / slug / 'shadow.sqlite3'}",
+    )  # fmt: skip
+    services = list(upstream.services)
+    if shadow:
+        comparator = stack.shadow_service(proxy_config, env)
+        comparator.name = f"{slug}-comparator"
+        services.append(comparator)
+    proxy = make_proxy(proxy_config, env)
+    proxy.name = slug
+    return Target(name, f"http://{config.host}:{port}", services, nginx=proxy)

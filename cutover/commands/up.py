@@ -22,7 +22,7 @@ from ..runner import (
     python_module,
     stop_signals_ignored_on_exit,
 )
-from ..stack import StackConfig, services
+from ..stack import StackConfig, services, shadows
 from . import project_config
 
 console = Console(highlight=False, soft_wrap=True)
@@ -52,6 +52,13 @@ def up(
     proxy_port: Annotated[
         int, typer.Option(envvar="CUTOVER_PROXY_PORT", help="The front door in front of both apps.")
     ] = 8000,
+    shadow_port: Annotated[
+        int,
+        typer.Option(
+            envvar="CUTOVER_SHADOW_PORT",
+            help="The shadow comparator, started when a route of the manifest shadows.",
+        ),
+    ] = 8003,
     front_door: Annotated[
         str | None,
         typer.Option(
@@ -99,6 +106,12 @@ def up(
         config = replace(
             config,
             proxy_port=proxy_port,
+            shadow_port=shadow_port,
+            # With --data-dir elsewhere, the comparator's SQLite store goes beside it, as the front door's
+            # files do; a [shadow] database is used as configured.
+            shadow_store=None
+            if data_dir is None or project.shadow.database
+            else f"sqlite:///{pgdata.parent.absolute() / 'shadow.sqlite3'}",
             front_door=door,
             manifest=manifest if manifest is not None else project.proxy.manifest,
             proxy_dir=proxy_dir if proxy_dir is not None else pgdata.parent / door,
@@ -133,6 +146,9 @@ def _banner(config: StackConfig, db: str) -> None:
     console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}{project.modern.health}")
     console.print(f"database          {db}")
     console.print(f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)")
+    if shadows(config):
+        where = f"http://{config.host}:{config.shadow_port}/"
+        console.print(f"shadow            {where}  (comparing copies; cutover shadow report)")
     for note in project.notes:
         console.print(note, markup=False)
     console.print("Ctrl-C stops everything.")

@@ -232,6 +232,27 @@ def set_route_mode(text: str, route_id: str, mode: str, percent: int | None = No
     return new_text
 
 
+def set_route_shadow(text: str, route_id: str, percent: int, *, source: str) -> str:
+    """Return the manifest text with one route's ``shadow`` share set (0 removes the key); validated."""
+    doc = parse_document(text, source)
+    validate(doc.unwrap(), source)
+    routes = doc.get("routes")
+    assert isinstance(routes, AoT | list)
+    table: Table | None = next((t for t in routes if t.get("id") == route_id), None)
+    if table is None:
+        validate(doc.unwrap(), source).route(route_id)  # raises with the list of known ids
+        raise AssertionError("unreachable")
+    if percent == 0:
+        table.pop("shadow", None)
+    elif "shadow" in table:
+        table["shadow"] = percent
+    else:
+        _add_after(table, "mode", "shadow", percent)
+    new_text = tomlkit.dumps(doc)
+    validate(tomlkit.parse(new_text).unwrap(), source)
+    return new_text
+
+
 def _add_after(table: Table, after: str, key: str, value: Any) -> None:
     # Table.add appends after the table's trailing comments and blank lines, which belong to the next
     # section in the reader's eye; tomlkit's container can insert right after a key instead.

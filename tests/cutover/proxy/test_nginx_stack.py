@@ -5,6 +5,7 @@ stopping the stack leaves no front door process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,9 +36,11 @@ def front_door_processes(up: subprocess.Popen[str], kind: str, prefix: Path) -> 
 def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, kind: str):
     ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    ports["SHADOW"] = free_port()
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
-    manifest = tmp_path / "routes.toml"  # a copy: the test moves routes
-    manifest.write_text((REPO / "migration_notes" / "routes.toml").read_text())
+    manifest = tmp_path / "routes.toml"  # a copy: the test moves routes, and shadows one
+    text = (REPO / "migration_notes" / "routes.toml").read_text()
+    manifest.write_text(text.replace('id = "users-me"\n', 'id = "users-me"\nshadow = 100\n', 1))
     env["CUTOVER_MANIFEST"] = str(manifest)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cutover", "up", "--data-dir", str(tmp_path / "pg"), "--front-door", kind],
@@ -58,6 +61,8 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
             if "Ctrl-C" in line or time.monotonic() > deadline:
                 break
         assert banner and banner[0] == f"front door        {front}/  ({kind})", banner
+        shadow = f"http://127.0.0.1:{ports['SHADOW']}/"
+        assert f"shadow            {shadow}  (comparing copies; cutover shadow report)" in banner
         door_dir = tmp_path / kind  # beside --data-dir
         processes = front_door_processes(proc, kind, door_dir)
 
@@ -88,6 +93,19 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
         me = httpx.get(f"{front}/api/users/me/", headers=auth)
         assert (me.status_code, me.headers["x-cutover-backend"]) == (200, "modern")
         assert me.json()["username"] == "demo"
+        # users-me is shadowed: its GETs were copied and compared (the port as it ships: no difference)
+        store = tmp_path / "shadow.sqlite3"  # beside --data-dir
+        for _ in range(3):
+            assert httpx.get(f"{front}/api/users/me/", headers=auth).status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shown = CliRunner().invoke(app, ["shadow", "report", "--store", str(store), "--json"])
+            found = {r["route"]: r for r in json.loads(shown.stdout)["routes"]} if shown.exit_code < 2 else {}
+            if found.get("users-me", {}).get("compared", 0) >= 2:
+                break
+            time.sleep(0.5)
+        assert shown.exit_code == 0, shown.output
+        assert found["users-me"]["compared"] >= 2 and found["users-me"]["different"] == 0, found
         back = CliRunner().invoke(app, ["rollback", "users-me", *where])
         assert back.exit_code == 0, back.output
         me_again = httpx.get(f"{front}/api/users/me/", headers=auth)

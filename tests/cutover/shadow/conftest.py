@@ -12,6 +12,10 @@ from psycopg import sql
 
 from cutover.dburl import DatabaseURL, database_url_from_env
 
+# The front door and the Django server of the proxy tests, for the end-to-end shadow tests.
+from tests.cutover.proxy.conftest import door_kind, echo_backends, make_front_door  # noqa: F401
+from tests.cutover.proxy.test_failover import django_server  # noqa: F401
+
 
 @pytest.fixture
 def pg_database() -> Iterator[DatabaseURL]:

@@ -32,7 +32,9 @@ def backend(name: str, *, alter: dict | None = None, delay: float = 0.0, seen: l
         if scope["type"] != "http":
             return
         if seen is not None:
-            seen.append((scope["method"], scope["path"], dict((k.decode(), v.decode()) for k, v in scope["headers"])))
+            seen.append(
+                (scope["method"], scope["path"], dict((k.decode(), v.decode()) for k, v in scope["headers"]))
+            )
         if delay:
             await asyncio.sleep(delay)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
@@ -69,7 +71,9 @@ def make(tmp_path: Path, legacy, modern, **kwargs) -> tuple[Comparator, ShadowSt
 async def copies(comparator: Comparator, requests: list[tuple[str, str, str]], **headers: str) -> list[int]:
     """Send copies as the front door does (route header, client headers); the statuses it got."""
     statuses = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=comparator), base_url="http://shadow") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=comparator), base_url="http://shadow"
+    ) as c:
         for method, route, target in requests:
             hdrs = {"X-Cutover-Shadow-Route": route, "Host": "front.test", **headers}
             statuses.append((await c.request(method, target, headers=hdrs)).status_code)
@@ -117,7 +121,9 @@ def test_a_legacy_field_that_changes_on_every_call_is_noise_not_a_difference(tmp
 
 def test_the_parity_rules_excuse_what_they_excuse(tmp_path):
     rule = Rule(route="detail", path="body.user", reason="the port names users differently, on purpose")
-    comparator, store = make(tmp_path, backend("legacy"), backend("modern", alter={"user": "x"}), rules=[rule])
+    comparator, store = make(
+        tmp_path, backend("legacy"), backend("modern", alter={"user": "x"}), rules=[rule]
+    )
     asyncio.run(run(comparator, [("GET", "detail", "/api/users/1/")]))
     assert summary(store, "detail").has_differences is False
 
@@ -136,9 +142,11 @@ def test_writes_are_refused_and_never_reach_an_app(tmp_path):
 def test_the_clients_headers_reach_both_apps_and_the_route_header_does_not(tmp_path):
     seen: list = []
     comparator, _ = make(tmp_path, backend("legacy", seen=seen), backend("modern", seen=seen))
-    asyncio.run(run(comparator, [("GET", "detail", "/api/users/1/?a=1&b=2")], Authorization=TOKEN, Cookie=SESSION))
+    asyncio.run(
+        run(comparator, [("GET", "detail", "/api/users/1/?a=1&b=2")], Authorization=TOKEN, Cookie=SESSION)
+    )
     assert len(seen) == 3
-    for method, path, headers in seen:
+    for _method, _path, headers in seen:
         assert headers["authorization"] == TOKEN and headers["cookie"] == SESSION
         assert headers["host"] == "front.test" and "x-cutover-shadow-route" not in headers
 
