@@ -141,7 +141,8 @@ def build_targets(
     )
     config = _with(config, modern_port=free_port(host), modern_workers=workers)
 
-    if wanted & {LEGACY, LEGACY_NGINX}:
+    # The shadow target's comparator asks the legacy twice per copy: it runs whenever that target does.
+    if wanted & {LEGACY, LEGACY_NGINX, MODERN_SHADOW}:
         legacy = stack.legacy_service(config, env)
         out.services.append(legacy)
         out.targets[LEGACY] = Target(LEGACY, f"http://{host}:{config.legacy_port}", [legacy])
@@ -169,7 +170,7 @@ def build_targets(
         if name in wanted:
             target = _through_nginx(
                 name, upstream, out.targets.get(upstream), config, env, work_dir, requests,
-                shadow=name == MODERN_SHADOW,
+                shadow=name == MODERN_SHADOW, legacy=out.targets.get(LEGACY),
             )  # fmt: skip
             out.services += [s for s in target.services if s not in out.services]
             if target.nginx is not None:
@@ -204,6 +205,7 @@ def _through_nginx(
     requests: Sequence[tuple[str, str]] = (),
     *,
     shadow: bool = False,
+    legacy: Target | None = None,
 ) -> Target:
     if upstream is None or upstream.missing:
         why = upstream.missing if upstream else "not started"
@@ -237,6 +239,8 @@ def _through_nginx(
     )  # fmt: skip
     services = list(upstream.services)
     if shadow:
+        # The copies' comparisons cost the legacy (asked twice) too: its CPU is this target's as well.
+        services += [s for s in (legacy.services if legacy else []) if s not in services]
         comparator = stack.shadow_service(proxy_config, env)
         comparator.name = f"{slug}-comparator"
         services.append(comparator)

@@ -93,4 +93,4 @@ def test_a_modern_nginx_target_that_would_move_nothing_is_missing(tmp_path):
 
 
 def test_every_target_has_a_name_the_report_knows():
-    assert ALL_TARGETS == ("legacy", "modern", "legacy+nginx", "modern+nginx", "floor")
+    assert ALL_TARGETS == ("legacy", "modern", "legacy+nginx", "modern+nginx", "modern+nginx+shadow", "floor")
