@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from cutover.cli import app
 from cutover.database import child_env
 from cutover.dburl import DatabaseURL, database_url_from_env
+from cutover.parity.cases import load_cases
 from cutover.runner import python_module
 from cutover.shadow.server import STATUS_PATH
 from legacy_django.users.models import User
@@ -128,10 +129,32 @@ def users(db) -> list[tuple[User, str]]:
     return made
 
 
+SHADOWED = ("users-me", "user-detail")
+
+
+def written_cases() -> list:
+    """The demo's written parity cases of the shadowed routes with a safe method (the traffic replayed)."""
+    cases = load_cases(REPO / "tests" / "parity" / "cases", routes=list(SHADOWED))
+    return [c for c in cases if c.method in ("GET", "HEAD", "OPTIONS") and not c.setup_sql]
+
+
 def traffic(front: str, users: list[tuple[User, str]]) -> int:
-    """The safe requests of the written parity cases' kinds on the shadowed routes; how many were sent."""
+    """The written cases' safe requests on the shadowed routes, replayed through the front door as
+    traffic (token cases as one of ``users``: the staff one for the fixture's staff user ``demo``), then
+    a few more of the same kinds; how many requests a shadowed route took."""
     sent = 0
+    staff, member = users[-1][1], users[0][1]
     with httpx.Client(base_url=front, timeout=10) as client:
+        cases = written_cases()
+        assert len(cases) >= 20
+        for case in cases:
+            headers = dict(case.headers)
+            if case.auth.scheme == "token":
+                headers.setdefault("Authorization", f"Token {staff if case.auth.user == 'demo' else member}")
+            response = client.request(case.method, case.path, params=list(case.query), headers=headers)
+            assert response.status_code < 500, (case.key, response.status_code)
+            # a case whose path no shadowed route takes (`/api/users/me` without its slash) is not copied
+            sent += response.headers["x-cutover-route"] in SHADOWED
         for user, key in users:
             auth = {"Authorization": f"Token {key}"}
             for path in ("/api/users/me/", f"/api/users/{user.pk}/", f"/api/users/{users[0][0].pk}/",
