@@ -204,14 +204,7 @@ def set_route_mode(text: str, route_id: str, mode: str, percent: int | None = No
     """
     if mode not in MODES:
         raise ManifestError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
-    doc = parse_document(text, source)
-    validate(doc.unwrap(), source)  # the current file must be valid before it is edited
-    routes = doc.get("routes")
-    assert isinstance(routes, AoT | list)
-    table: Table | None = next((t for t in routes if t.get("id") == route_id), None)
-    if table is None:
-        validate(doc.unwrap(), source).route(route_id)  # raises with the list of known ids
-        raise AssertionError("unreachable")
+    doc, table = _route_table(text, route_id, source)
     if table.get("pinned", False) and mode != "legacy":
         raise ManifestError(f"{source}: route {route_id!r} is pinned to legacy and cannot move")
     if mode == "canary":
@@ -234,14 +227,7 @@ def set_route_mode(text: str, route_id: str, mode: str, percent: int | None = No
 
 def set_route_shadow(text: str, route_id: str, percent: int, *, source: str) -> str:
     """Return the manifest text with one route's ``shadow`` share set (0 removes the key); validated."""
-    doc = parse_document(text, source)
-    validate(doc.unwrap(), source)
-    routes = doc.get("routes")
-    assert isinstance(routes, AoT | list)
-    table: Table | None = next((t for t in routes if t.get("id") == route_id), None)
-    if table is None:
-        validate(doc.unwrap(), source).route(route_id)  # raises with the list of known ids
-        raise AssertionError("unreachable")
+    doc, table = _route_table(text, route_id, source)
     if percent == 0:
         table.pop("shadow", None)
     elif "shadow" in table:
@@ -251,6 +237,20 @@ def set_route_shadow(text: str, route_id: str, percent: int, *, source: str) -> 
     new_text = tomlkit.dumps(doc)
     validate(tomlkit.parse(new_text).unwrap(), source)
     return new_text
+
+
+def _route_table(text: str, route_id: str, source: str) -> tuple[tomlkit.TOMLDocument, Table]:
+    """The document and the table of route ``route_id``, from a manifest that must be valid before it is
+    edited; an unknown id raises with the list of known ones."""
+    doc = parse_document(text, source)
+    manifest = validate(doc.unwrap(), source)
+    routes = doc.get("routes")
+    assert isinstance(routes, AoT | list)
+    table: Table | None = next((t for t in routes if t.get("id") == route_id), None)
+    if table is None:
+        manifest.route(route_id)  # raises
+        raise AssertionError("unreachable")
+    return doc, table
 
 
 def _add_after(table: Table, after: str, key: str, value: Any) -> None:

@@ -6,7 +6,13 @@ import difflib
 
 import pytest
 
-from cutover.proxy.manifest import ManifestError, load_manifest, parse_manifest, set_route_mode
+from cutover.proxy.manifest import (
+    ManifestError,
+    load_manifest,
+    parse_manifest,
+    set_route_mode,
+    set_route_shadow,
+)
 
 from .conftest import REPO
 
@@ -166,3 +172,15 @@ def test_move_refuses_what_the_manifest_would_refuse():
         set_route_mode(text, "users", "canary", 0, source="r")
     with pytest.raises(ManifestError, match=r"no route with id 'nope' \(routes: auth-token, users"):
         set_route_mode(text, "nope", "modern", source="r")
+
+
+def test_set_route_shadow_edits_one_key_keeping_the_comments_and_zero_removes_it():
+    text = demo_text()
+    shadowed = set_route_shadow(text, "user-detail", 25, source="routes.toml")
+    assert parse_manifest(shadowed).route("user-detail").shadow == 25
+    assert [line for line in shadowed.splitlines() if line not in text.splitlines()] == ["shadow = 25"]
+    again = set_route_shadow(shadowed, "user-detail", 60, source="routes.toml")
+    assert parse_manifest(again).route("user-detail").shadow == 60
+    assert set_route_shadow(again, "user-detail", 0, source="routes.toml") == text
+    with pytest.raises(ManifestError, match="nope"):
+        set_route_shadow(text, "nope", 10, source="routes.toml")

@@ -169,6 +169,19 @@ def traffic(front: str, users: list[tuple[User, str]]) -> int:
     return sent
 
 
+def replayed(legacy: str, modern: str, make_front_door, users, store: Path) -> tuple[int, dict]:
+    """The written cases replayed through a front door shadowing users-me and user-detail at 100%, the
+    comparator in its own process; (requests sent, the comparator's figures once it compared them)."""
+    port = free_port()
+    service = comparator(legacy, modern, store, port)
+    try:
+        door = make_front_door(shadowed(legacy, modern, port, {"users-me": 100, "user-detail": 100}))
+        sent = traffic(door.url, users)
+        return sent, settled(port, sent)
+    finally:
+        service.stop()
+
+
 def test_the_unaltered_port_reports_no_difference_and_the_store_holds_no_secret(
     django_server,
     port_server,
@@ -177,14 +190,8 @@ def test_the_unaltered_port_reports_no_difference_and_the_store_holds_no_secret(
     tmp_path,
 ):
     modern, seen = port_server()
-    store, port = tmp_path / "shadow.sqlite3", free_port()
-    service = comparator(django_server, modern, store, port)
-    try:
-        door = make_front_door(shadowed(django_server, modern, port, {"users-me": 100, "user-detail": 100}))
-        sent = traffic(door.url, users)
-        status = settled(port, sent)
-    finally:
-        service.stop()
+    store = tmp_path / "shadow.sqlite3"
+    sent, status = replayed(django_server, modern, make_front_door, users, store)
     code, data = report(store)
     found = routes_of(data)
     assert code == 0, data
@@ -207,14 +214,8 @@ def test_a_port_altered_on_one_field_of_one_route_is_reported_there_and_nowhere_
     tmp_path,
 ):
     modern, _ = port_server(alter="/api/users/me/:email")
-    store, port = tmp_path / "shadow.sqlite3", free_port()
-    service = comparator(django_server, modern, store, port)
-    try:
-        door = make_front_door(shadowed(django_server, modern, port, {"users-me": 100, "user-detail": 100}))
-        sent = traffic(door.url, users)
-        settled(port, sent)
-    finally:
-        service.stop()
+    store = tmp_path / "shadow.sqlite3"
+    replayed(django_server, modern, make_front_door, users, store)
     code, data = report(store)
     found = routes_of(data)
     assert code == 1
