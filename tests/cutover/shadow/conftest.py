@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from cutover.dburl import DatabaseURL, database_url_from_env
 
 # The front door and the Django server of the proxy tests, for the end-to-end shadow tests.
 from tests.cutover.proxy.conftest import door_kind, echo_backends, make_front_door  # noqa: F401
 from tests.cutover.proxy.test_failover import django_server  # noqa: F401
+from tests.examples.catalog_env import scratch_database
 
 
 @pytest.fixture
@@ -22,15 +20,8 @@ def pg_database() -> Iterator[DatabaseURL]:
     """A new, empty database on the session's server (DATABASE_URL), dropped afterwards."""
     server = database_url_from_env()
     assert server is not None, "the cutover pytest plugin sets DATABASE_URL for the session"
-    name = f"shadow_test_{secrets.token_hex(4)}"
-    admin = server.with_name("postgres").libpq()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.with_name(name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(server, "shadow_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
