@@ -218,11 +218,7 @@ class Nginx:
         if pid is None:
             return set()
         try:
-            return {
-                child.pid
-                for child in psutil.Process(pid).children()
-                if child.status() != psutil.STATUS_ZOMBIE and "shutting down" not in " ".join(child.cmdline())
-            }
+            return {child.pid for child in psutil.Process(pid).children() if _serving_worker(child)}
         except psutil.Error:
             return set()
 
@@ -287,6 +283,20 @@ class Nginx:
             if "[emerg]" in line:
                 return re.sub(r"^\s*\d+#\d+:\s*", "", line.split("[emerg]", 1)[1]).strip()
         return None
+
+
+def _serving_worker(child: psutil.Process) -> bool:
+    """A worker that takes requests: titled "worker process", not "is shutting down" (an old worker after a
+    reload) and not exiting (whose command line reads empty just before it is a zombie)."""
+    try:
+        title = " ".join(child.cmdline())
+        return (
+            child.status() != psutil.STATUS_ZOMBIE
+            and "worker process" in title
+            and "shutting down" not in title
+        )
+    except psutil.Error:  # gone meanwhile
+        return False
 
 
 def _first_problem(stderr: str) -> str:

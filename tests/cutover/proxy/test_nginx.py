@@ -39,20 +39,22 @@ def test_start_reload_stop_leaves_no_process(tmp_path: Path, echo_backends):
     port = free_port()
     install_manifest(manifest, nginx, ProxyTarget(listen=f"127.0.0.1:{port}"))
     proc = nginx.start()
-    master = psutil.Process(proc.pid)
-    first_workers = nginx.worker_pids()
-    assert nginx.running_pid() == proc.pid and first_workers
-    assert httpx.get(f"http://127.0.0.1:{port}/").headers["x-cutover-backend"] == "legacy"
+    try:
+        master = psutil.Process(proc.pid)
+        first_workers = nginx.worker_pids()
+        assert nginx.running_pid() == proc.pid and first_workers
+        assert httpx.get(f"http://127.0.0.1:{port}/").headers["x-cutover-backend"] == "legacy"
 
-    assert nginx.reload() is True
-    assert nginx.worker_pids().isdisjoint(first_workers)  # a new generation of workers
-    assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        assert nginx.reload() is True
+        assert nginx.worker_pids().isdisjoint(first_workers)  # a new generation of workers
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
 
-    with pytest.raises(NginxError, match="already running"):
-        nginx.start()
+        with pytest.raises(NginxError, match="already running"):
+            nginx.start()
 
-    everything = [master, *master.children()]
-    nginx.stop(proc)
+        everything = [master, *master.children()]
+    finally:
+        nginx.stop(proc)
     assert nginx.running_pid() is None
     assert not [p for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert nginx.reload() is False  # nothing to reload
