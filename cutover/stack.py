@@ -162,7 +162,7 @@ def _envoy_service(config: StackConfig, env: dict[str, str], target: ProxyTarget
 
 def shadows(config: StackConfig) -> bool:
     """Whether a route of the manifest has copies compared (then the comparator runs too)."""
-    return any(route.shadow > 0 for route in load_manifest(config.manifest).routes)
+    return bool(load_manifest(config.manifest).shadowed)
 
 
 def shadow_service(config: StackConfig, env: dict[str, str]) -> Service:

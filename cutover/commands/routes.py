@@ -20,7 +20,7 @@ from ..proxy import envoy
 from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
 from ..proxy.doors import FrontDoor as Door
 from ..proxy.doors import door_at, kind_of, project_door, status
-from ..proxy.gate import MoveRefused, ParityResult, gate_move
+from ..proxy.gate import MoveRefused, ParityResult, gate_move, modern_share_after
 from ..proxy.inventory import project_inventory, serving_problem
 from ..proxy.manifest import Route, load_manifest
 from ..shadow.gate import shadow_verdict
@@ -314,18 +314,19 @@ def rollback_cmd(
 
 
 def _shadow_gate(
-    project: ProjectConfig | None, route: Route, mode: str, percent: int | None, force: bool
-) -> str | None:
+    project: ProjectConfig | None, route: Route, mode: str, percent: int | None, force: bool, *,
+    parity_green: bool,
+) -> str | None:  # fmt: skip
     """The shadow results' part of the gate, when the config asks for it: refuses (or warns, with
     --force) a move toward modern; says what it read either way."""
-    share = 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
-    if project is None or share <= route.modern_share:
+    if project is None or modern_share_after(mode, percent) <= route.modern_share:
         return None
     found = shadow_verdict(project, route.id)
     if not found.used:
         return None
     if found.problem is None:
-        err_console.print(f"cutover: gate: parity green; {found.summary}", markup=False)
+        parity = "parity green" if parity_green else "parity overridden by --force"
+        err_console.print(f"cutover: gate: {parity}; {found.summary}", markup=False)
         return None
     if force:
         return f"moving {route.id!r} toward modern although {found.problem}; --force given"
@@ -359,7 +360,7 @@ def _move(
             if problem is not None:
                 served = f"moving {route.id!r} to {mode} although {problem}; --force given"
         warning = gate_move(route, mode, percent, report=report, repo=repo, force=force)
-        shadowed = _shadow_gate(project, route, mode, percent, force)
+        shadowed = _shadow_gate(project, route, mode, percent, force, parity_green=warning is None)
         return "; ".join(w for w in (served, warning, shadowed) if w) or None
 
     result = move_route(manifest, door, route_id, mode, percent, gate=gate)

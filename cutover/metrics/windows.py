@@ -46,19 +46,21 @@ class Windows:
         for entry in entries:
             self._entries.append(entry)
 
-    def _expire(self, now: float) -> None:
-        # Entries arrive in log order, which is close to time order (nginx logs when a request ends).
+    def _current(self, now: float) -> list[Entry]:
+        """The entries of the window ending at ``now``; older ones are dropped.
+
+        Entries arrive in log order, which is close to time order (nginx logs when a request ends): the
+        oldest are dropped from the front, and an older one behind a newer is left out by its time.
+        """
         start = now - self.span
         while self._entries and self._entries[0].time < start:
             self._entries.popleft()
+        return [e for e in self._entries if e.time >= start]
 
     def figures(self, now: float) -> list[Figures]:
-        self._expire(now)
-        start = now - self.span
         groups: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-        for entry in self._entries:
-            if entry.time >= start:
-                groups[(entry.route, entry.served_by)].append(entry)
+        for entry in self._current(now):
+            groups[(entry.route, entry.served_by)].append(entry)
         out = []
         for (route, backend), entries in sorted(groups.items()):
             times = sorted(e.seconds for e in entries)
@@ -78,10 +80,9 @@ class Windows:
 
     def modern_share(self, now: float) -> dict[str, float]:
         """Per route, the share of its requests in the window meant for modern."""
-        self._expire(now)
         total: dict[str, int] = defaultdict(int)
         modern: dict[str, int] = defaultdict(int)
-        for entry in self._entries:
+        for entry in self._current(now):
             total[entry.route] += 1
             modern[entry.route] += entry.backend == "modern"
         return {route: modern[route] / count for route, count in sorted(total.items())}

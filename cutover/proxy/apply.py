@@ -28,6 +28,7 @@ from ..errors import CutoverError
 from . import live
 from .doors import FrontDoor
 from .envoy_door import Envoy
+from .files import atomic_write
 from .manifest import Backend, Manifest, ManifestError, Route, parse_manifest, read_text, set_route_mode
 from .nginx import Nginx, NginxError
 from .render import DEFAULT_LISTEN, fingerprint, render
@@ -83,7 +84,7 @@ def write_target(door: FrontDoor, target: ProxyTarget) -> None:
         "servers": {k: list(v) for k, v in target.servers.items()},
         "admin": target.admin,
     }
-    _atomic_write(door.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
+    atomic_write(door.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def rendered(manifest: Manifest, target: ProxyTarget, revision: str | None = None) -> str:
@@ -175,15 +176,15 @@ def move_route(
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet
         try:
-            _atomic_write(manifest_path, new_text)
+            atomic_write(manifest_path, new_text)
             reloaded = nginx.reload()
         except (OSError, NginxError) as exc:
             # nginx still serves the previous configuration: make the files say so again.
             if previous_config is not None:
-                _atomic_write(nginx.conf_path, previous_config)
+                atomic_write(nginx.conf_path, previous_config)
             if isinstance(exc, OSError):  # the manifest could not be written: it is unchanged
                 raise CutoverError(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
-            _atomic_write(manifest_path, text)
+            atomic_write(manifest_path, text)
             raise
         return MoveResult(before, new_manifest.route(route_id), reloaded, warning)
 
@@ -214,11 +215,11 @@ def _move_live(
         _restore(client, running, manifest)
         raise live.LiveError(f"cannot move the route live, nothing changed: {exc}") from None
     try:
-        _atomic_write(manifest_path, new_text)
-    except OSError as exc:
+        _write_manifest(manifest_path, new_text)
+    except CutoverError:
         candidate.unlink(missing_ok=True)
         _restore(client, running, manifest)
-        raise CutoverError(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
+        raise
     os.replace(candidate, nginx.conf_path)
 
 
@@ -264,7 +265,7 @@ def _move_envoy(
 
 def _write_manifest(path: Path, text: str) -> None:
     try:
-        _atomic_write(path, text)
+        atomic_write(path, text)
     except OSError as exc:
         raise CutoverError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -276,20 +277,6 @@ def _restore(client: live.AdminClient, running: live.LiveView, manifest: Manifes
         client.push(running.revision, dict(running.routes) or live.states(manifest))
     except live.LiveError:
         pass
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # Same directory, then rename: readers see the old file or the new one, never half of one.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -33,6 +33,7 @@ import httpx
 
 from ..errors import CutoverError
 from . import envoy, live
+from .files import atomic_write
 from .manifest import Manifest
 from .render import fingerprint
 
@@ -102,8 +103,8 @@ class Envoy:
         envoy.check_rendered(self._static(manifest, listen))
         self._check_bootstrap(manifest, listen)
         version = live.new_revision(fingerprint(manifest))
-        _atomic_write(self.bootstrap_path, text)
-        _atomic_write(self.routes_path, _routes_text(manifest, version))
+        atomic_write(self.bootstrap_path, text)
+        atomic_write(self.routes_path, _routes_text(manifest, version))
         return version
 
     def _static(self, manifest: Manifest, listen: str) -> str:
@@ -187,7 +188,7 @@ class Envoy:
         version = live.new_revision(fingerprint(manifest))
         previous = self.routes_path.read_text(encoding="utf-8") if self.routes_path.exists() else None
         rejected = self._rejected()
-        _atomic_write(self.routes_path, _routes_text(manifest, version))
+        atomic_write(self.routes_path, _routes_text(manifest, version))
         deadline = time.monotonic() + timeout
         try:
             while self.routes_version() != version:
@@ -198,7 +199,7 @@ class Envoy:
                 time.sleep(0.01)
         except live.LiveError as exc:
             if previous is not None:
-                _atomic_write(self.routes_path, previous)
+                atomic_write(self.routes_path, previous)
                 self._settle(json.loads(previous).get("version_info", ""), timeout)
             raise live.LiveError(f"cannot move the route live, nothing changed: {exc}") from None
         return version
@@ -250,19 +251,6 @@ def _routes_text(manifest: Manifest, version: str) -> str:
 def _last(path: Path) -> str:
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1][-300:] if lines else "(no output)"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # Same directory, then rename: Envoy's file watch takes a file moved into place, never half of one.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["DEFAULT_ENVOY_DIR", "Envoy"]

@@ -64,6 +64,11 @@ def why_not_green(route_id: str, report: Path, repo: Path) -> str | None:
     return None if found.green else found.reason
 
 
+def modern_share_after(mode: str, percent: int | None) -> int:
+    """The share of a route's sticky keys on modern once it is moved to ``mode`` (``percent``: a canary's)."""
+    return 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
+
+
 def gate_move(
     route: Route,
     mode: str,
@@ -79,8 +84,7 @@ def gate_move(
     toward legacy (``rollback``, a smaller share) never waits for parity: that is what one does when parity
     turns red.
     """
-    share = 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
-    if share <= route.modern_share:
+    if modern_share_after(mode, percent) <= route.modern_share:
         return None
     problem = why_not_green(route.id, report, repo)
     if problem is None:
@@ -98,6 +102,7 @@ __all__ = [
     "MoveRefused",
     "ParityResult",
     "gate_move",
+    "modern_share_after",
     "parity_result",
     "why_not_green",
 ]

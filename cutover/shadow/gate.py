@@ -8,12 +8,10 @@ the ``[shadow]`` thresholds: the same answer the report gives.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from ..config import ProjectConfig
-from .store import ShadowStore, Thresholds
+from .report import thresholds_of
+from .store import ShadowStore, StoreNotFound
 
 
 @dataclass(frozen=True)
@@ -27,17 +25,13 @@ def shadow_verdict(project: ProjectConfig, route_id: str, store_url: str | None 
     gate = project.gate
     if gate.shadow_min_compared is None:
         return ShadowVerdict(False, None, "shadow: not part of the gate ([gate] shadow_min_compared unset)")
-    url = store_url or project.shadow.url
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-        problem = f"no shadow comparisons recorded (no store at {parsed.database})"
-        return ShadowVerdict(True, problem, f"shadow: {problem}")
-    store = ShadowStore(url, keep=project.shadow.keep)
     try:
-        thresholds = Thresholds(project.shadow.absolute_threshold, project.shadow.relative_threshold)
-        found = [s for s in store.summary(route=route_id, thresholds=thresholds) if s.route == route_id]
-    finally:
-        store.close()
+        # Read only: the gate never creates a store, nor tables on a shared database.
+        with ShadowStore(store_url or project.shadow.url, create=False) as store:
+            found = store.summary(route=route_id, thresholds=thresholds_of(project.shadow))
+    except StoreNotFound as exc:
+        problem = f"no shadow comparisons recorded ({exc})"
+        return ShadowVerdict(True, problem, f"shadow: {problem}")
     if not found:
         return ShadowVerdict(True, "no shadow comparisons recorded for it", "shadow: none recorded")
     summary = found[0]
