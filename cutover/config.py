@@ -24,15 +24,18 @@ from typing import Any
 from .errors import CutoverError
 
 __all__ = [
+    "AuditConfig",
     "BenchConfig",
     "BenchScenario",
     "ConfigError",
+    "DashboardConfig",
     "DatabaseConfig",
     "GateConfig",
     "LegacyConfig",
     "ModernConfig",
     "ParityConfig",
     "ProjectConfig",
+    "PromoteConfig",
     "ProxyConfig",
     "SchemaConfig",
     "ShadowConfig",
@@ -43,6 +46,9 @@ __all__ = [
 ENV_VAR = "CUTOVER_CONFIG"
 FILE_NAME = "cutover.toml"
 DEFAULT_SHADOW_STORE = Path(".data") / "shadow.sqlite3"
+# The audit log outlives `make clean` and the stack's runtime files: it sits with the parity report.
+DEFAULT_AUDIT_STORE = Path(".cutover") / "audit.sqlite3"
+_POSTGRES_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
 IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_][\w.]*$")
 _SETTINGS_IN_MANAGE_PY = re.compile(
     r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']\s*\)"""
@@ -132,6 +138,43 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Where every move is recorded (docs/dashboard.md, the audit log)."""
+
+    store: Path  # the SQLite file, when ``database`` is not set
+    database: str | None = None  # a PostgreSQL URL: one log for every operator and machine
+
+    @property
+    def url(self) -> str:
+        return self.database if self.database else f"sqlite:///{self.store}"
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """What `cutover promote` judges each step by (docs/promote.md): modern against legacy, same route, same
+    window."""
+
+    steps: tuple[int, ...] = (5, 25, 50, 100)  # canary percentages; 100 moves the route to modern
+    interval: float = 60.0  # seconds of traffic measured before each step
+    min_requests: int = 50  # per backend in a window, to judge at all
+    max_waits: int = 3  # further intervals to wait for enough requests before ending inconclusive
+    max_error_rate_increase: float = 0.01  # modern's 5xx share may exceed legacy's by this much
+    max_p99_ratio: float = 1.5  # modern's p99 at most this times legacy's ...
+    p99_slack: float = 0.05  # ... plus this many seconds (a 2 ms against 1 ms p99 is no breach)
+    max_shadow_different_rate: float = 0.0  # where the route is shadowed: differing share in the window
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """`cutover dashboard` (started by `cutover up` too)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8004
+    refresh: float = 5.0  # seconds between the page's refreshes
+    history: float = 3600.0  # seconds of traffic the charts show
+
+
+@dataclass(frozen=True)
 class BenchScenario:
     """One request the benchmark loads every target with (docs/config.md, ``[[bench.scenarios]]``)."""
 
@@ -174,11 +217,16 @@ class ProjectConfig:
     bench: BenchConfig = BenchConfig()
     shadow: ShadowConfig = None  # type: ignore[assignment]  # None: the defaults under root
     gate: GateConfig = GateConfig()
+    audit: AuditConfig = None  # type: ignore[assignment]  # None: the default under root
+    promote: PromoteConfig = PromoteConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     notes: tuple[str, ...] = ()  # extra lines for `cutover up`'s banner (where to log in, say)
 
     def __post_init__(self) -> None:
         if self.shadow is None:
             object.__setattr__(self, "shadow", ShadowConfig(store=self.root / DEFAULT_SHADOW_STORE))
+        if self.audit is None:
+            object.__setattr__(self, "audit", AuditConfig(store=self.root / DEFAULT_AUDIT_STORE))
 
     def pythonpath(self, environ: Mapping[str, str] = os.environ) -> str:
         """PYTHONPATH for the project's processes: its root first, so its packages import as in manage.py."""
@@ -414,9 +462,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
     shadow = section("shadow")
     shadow_config = ShadowConfig(
         store=shadow.path("store", str(DEFAULT_SHADOW_STORE), root),
-        database=shadow.string(
-            "database", pattern=re.compile(r"^postgres(ql)?(\+\w+)?://"), expected="a postgresql:// URL"
-        ),
+        database=shadow.string("database", pattern=_POSTGRES_URL, expected="a postgresql:// URL"),
         absolute_threshold=shadow.number("absolute_threshold", 0.01, 0.0, 1.0),
         relative_threshold=shadow.number("relative_threshold", 0.2, 0.0, 1.0),
         keep=int(shadow.number("keep", 100, 1, 100_000, integer=True)),
@@ -432,6 +478,45 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         shadow_max_different_rate=gate.number("shadow_max_different_rate", 0.0, 0.0, 1.0),
     )
     gate.done()
+
+    audit = section("audit")
+    audit_config = AuditConfig(
+        store=audit.path("store", str(DEFAULT_AUDIT_STORE), root),
+        database=audit.string("database", pattern=_POSTGRES_URL, expected="a postgresql:// URL"),
+    )
+    audit.done()
+
+    promote = section("promote")
+    defaults = PromoteConfig()
+    steps = promote.integers("steps", 1, 100, "ascending percentages in 1..100")
+    if steps is not None and list(steps) != sorted(set(steps)):
+        raise ConfigError(
+            f"{where}: [promote] steps must be ascending percentages in 1..100 (got {list(steps)})"
+        )
+    promote_config = PromoteConfig(
+        steps=steps or defaults.steps,
+        interval=promote.number("interval", defaults.interval, 1.0, 86_400.0),
+        min_requests=int(promote.number("min_requests", defaults.min_requests, 1, 10**9, integer=True)),
+        max_waits=int(promote.number("max_waits", defaults.max_waits, 0, 1000, integer=True)),
+        max_error_rate_increase=promote.number(
+            "max_error_rate_increase", defaults.max_error_rate_increase, 0.0, 1.0
+        ),
+        max_p99_ratio=promote.number("max_p99_ratio", defaults.max_p99_ratio, 1.0, 1000.0),
+        p99_slack=promote.number("p99_slack", defaults.p99_slack, 0.0, 60.0),
+        max_shadow_different_rate=promote.number(
+            "max_shadow_different_rate", defaults.max_shadow_different_rate, 0.0, 1.0
+        ),
+    )
+    promote.done()
+
+    dashboard = section("dashboard")
+    dashboard_config = DashboardConfig(
+        host=dashboard.string("host", "127.0.0.1") or "127.0.0.1",
+        port=int(dashboard.number("port", 8004, 1, 65535, integer=True)),
+        refresh=dashboard.number("refresh", 5.0, 1.0, 3600.0),
+        history=dashboard.number("history", 3600.0, 60.0, 7 * 86_400.0),
+    )
+    dashboard.done()
     top.done()
     return ProjectConfig(
         root=root,
@@ -446,6 +531,9 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         bench=bench_config,
         shadow=shadow_config,
         gate=gate_config,
+        audit=audit_config,
+        promote=promote_config,
+        dashboard=dashboard_config,
         notes=notes,
     )
 

@@ -3,6 +3,8 @@ started by the ``cutover.pytest_plugin`` plugin before Django is configured."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -12,6 +14,20 @@ from legacy_django.users.models import User
 # A cheap but real Django hash for fixtures: PBKDF2 at 1,000,000 iterations costs ~0.5 s per user, so the
 # fixture users share one hash computed once per run. Tests of hashing itself use the real setting.
 FIXTURE_PASSWORD = "fixture-password-123"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_log_outside_the_repository(tmp_path_factory):
+    """Moves made by tests (CLI, dashboard, promote, the stacks they start) are recorded in a throwaway
+    audit log, never in the repository's own .cutover/ (tests of the default location unset it)."""
+    path = tmp_path_factory.mktemp("audit") / "audit.sqlite3"
+    previous = os.environ.get("CUTOVER_AUDIT")
+    os.environ["CUTOVER_AUDIT"] = f"sqlite:///{path}"
+    yield path
+    if previous is None:
+        os.environ.pop("CUTOVER_AUDIT", None)
+    else:
+        os.environ["CUTOVER_AUDIT"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..audit import current_user
 from ..config import ProjectConfig
 from ..errors import CutoverError, err_console, reports_errors
 from ..exit_codes import ExitCode
 from ..parity.verdict import verdict
 from ..proxy import envoy
-from ..proxy.apply import ProxyTarget, check_rendered, move_route, read_target, rendered
+from ..proxy.apply import ProxyTarget, check_rendered, read_target, rendered
 from ..proxy.doors import FrontDoor as Door
-from ..proxy.doors import door_at, kind_of, project_door, status
-from ..proxy.gate import MoveRefused, ParityResult, gate_move, modern_share_after
-from ..proxy.inventory import project_inventory, serving_problem
+from ..proxy.doors import door_at, project_door, status
+from ..proxy.gate import ParityResult
+from ..proxy.inventory import project_inventory
 from ..proxy.manifest import Route, load_manifest
-from ..shadow.gate import shadow_verdict
+from ..proxy.moves import Actor, describe, move
 from . import project_config
 
 console = Console(highlight=False)
@@ -55,6 +56,15 @@ RepoOpt = Annotated[
     Path | None,
     typer.Option(
         help="Git work tree whose revision the parity report must match; default: the project root."
+    ),
+]
+AuditOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audit",
+        envvar="CUTOVER_AUDIT",
+        help="The audit log every move is recorded in (sqlite:///PATH or postgresql://...); default: "
+        "the config's [audit].",
     ),
 ]
 ReportOpt = Annotated[
@@ -127,6 +137,10 @@ def _places(ctx: typer.Context, manifest: Path | None, proxy_dir: Path | None) -
         manifest if manifest is not None else project.proxy.manifest,
         door_at(proxy_dir) if proxy_dir is not None else project_door(project.root, project.proxy.front_door),
     )
+
+
+def audit_url(ctx: typer.Context, audit: str | None) -> str:
+    return audit if audit is not None else project_config(ctx).audit.url
 
 
 def _repo(ctx: typer.Context, repo: Path | None) -> Path:
@@ -272,6 +286,7 @@ def move_cmd(
     proxy_dir: ProxyDirOpt = None,
     report: ReportOpt = None,
     repo: RepoOpt = None,
+    audit: AuditOpt = None,
 ) -> None:
     """Move a route to legacy, canary (--percent N) or modern; live on a running nginx, no reload."""
 
@@ -283,6 +298,7 @@ def move_cmd(
         _move(
             route, to, percent, force=force, manifest=manifest_path, door=door,
             report=_report(ctx, report), repo=_repo(ctx, repo), project=project_config(ctx),
+            audit=audit_url(ctx, audit),
         )  # fmt: skip
 
     run()
@@ -293,6 +309,7 @@ def rollback_cmd(
     route: Annotated[str, typer.Argument(help="Route id from the manifest.")],
     manifest: ManifestOpt = None,
     proxy_dir: ProxyDirOpt = None,
+    audit: AuditOpt = None,
 ) -> None:
     """Send a route back to legacy at once (no parity gate)."""
 
@@ -308,31 +325,10 @@ def rollback_cmd(
             door=door,
             report=None,
             repo=None,
+            audit=audit_url(ctx, audit),
         )
 
     run()
-
-
-def _shadow_gate(
-    project: ProjectConfig | None, route: Route, mode: str, percent: int | None, force: bool, *,
-    parity_green: bool,
-) -> str | None:  # fmt: skip
-    """The shadow results' part of the gate, when the config asks for it: refuses (or warns, with
-    --force) a move toward modern; says what it read either way."""
-    if project is None or modern_share_after(mode, percent) <= route.modern_share:
-        return None
-    found = shadow_verdict(project, route.id)
-    if not found.used:
-        return None
-    if found.problem is None:
-        parity = "parity green" if parity_green else "parity overridden by --force"
-        err_console.print(f"cutover: gate: {parity}; {found.summary}", markup=False)
-        return None
-    if force:
-        return f"moving {route.id!r} toward modern although {found.problem}; --force given"
-    raise MoveRefused(
-        f"refusing to move {route.id!r} to {mode}: {found.problem} ({found.summary}); or pass --force"
-    )
 
 
 def _move(
@@ -345,39 +341,28 @@ def _move(
     door: Door,
     report: Path | None,
     repo: Path | None,
+    audit: str,
     project: ProjectConfig | None = None,
 ) -> None:
-    def gate(route: Route, mode: str, percent: int | None) -> str | None:
-        if report is None or repo is None:  # rollback: never gated
-            return None
-        served = None
-        if project is not None and mode != "legacy" and route.mode == "legacy":  # first requests to modern
-            problem = serving_problem(project, load_manifest(manifest), route.id)
-            if problem is not None and not force:
-                raise MoveRefused(
-                    f"refusing to move {route.id!r} to {mode}: {problem} (a 404); or pass --force"
-                )
-            if problem is not None:
-                served = f"moving {route.id!r} to {mode} although {problem}; --force given"
-        warning = gate_move(route, mode, percent, report=report, repo=repo, force=force)
-        shadowed = _shadow_gate(project, route, mode, percent, force, parity_green=warning is None)
-        return "; ".join(w for w in (served, warning, shadowed) if w) or None
-
-    result = move_route(manifest, door, route_id, mode, percent, gate=gate)
-    if result.warning:
-        err_console.print(f"cutover: warning: {result.warning}", markup=False)
-    before, after = result.before, result.after
-    describe = lambda r: r.mode + (f" {r.percent}%" if r.mode == "canary" else "")  # noqa: E731
-    if before == after:
+    outcome = move(
+        route_id, mode, percent, manifest=manifest, door=door, actor=Actor(current_user(), "cli"),
+        audit_url=audit, project=project, report=report, repo=repo, force=force,
+    )  # fmt: skip
+    for reading in outcome.readings:
+        err_console.print(f"cutover: gate: {reading}", markup=False)
+    for warning in outcome.warnings:
+        err_console.print(f"cutover: warning: {warning}", markup=False)
+    before, after = outcome.before, outcome.after
+    if not outcome.changed:
         console.print(f"{route_id}: already {describe(after)}; nothing changed")
         return
     console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)")
-    name = kind_of(door)
-    if result.live and name == "envoy":
+    name = outcome.front_door
+    if outcome.applied == "live" and name == "envoy":
         console.print("envoy: switched live, routes read back, no restart (kept for the next start)")
-    elif result.live:
+    elif outcome.applied == "live":
         console.print("nginx: switched live, no reload (configuration checked and kept for the next start)")
-    elif result.reloaded:
+    elif outcome.applied == "reloaded":
         console.print("nginx: configuration checked and reloaded gracefully")
     else:
         console.print(f"{name}: configuration checked; not running, it applies at the next `cutover up`")

@@ -55,7 +55,7 @@ def read_summaries(
     CutoverError (one line) for a store that is missing or unreachable, and for a ``route`` the store has
     no record of at all (a typo is not "no differences")."""
     try:
-        engine_url(url)
+        engine_url(url, "a shadow store")
     except (ValueError, sa.exc.ArgumentError) as exc:
         raise CutoverError(f"--store: {exc}") from None
     shown = _shown_url(url)

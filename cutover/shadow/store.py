@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -32,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..parity.redact import REDACTED, Redactor
+from ..statedb import StoreNotFound, create_tables, engine_url, open_engine
 
 __all__ = [
     "Comparison",
@@ -232,10 +231,6 @@ class RouteSummary:
         }
 
 
-class StoreNotFound(FileNotFoundError):
-    """A store opened for reading (``create=False``) that does not exist."""
-
-
 # -- the schema -----------------------------------------------------------------------------------------
 
 metadata = sa.MetaData()
@@ -350,16 +345,6 @@ def _path_keys(path: str) -> list[str]:
 # -- the store ------------------------------------------------------------------------------------------
 
 
-def engine_url(url: str) -> sa.URL:
-    """The SQLAlchemy URL of a store: SQLite as given, PostgreSQL through psycopg 3 whatever it names."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() in ("postgres", "postgresql"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite":
-        return parsed
-    raise ValueError(f"a shadow store is sqlite:///PATH or postgresql://..., not {parsed.get_backend_name()}")
-
-
 def _minute(when: float) -> int:
     return int(when // BUCKET) * BUCKET
 
@@ -387,12 +372,9 @@ class ShadowStore:
         self.keep = keep
         self._redactor = Redactor(secrets)
         self._clock = clock
-        parsed = engine_url(url)
+        parsed = engine_url(url, "a shadow store")
         self.url = parsed.render_as_string(hide_password=True)
-        if parsed.get_backend_name() == "sqlite":
-            self._engine = _sqlite_engine(parsed, create=create)
-        else:
-            self._engine = sa.create_engine(parsed, pool_pre_ping=True)
+        self._engine = open_engine(url, create=create, what="shadow store")
         if parsed.get_backend_name() == "postgresql":
             self._insert: Callable[[sa.Table], Any] = postgresql.insert
         else:
@@ -406,16 +388,7 @@ class ShadowStore:
             raise
 
     def _create_tables(self) -> None:
-        with self._engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Two comparators starting at once would both find a table missing and both create it.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
-            # IF NOT EXISTS, not create_all's look-then-create: on SQLite, two stores opened at once would
-            # both look, then both create.
-            for table in metadata.sorted_tables:
-                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
-                for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+        create_tables(self._engine, metadata, _DDL_LOCK)
 
     def __enter__(self) -> ShadowStore:
         return self
@@ -601,31 +574,6 @@ class ShadowStore:
 def _clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
-
-def _sqlite_engine(url: sa.URL, *, create: bool) -> sa.Engine:
-    database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database)
-        if not create and not path.is_file():
-            raise StoreNotFound(f"no shadow store at {path}")
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")  # writers queue for the lock instead of failing
-        # WAL: a report or the dashboard reads while the comparator writes, neither waiting on the other.
-        # It stays set in the file; a reader (create=False) leaves the file as it is.
-        if create and cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            try:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError:
-                pass  # "database is locked": another connection is switching it at this very moment
-        cursor.close()
-
-    return engine
 
 
 def _totals(conn: sa.Connection, route: str | None, start: int | None) -> dict[str, dict[str, int]]:
