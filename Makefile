@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test files run in parallel, each file on one worker (its module fixtures, servers and ports stay its own).
+TEST_WORKERS ?= 2
 
 .PHONY: run test check bench clean
 
@@ -16,7 +18,7 @@ run: $(STAMP)  ## the whole stack: database, migrations, demo data, servers
 	$(BIN)/cutover up
 
 test: $(STAMP)  ## the whole test suite on a real PostgreSQL
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)  ## side-by-side load test (wrk): legacy, modern, both via nginx, a floor; see docs/performance.md
 	$(BIN)/cutover bench $(BENCH_ARGS)
