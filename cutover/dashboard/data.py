@@ -31,6 +31,7 @@ from ..shadow.report import thresholds_of
 from ..shadow.store import RouteSummary, ShadowStore, Thresholds
 from .traffic import Traffic
 
+REVISION_TTL = 10.0  # seconds the checked-out revision is taken as known (the gate reads it afresh)
 AUDIT_ON_INDEX = 20  # the latest moves on the main page; /audit shows more
 AUDIT_PAGE = 500
 _REDACTOR = Redactor()  # values are redacted where they are stored; masked again here, by their path
@@ -197,6 +198,21 @@ def _shadow_text(route: Route, summary: RouteSummary | None) -> str:
     return f"compared {summary.compared}, different {summary.different}, noise {summary.noise}"
 
 
+_revisions: dict[Path, tuple[float, Revision | None]] = {}
+
+
+def _revision(repo: Path) -> Revision | None:
+    """The work tree's revision, read again at most every REVISION_TTL seconds: git diffs the whole tree,
+    and every open page asks each refresh."""
+    now = time.monotonic()
+    known = _revisions.get(repo)
+    if known is not None and now - known[0] < REVISION_TTL:
+        return known[1]
+    found = current_revision(repo)
+    _revisions[repo] = (now, found)
+    return found
+
+
 def _manifest(sources: Sources) -> Manifest:
     return read_target(sources.door).apply_to(load_manifest(sources.manifest))
 
@@ -253,7 +269,7 @@ def overview(sources: Sources, traffic: Traffic | None, *, now: float | None = N
         problems.append(str(exc))
         rows: tuple[RouteRow, ...] = ()
     else:
-        revision = current_revision(sources.repo)  # once for every route: git runs per call
+        revision = _revision(sources.repo)  # once for every route: git runs per call
         shadow = _shadow(sources, problems)
         rows = tuple(_row(r, sources, revision, shadow, traffic, now) for r in manifest.routes)
     audit = _audit(sources, problems, None, AUDIT_ON_INDEX)
@@ -286,7 +302,7 @@ def route_page(
         raise UnknownRoute(f"no route {route_id!r} in {sources.manifest} (routes: {known})")
     problems: list[str] = []
     shadow = _shadow(sources, problems, route_id)
-    row = _row(route, sources, current_revision(sources.repo), shadow, traffic, now)
+    row = _row(route, sources, _revision(sources.repo), shadow, traffic, now)
     return RoutePage(
         row,
         _mismatches(sources.report, route_id),

@@ -6,6 +6,7 @@
   var refresh = Math.max(0.2, parseFloat(body.dataset.refresh || "5")) * 1000;
   var single = body.dataset.route || null;
   var plots = {};
+  window.cutoverDashboard = { plots: plots };  // for a look from the browser's console (and the tests)
   var METRICS = {
     per_second: { title: "requests/s", scale: 1, digits: 2 },
     error_rate: { title: "5xx %", scale: 100, digits: 1 },
