@@ -64,9 +64,17 @@ def start(
         access_log=False,  # a sign-in link's line would carry the token
         log_level="warning",
         server_header=False,
+        timeout_graceful_shutdown=5,  # an open page's keep-alive connection does not hold `stop` up
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="cutover-dashboard", daemon=True)
+
+    def serve() -> None:
+        try:
+            server.run()
+        except (SystemExit, OSError):  # uvicorn has said why on stderr (a port in use); start() reports it
+            pass
+
+    thread = threading.Thread(target=serve, name="cutover-dashboard", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while not server.started:

@@ -8,11 +8,23 @@
   var plots = {};
   window.cutoverDashboard = { plots: plots };  // for a look from the browser's console (and the tests)
   var METRICS = {
-    per_second: { title: "requests/s", scale: 1, digits: 2 },
-    error_rate: { title: "5xx %", scale: 100, digits: 1 },
-    p99: { title: "p99 ms", scale: 1000, digits: 1 },
+    per_second: { scale: 1, digits: 2 },
+    error_rate: { scale: 100, digits: 1 },
+    p99: { scale: 1000, digits: 1 },
   };
-  var SIZES = { small: [220, 100], large: [440, 220] };
+  var SIZES = { small: [240, 72], large: [440, 240] };
+
+  // The points drawn: only a bucket alone between two without requests (a line needs two).
+  function isolated(u, seriesIdx) {
+    var data = u.data[seriesIdx];
+    var out = [];
+    for (var i = 0; i < data.length; i++) {
+      if (data[i] !== null && (i === 0 || data[i - 1] === null) && (i === data.length - 1 || data[i + 1] === null)) {
+        out.push(i);
+      }
+    }
+    return out;
+  }
 
   function scaled(values, factor) {
     return values.map(function (v) { return v === null ? null : v * factor; });
@@ -43,18 +55,19 @@
       plots[key] = new uPlot({
         width: size[0],
         height: size[1],
-        title: metric.title,
         legend: { show: large },
         cursor: { show: large },
-        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max || 0, metric.scale === 100 ? 1 : 0.001)]; } } },
+        // From 0, and at least up to 1: an idle route's chart is a flat line at the bottom, not noise.
+        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max || 0, 1)]; } } },
         axes: [
           { show: large, size: 30 },
-          { size: large ? 50 : 36, values: function (u, ticks) { return ticks.map(function (t) { return +t.toPrecision(3); }); } },
+          { size: large ? 50 : 40, font: "10px system-ui", ticks: { size: 3 },
+            values: function (u, ticks) { return ticks.map(function (t) { return +t.toPrecision(3); }); } },
         ],
         series: [
           {},
-          { label: "legacy", stroke: "#2b6cb0", width: 1.5, spanGaps: false, value: fmt },
-          { label: "modern", stroke: "#c05621", width: 1.5, spanGaps: false, value: fmt },
+          { label: "legacy", stroke: "#2b6cb0", width: 1.5, points: { show: true, size: 4, filter: isolated }, value: fmt },
+          { label: "modern", stroke: "#c05621", width: 1.5, points: { show: true, size: 4, filter: isolated }, value: fmt },
         ],
       }, rows, el);
     }

@@ -330,3 +330,21 @@ def test_cli_prints_one_banner_with_the_token_and_never_logs_it_again(tmp_path):
         rest, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert token not in rest  # no access log line, nothing else carries it
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    from cutover.commands.dashboard import start
+    from cutover.dashboard.data import Sources
+    from cutover.errors import CutoverError
+    from cutover.proxy.nginx import Nginx
+
+    sources = Sources(tmp_path / "routes.toml", Nginx(tmp_path / "nginx"), tmp_path / "r.json", tmp_path,
+                      f"sqlite:///{tmp_path / 'audit.sqlite3'}")  # fmt: skip
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CutoverError, match=f"the dashboard cannot listen on 127.0.0.1:{port}"):
+            start(sources, port=port)
