@@ -271,8 +271,11 @@ class Dashboard:
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         session = self.auth.session(request)
-        if session is not None and same_origin(request) and valid_csrf(session, _text(form, "csrf")):
-            self.auth.close_session(session)
+        if session is None or not same_origin(request) or not valid_csrf(session, _text(form, "csrf")):
+            return self.problem(
+                request, 403, "Refused", "refused: not signed out (reload the page and try again)"
+            )
+        self.auth.close_session(session)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -263,6 +263,8 @@ def overview(sources: Sources, traffic: Traffic | None, *, now: float | None = N
     problems: list[str] = []
     if traffic is not None:
         traffic.poll()
+        if traffic.problem:
+            problems.append(traffic.problem)
     try:
         manifest = _manifest(sources)
     except CutoverError as exc:

@@ -26,10 +26,18 @@ class Traffic:
         self.series = Series(span=history, step=max(1.0, history / POINTS))
         self._follower = LogFollower(self.log, front_door)
         self._lock = threading.Lock()
+        self.problem: str | None = None  # why the log cannot be read now, for the page to say
 
     def poll(self) -> None:
         with self._lock:
-            self.series.add(self._follower.read())
+            try:
+                entries = self._follower.read()
+            except OSError as exc:  # unreadable for now (permissions, a disk): said on the page, retried
+                self.problem = f"cannot read the access log {self.log}: {exc.strerror or exc}"
+                entries = []
+            else:
+                self.problem = None
+            self.series.add(entries)
             self.series.prune(time.time())
 
     def chart(self, route: str, now: float) -> Chart:

@@ -110,6 +110,15 @@ def problem(page: str) -> str:
     return html.unescape(found.group(1))
 
 
+def differing_fields(page: str) -> list[list[str]]:
+    """The highlighted differing fields on a page: [path, one side's value, the other's]."""
+    import html
+
+    rows = re.findall(r'<tr class="field diff">(.*?)</tr>', page, re.S)
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in rows]  # fmt: skip
+
+
 @dataclass
 class Dash:
     server: DashboardServer

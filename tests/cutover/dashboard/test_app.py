@@ -20,7 +20,14 @@ from typer.testing import CliRunner
 from cutover.cli import app as cli
 from cutover.exit_codes import ExitCode
 from cutover.shadow.store import Comparison, FieldDifference, ShadowStore
-from tests.cutover.dashboard.conftest import TOKEN, audit_entries, flashes, history_rows, problem
+from tests.cutover.dashboard.conftest import (
+    TOKEN,
+    audit_entries,
+    differing_fields,
+    flashes,
+    history_rows,
+    problem,
+)
 from tests.cutover.proxy.conftest import REPO, free_port
 
 
@@ -74,6 +81,19 @@ def test_a_move_posted_from_another_origin_is_refused(dashboard):
         )
     assert same.status_code == 303
     assert before != dashboard.sources.manifest.read_text()
+
+
+def test_signing_out_closes_the_session(dashboard):
+    client, csrf = dashboard.signed_in()
+    with closing(client):
+        assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403
+        assert "signed in" in client.get("/").text
+        assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+        assert "signed in" not in client.get("/").text
+        client.cookies.clear()
+        response = client.post("/routes/orders/move", data={"action": "rollback", "csrf": csrf})
+    assert response.status_code == 403
+    assert dashboard.manifest_route("orders").mode == "modern"
 
 
 def test_a_wrong_token_opens_no_session(dashboard):
@@ -264,14 +284,14 @@ def test_the_route_page_shows_mismatches_and_shadow_differences_side_by_side_red
         index = client.get("/").text
     assert "users/list-as-staff" in page and "GET /api/users/" in page
     assert "red @ 000000000000" in page
-    assert '<code class="path">body.results[0].email</code><pre>&#34;a@example.com&#34;</pre>' in page
-    assert '<code class="path">body.results[0].email</code><pre>&#34;A@example.com&#34;</pre>' in page
-    assert "secret-value" not in page  # masked by its path, as reports are
-    assert '<code class="path">body.token</code><pre>&#34;***&#34;</pre>' in page
-    assert page.count('class="field diff"') == 4 + 2  # both sides of two mismatches, of one shadow field
+    # One row per differing field, highlighted: its path, the legacy's value, the port's (as JSON).
+    assert differing_fields(page) == [
+        ["body.results[0].email", '"a@example.com"', '"A@example.com"'],
+        ["body.token", '"***"', '"***"'],  # masked by its path, as reports are
+        ["body.count", "41", "42"],  # the shadow store's kept request
+    ]
+    assert "secret-value" not in page
     assert "/api/users/?page=2" in page
-    assert '<code class="path">body.count</code><pre>41</pre>' in page
-    assert '<code class="path">body.count</code><pre>42</pre>' in page
     assert "compared 2, different 1, noise 0" in index
 
 
