@@ -161,7 +161,8 @@ class Dashboard:
             "flashes": session.take_flashes() if session is not None else [],
             "refresh": self.settings.refresh,
             "history": self.settings.history,
-            "here": request.url.path,
+            # Where a form on this page comes back to (a refused POST's page: the routes).
+            "here": request.url.path if request.method == "GET" else "/",
             **context,
         }
         return self.templates.TemplateResponse(request, template, full, status_code=status_code)

@@ -129,6 +129,9 @@ def test_signed_in_a_rollback_moves_the_route_and_is_in_its_history(page, stack)
 
 
 def test_traffic_through_nginx_shows_in_the_figures_and_the_charts(page, stack, tmp_path: Path):
+    page.goto(stack.dash.url + "/")
+    page.wait_for_function("() => Number(document.body.dataset.refreshes || 0) >= 1")
+    page.evaluate("() => { window.loadedOnce = true; }")  # gone if the page reloads
     log = stack.door.access_log
     already = len(access_log(log, 0))
     for i in range(7):
@@ -136,13 +139,13 @@ def test_traffic_through_nginx_shows_in_the_figures_and_the_charts(page, stack, 
     for _ in range(4):
         assert stack.backend_of("/api/users/") == "legacy"
     access_log(log, already + 11)  # nginx logs a request after answering it
-    page.goto(stack.dash.url + "/")
     invoices, users = row(page, "invoices"), row(page, "users")
     # Refreshed in place from the JSON, without a reload: the counts per backend are the requests sent.
     page.wait_for_function(
         """() => document.querySelector('tbody[data-route=invoices] [data-cell=modern_requests]').textContent === '7'
             && document.querySelector('tbody[data-route=users] [data-cell=legacy_requests]').textContent === '4'"""
     )
+    assert page.evaluate("() => window.loadedOnce") is True
     assert invoices.locator("[data-cell=legacy_requests]").inner_text() == "0"
     assert users.locator("[data-cell=modern_requests]").inner_text() == "0"
     assert invoices.locator("[data-cell=actual]").inner_text() == "100%"
