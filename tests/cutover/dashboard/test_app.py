@@ -368,3 +368,44 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
         port = taken.getsockname()[1]
         with pytest.raises(CutoverError, match=f"the dashboard cannot listen on 127.0.0.1:{port}"):
             start(sources, port=port)
+
+
+def test_a_move_from_the_cli_is_on_the_page_beside_the_pages_own(dashboard):
+    sources = dashboard.sources
+    common = [
+        "--manifest",
+        str(sources.manifest),
+        "--proxy-dir",
+        str(sources.door.prefix),
+        "--audit",
+        sources.audit_url,
+    ]
+    result = CliRunner().invoke(cli, ["rollback", "refunds", *common])
+    assert result.exit_code == 0, result.output
+    client, csrf = dashboard.signed_in()
+    with closing(client):
+        assert (
+            client.post("/routes/orders/move", data={"action": "rollback", "csrf": csrf}).status_code == 303
+        )
+        rows = history_rows(client.get("/audit").text)
+    # when, route, who, via, from, to, asked, outcome, gate, --force; newest first
+    assert [(r[1], r[3], r[4], r[5], r[7]) for r in rows] == [
+        ("orders", "dashboard", "modern", "legacy", "moved"),
+        ("refunds", "cli", "modern", "legacy", "moved"),
+    ]
+
+
+def test_sources_default_to_the_projects_places():
+    from cutover.config import load_config
+    from cutover.dashboard.data import Sources
+
+    project = load_config()
+    sources = Sources.of(project)
+    assert (sources.manifest, sources.report, sources.repo) == (
+        project.proxy.manifest,
+        project.parity.report,
+        project.root,
+    )
+    assert (sources.audit_url, sources.shadow_url) == (project.audit.url, project.shadow.url)
+    assert sources.door.prefix == project.root / ".data" / project.proxy.front_door
+    assert sources.project is project
