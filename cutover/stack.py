@@ -35,6 +35,9 @@ class StackConfig:
     shadow_store: str | None = None  # the comparator's store; None: the project's [shadow] store
     # the front door's traffic on a Prometheus /metrics endpoint (`cutover metrics serve`); None: not run
     metrics_port: int | None = None
+    # the migration dashboard (`cutover dashboard`); None: not run. Its access token goes in its environment.
+    dashboard_port: int | None = None
+    dashboard_token: str | None = None
     manifest: Path = None  # type: ignore[assignment]  # None: the project config's [proxy] manifest
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
@@ -192,9 +195,26 @@ def metrics_service(config: StackConfig, env: dict[str, str], port: int) -> Serv
     return Service("metrics", argv, env, f"http://{config.host}:{port}/metrics", cwd=config.project.root)
 
 
+def dashboard_service(config: StackConfig, env: dict[str, str], port: int) -> Service:
+    """``cutover dashboard`` on this stack's manifest and front door; the banner is ``cutover up``'s."""
+    argv = python_module(
+        "cutover", "dashboard",
+        "--host", config.host,
+        "--port", str(port),
+        "--manifest", str(config.manifest),
+        "--proxy-dir", str(config.proxy_dir),
+        "--no-banner",
+    )  # fmt: skip
+    token = {"CUTOVER_DASHBOARD_TOKEN": config.dashboard_token} if config.dashboard_token else {}
+    url = f"http://{config.host}:{port}/login"  # cheap: the index reads the manifest, git and stores
+    return Service("dashboard", argv, {**env, **token}, url, cwd=config.project.root)
+
+
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:
     # The front door starts once both apps answer; what reads its log, after it.
     apps = [legacy_service(config, env), modern_service(config, env)]
     comparator = [shadow_service(config, env)] if shadows(config) else []
     watchers = [] if config.metrics_port is None else [metrics_service(config, env, config.metrics_port)]
+    if config.dashboard_port is not None:
+        watchers.append(dashboard_service(config, env, config.dashboard_port))
     return [*apps, *comparator, proxy_service(config, env), *watchers]

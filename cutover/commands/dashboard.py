@@ -105,6 +105,15 @@ def dashboard_cmd(
     report: ReportOpt = None,
     repo: RepoOpt = None,
     audit: AuditOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CUTOVER_DASHBOARD_TOKEN",
+            hidden=True,  # from the environment (`cutover up` sets it): a command line is visible in ps
+            help="The access token to use instead of a new one.",
+        ),
+    ] = None,
+    banner: Annotated[bool, typer.Option(hidden=True, help="Print the banner line.")] = True,
 ) -> None:
     """Serve the dashboard until Ctrl-C: every route's mode, parity, shadow and live figures, and the
     moves (canary, modern, rollback: the CLI's own, gate and audit log included)."""
@@ -121,9 +130,10 @@ def dashboard_cmd(
             raise CutoverError(f"no manifest at {sources.manifest} (see [proxy] manifest, or --manifest)")
         running = start(
             sources, host=host or settings.host, port=settings.port if port is None else port,
-            refresh=settings.refresh, history=settings.history,
+            refresh=settings.refresh, history=settings.history, token=token,
         )  # fmt: skip
-        typer.echo(running.banner())
+        if banner:
+            typer.echo(running.banner())
         try:
             while running.thread.is_alive():
                 running.thread.join(0.5)

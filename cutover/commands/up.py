@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -68,6 +69,15 @@ def up(
             help="The front door's traffic as Prometheus /metrics (cutover metrics serve); 0: not started.",
         ),
     ] = 9108,
+    dashboard_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="CUTOVER_DASHBOARD_PORT",
+            min=0,
+            max=65535,
+            help="The migration dashboard (cutover dashboard); default: [dashboard] port; 0: not started.",
+        ),
+    ] = None,
     front_door: Annotated[
         str | None,
         typer.Option(
@@ -117,6 +127,8 @@ def up(
             proxy_port=proxy_port,
             shadow_port=shadow_port,
             metrics_port=metrics_port or None,
+            dashboard_port=(project.dashboard.port if dashboard_port is None else dashboard_port) or None,
+            dashboard_token=secrets.token_urlsafe(32),
             # With --data-dir elsewhere, the comparator's SQLite store goes beside it, as the front door's
             # files do; a [shadow] database is used as configured.
             shadow_store=None
@@ -161,6 +173,9 @@ def _banner(config: StackConfig, db: str) -> None:
         console.print(f"shadow            {where}  (comparing copies; cutover shadow report)")
     if config.metrics_port is not None:
         console.print(f"metrics           http://{config.host}:{config.metrics_port}/metrics  (Prometheus)")
+    if config.dashboard_port is not None:
+        where = f"http://{config.host}:{config.dashboard_port}/"
+        console.print(f"dashboard         {where}  (token: {config.dashboard_token})", markup=False)
     for note in project.notes:
         console.print(note, markup=False)
     console.print("Ctrl-C stops everything.")

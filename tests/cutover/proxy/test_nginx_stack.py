@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def front_door_processes(up: subprocess.Popen[str], kind: str, prefix: Path) -> 
 
 @pytest.mark.parametrize("kind", ["nginx", "envoy"])
 def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, kind: str):
-    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY", "METRICS")}
+    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY", "METRICS", "DASHBOARD")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     ports["SHADOW"] = free_port()
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
@@ -113,6 +114,19 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
         assert found["users-me"]["compared"] >= 2 and found["users-me"]["different"] == 0, found
         back = CliRunner().invoke(app, ["rollback", "users-me", *where])
         assert back.exit_code == 0, back.output
+        # the stack's dashboard lists the routes and shows both moves in its audit log
+        dashboard = f"http://127.0.0.1:{ports['DASHBOARD']}/"
+        (named,) = [line for line in banner if line.startswith("dashboard ")]
+        assert (
+            named.startswith(f"dashboard         {dashboard}  (token: ")
+            and len(named.split("token: ")[1]) > 40
+        )
+        assert "users-me" in httpx.get(dashboard).text
+        rows = re.findall(r'<tr class="outcome-(\w+)" data-audit-route="users-me">(.*?)</tr>',
+                          httpx.get(f"{dashboard}audit").text, re.S)  # fmt: skip
+        newest = [re.sub(r"<[^>]+>", "|", cells) for _, cells in rows[:2]]  # newest first
+        assert [o for o, _ in rows[:2]] == ["moved", "moved"]
+        assert "|modern||legacy||legacy|" in newest[0] and "|legacy||modern||modern|" in newest[1], newest
         me_again = httpx.get(f"{front}/api/users/me/", headers=auth)
         assert (me_again.status_code, me_again.headers["x-cutover-backend"]) == (200, "legacy")
         assert me_again.json() == me.json()
