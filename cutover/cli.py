@@ -38,13 +38,14 @@ def _options(
 
 def _register() -> None:
     # Commands import downward only (errors, engines), never this module: no import circle.
-    from .commands import bench, init, metrics, parity, schema, shadow, up
+    from .commands import bench, init, metrics, parity, promote, schema, shadow, up
     from .commands import routes as routing
 
     init.register(app)
     up.register(app)
     bench.register(app)
     routing.register(app)
+    promote.register(app)
     parity.register(app)
     app.add_typer(schema.app, name="schema")
     app.add_typer(metrics.app, name="metrics")
