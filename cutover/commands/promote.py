@@ -19,7 +19,7 @@ from ..proxy.moves import Actor
 from . import project_config
 from .routes import AuditOpt, ManifestOpt, ProxyDirOpt, RepoOpt, ReportOpt, _places, _repo, _report, audit_url
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a window's figures are one line, not wrapped
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
