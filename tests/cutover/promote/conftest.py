@@ -24,6 +24,7 @@ from tests.cutover.proxy.conftest import (  # noqa: F401  (fixtures)
     stop,
     wait_until_serving,
 )
+from tests.cutover.proxy.test_routes_cli import repo  # noqa: F401  (a clean git work tree, a fixture)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from cutover.audit import AuditLog
 from cutover.cli import app
 from cutover.proxy.apply import move_route
 from cutover.proxy.manifest import load_manifest
-from tests.cutover.proxy.test_routes_cli import head, repo, write_report  # noqa: F401  (repo: a fixture)
+from tests.cutover.proxy.test_routes_cli import head, write_report
 
 from .conftest import REPO
 
@@ -42,13 +42,13 @@ def config(tmp_path: Path, **promote: float) -> Path:
     return path
 
 
-def where(front, tmp_path: Path, repo: Path) -> list[str]:  # noqa: F811
+def where(front, tmp_path: Path, repo: Path) -> list[str]:
     report = write_report(tmp_path / "report.json", head(repo), {ROUTE: True})
     return ["--manifest", str(front.manifest), "--proxy-dir", str(front.prefix), "--report", str(report),
             "--repo", str(repo), "--audit", f"sqlite:///{tmp_path / 'audit.sqlite3'}"]  # fmt: skip
 
 
-def promote(front, tmp_path: Path, repo: Path, *args: str, **promote: float):  # noqa: F811
+def promote(front, tmp_path: Path, repo: Path, *args: str, **promote: float):
     cfg = config(tmp_path, **promote)
     return runner.invoke(app, ["--config", str(cfg), "promote", ROUTE, *args, *where(front, tmp_path, repo)])
 
@@ -79,7 +79,7 @@ def when_at(front, wanted: str, action) -> threading.Thread:
     return thread
 
 
-def test_a_healthy_port_is_promoted_step_by_step(front, load, tmp_path: Path, repo: Path):  # noqa: F811
+def test_a_healthy_port_is_promoted_step_by_step(front, load, tmp_path: Path, repo: Path):
     result = promote(front, tmp_path, repo, "--steps", "25,50,100", "--interval", "1.5s")
     assert result.exit_code == 0, result.output
     assert "users promoted to modern" in result.stdout
@@ -115,7 +115,7 @@ INTERVAL = 2.0
     ],
 )
 def test_a_port_that_fails_or_slows_down_is_rolled_back_within_one_interval(
-    backends, front, load, tmp_path: Path, repo: Path, fault: str, reason: str, settings: dict,  # noqa: F811
+    backends, front, load, tmp_path: Path, repo: Path, fault: str, reason: str, settings: dict,
 ):  # fmt: skip
     watcher = when_at(front, "canary 50%", lambda: backends.fault(fault))
     result = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", f"{INTERVAL}s", **settings)
@@ -135,7 +135,7 @@ def test_a_port_that_fails_or_slows_down_is_rolled_back_within_one_interval(
     assert rollback.time - step.time < INTERVAL + 1.5  # within one interval (and the log's 1 s flush)
 
 
-def test_too_little_traffic_ends_inconclusive_without_moving(front, tmp_path: Path, repo: Path):  # noqa: F811
+def test_too_little_traffic_ends_inconclusive_without_moving(front, tmp_path: Path, repo: Path):
     move_route(front.manifest, front.door, ROUTE, "canary", 50)
     result = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", "1s", max_waits=1)
     assert result.exit_code == 3, result.output
@@ -152,7 +152,7 @@ def test_too_little_traffic_ends_inconclusive_without_moving(front, tmp_path: Pa
     assert entry.reason.startswith("promote: inconclusive at canary 50%: too little traffic")
 
 
-def test_a_dry_run_judges_and_moves_nothing(front, load, tmp_path: Path, repo: Path):  # noqa: F811
+def test_a_dry_run_judges_and_moves_nothing(front, load, tmp_path: Path, repo: Path):
     move_route(front.manifest, front.door, ROUTE, "canary", 50)
     before = front.manifest.read_text()
     result = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", "1.5s", "--dry-run")
@@ -164,7 +164,7 @@ def test_a_dry_run_judges_and_moves_nothing(front, load, tmp_path: Path, repo: P
 
 def test_ctrl_c_leaves_the_route_where_the_last_completed_step_put_it(
     front, load, tmp_path: Path, repo: Path
-):  # noqa: F811
+):
     move_route(front.manifest, front.door, ROUTE, "canary", 25)
     cfg = config(tmp_path)
     command = [sys.executable, "-m", "cutover", "--config", str(cfg), "promote", ROUTE, "--steps", "25,50,100",
