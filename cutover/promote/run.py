@@ -15,6 +15,9 @@ The flow, for steps ``5, 25, 50, 100``:
    there is no legacy in the same window to compare with. A last step below 100 is judged like any other,
    then the promotion ends there.
 
+A move made meanwhile by someone else (``cutover move``, ``cutover rollback``, the dashboard) stops the
+promotion where that move put the route: the window measured was not the one the promotion set.
+
 A dry run judges (at most one window) and says what it would do; it never moves a route nor writes the
 audit log. Ctrl-C stops the waiting; a move in progress is finished first (SIGINT is held off meanwhile),
 so the route is always where the last completed move put it.
@@ -145,6 +148,13 @@ class Promotion:
         while True:
             route = self.router.place()
             found = self._watch(route)
+            now = self.router.place()
+            if (now.mode, now.modern_share) != (route.mode, route.modern_share):
+                message = (
+                    f"{route.id} was moved from {describe(route)} to {describe(now)} while its window was "
+                    "measured (another move): the promotion stops there"
+                )
+                return Result("refused", describe(now), message, ExitCode.FAILED)
             if found.outcome == "breach":
                 if self.dry_run:
                     place = describe(route)

@@ -246,3 +246,22 @@ def test_ctrl_c_while_measuring_leaves_the_route_at_the_last_completed_step():
     traffic.interrupt_after = 1.0
     result = run.run()
     assert result.message == "interrupted: users left at canary 25% (where it was; no step completed)"
+
+
+def test_a_move_made_by_someone_else_meanwhile_stops_the_promotion():
+    run, router, traffic, _ = promotion(LEGACY)
+    sleep = traffic.sleep
+
+    def rolled_back_by_hand(seconds: float) -> None:
+        sleep(seconds)
+        if traffic.slept >= 3:
+            router.route = replace(router.route, mode="legacy", percent=None)
+
+    run.sleep = rolled_back_by_hand
+    result = run.run()
+    assert (result.ending, result.place, result.code) == ("refused", "legacy", 1)
+    assert result.message == (
+        "users was moved from canary 25% to legacy while its window was measured (another move): "
+        "the promotion stops there"
+    )
+    assert len(router.moves) == 1
