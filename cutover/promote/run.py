@@ -132,6 +132,8 @@ class Promotion:
 
     def _run(self) -> Result:
         route = self.router.place()
+        if route.pinned:  # as the manifest says it when a move is asked of one
+            raise CutoverError(f"route {route.id!r} is pinned to legacy and cannot move")
         if route.mode == "modern":
             return Result("nothing to do", "modern", f"{route.id} is on modern already: nothing to promote",
                           ExitCode.OK)  # fmt: skip

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import pytest
+
 from cutover.config import PromoteConfig
+from cutover.errors import CutoverError
 from cutover.metrics.access_log import Entry
 from cutover.promote.judge import Parity
 from cutover.promote.run import Promotion
@@ -201,6 +204,14 @@ def test_nothing_to_do_on_modern_or_at_the_last_step():
     result = run.run()
     assert (result.ending, result.code, router.moves) == ("nothing to do", 0, [])
     assert "at or above the last step (50%)" in result.message
+
+
+def test_a_pinned_route_is_refused_before_anything():
+    for dry_run in (False, True):
+        run, router, traffic, _ = promotion(replace(LEGACY, pinned=True), dry_run=dry_run)
+        with pytest.raises(CutoverError, match="route 'users' is pinned to legacy and cannot move"):
+            run.run()
+        assert router.moves == [] and traffic.slept == 0
 
 
 def test_a_dry_run_judges_one_window_and_moves_nothing():
