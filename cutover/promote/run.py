@@ -209,8 +209,15 @@ class Promotion:
 
     def _rollback(self, route: Route, found: Verdict) -> Result:
         reason = f"promote: breach at {describe(route)}: {found.reason}"
-        with _uninterrupted():
-            outcome = self.router.move("legacy", None, gated=False, reason=reason)
+        try:
+            with _uninterrupted(deliver=False):  # the promotion ends here either way
+                outcome = self.router.move("legacy", None, gated=False, reason=reason)
+        except CutoverError as exc:
+            raise CutoverError(
+                f"breach at {describe(route)} ({found.reason}), but the rollback failed: {exc}; "
+                f"run `cutover rollback {route.id}`",
+                ExitCode.FAILED,
+            ) from None
         self.progress.line(f"rollback: {route.id} {describe(outcome.before)} -> {describe(outcome.after)} "
                            f"({outcome.applied})")  # fmt: skip
         message = f"rolled {route.id} back from {describe(route)} to legacy: {found.reason}"
@@ -278,8 +285,8 @@ def _target(percent: int) -> tuple[str, int | None]:
 
 
 @contextmanager
-def _uninterrupted() -> Iterator[None]:
-    """Hold off Ctrl-C while a move is made (a move is never half made), then deliver it."""
+def _uninterrupted(*, deliver: bool = True) -> Iterator[None]:
+    """Hold off Ctrl-C while a move is made (a move is never half made), then deliver it (``deliver``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -289,7 +296,7 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if caught:
+    if caught and deliver:
         raise KeyboardInterrupt
 
 

@@ -276,3 +276,20 @@ def test_a_move_made_by_someone_else_meanwhile_stops_the_promotion():
         "the promotion stops there"
     )
     assert len(router.moves) == 1
+
+
+def test_a_rollback_that_fails_says_so_with_the_breach():
+    run, router, traffic, _ = promotion(replace(LEGACY, mode="canary", percent=25))
+    traffic.modern_status = 500
+
+    def broken(mode, percent, *, gated, reason):
+        raise CutoverError("cannot reach nginx's live endpoint")
+
+    router.move = broken
+    with pytest.raises(CutoverError) as raised:
+        run.run()
+    assert raised.value.code == 1
+    assert str(raised.value).startswith("breach at canary 25% (5xx: modern 100.0% (50 of 50)")
+    assert str(raised.value).endswith(
+        "but the rollback failed: cannot reach nginx's live endpoint; run `cutover rollback users`"
+    )
