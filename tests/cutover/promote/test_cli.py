@@ -69,3 +69,28 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expec
     result = promote(tmp_path, *args)
     assert result.exit_code == 2, result.output
     assert expected in one_error_line(result)
+
+
+def test_progress_is_a_live_line_on_a_terminal_and_plain_lines_otherwise():
+    import io
+
+    from rich.console import Console
+
+    from cutover.commands.promote import _Progress
+
+    plain = io.StringIO()
+    progress = _Progress(Console(file=plain, width=40))
+    progress.status("measuring users at canary 5%: 59 s left")
+    progress.line("canary 5% window 1: legacy 2841 req, 5xx 0.0%, p99 41 ms; modern 152 req: healthy")
+    progress.close()
+    assert (
+        plain.getvalue()
+        == "canary 5% window 1: legacy 2841 req, 5xx 0.0%, p99 41 ms; modern 152 req: healthy\n"
+    )
+    terminal = io.StringIO()
+    progress = _Progress(Console(file=terminal, force_terminal=True, width=100))
+    progress.status("measuring users at canary 5%: 59 s left")
+    progress.status("measuring users at canary 5%: 58 s left")
+    progress.line("step 2/4: users canary 5% -> canary 25%")
+    progress.close()
+    assert "step 2/4" in terminal.getvalue() and "measuring users" in terminal.getvalue()
