@@ -55,7 +55,7 @@ class _Progress:
         self._status: Any = None
 
     def line(self, text: str) -> None:
-        self.out.print(text, markup=False, soft_wrap=True)  # one line, whatever the width
+        self.out.print(text, markup=False, highlight=False, soft_wrap=True)  # one line, whatever the width
 
     def status(self, text: str) -> None:
         if not self.out.is_terminal:
