@@ -194,12 +194,12 @@ class Promotion:
         try:
             with _uninterrupted():
                 outcome = self.router.move(mode, share, gated=True, reason=reason)
+                self.completed += 1  # before a Ctrl-C held off meanwhile is delivered
         except MoveRefused as exc:
             place = describe(self.router.place())
             return Result(
                 "refused", place, f"step refused: {exc}; {route.id} left at {place}", ExitCode.FAILED
             )
-        self.completed += 1
         gate = "; ".join(outcome.readings) or (outcome.entry.gate if outcome.entry else "")
         self.progress.line(f"step {number}/{len(self.steps)}: {route.id} {describe(outcome.before)} -> "
                            f"{describe(outcome.after)} ({outcome.applied}; gate: {gate})")  # fmt: skip

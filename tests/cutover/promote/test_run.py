@@ -293,3 +293,22 @@ def test_a_rollback_that_fails_says_so_with_the_breach():
     assert str(raised.value).endswith(
         "but the rollback failed: cannot reach nginx's live endpoint; run `cutover rollback users`"
     )
+
+
+def test_ctrl_c_during_a_move_is_delivered_once_the_move_is_made():
+    import os
+    import signal
+
+    run, router, traffic, _ = promotion(replace(LEGACY, mode="canary", percent=25))
+    move = router.move
+
+    def interrupted_midway(mode, percent, *, gated, reason):
+        os.kill(os.getpid(), signal.SIGINT)  # held off: the move goes on
+        return move(mode, percent, gated=gated, reason=reason)
+
+    router.move = interrupted_midway
+    handler = signal.getsignal(signal.SIGINT)
+    result = run.run()
+    assert result.message == "interrupted: users left at canary 50% (the last completed step)"
+    assert [p for _, p, _, _ in router.moves] == [50]
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
