@@ -198,3 +198,18 @@ def test_ctrl_c_leaves_the_route_where_the_last_completed_step_put_it(
     assert "Traceback" not in err
     assert place(front) == "canary 50%"
     assert [e.after for e in entries(tmp_path)] == ["canary 50%"]
+
+
+@pytest.mark.parametrize("door_kind", ["envoy"])
+def test_behind_envoy_too_a_failing_port_is_rolled_back(backends, front, load, tmp_path: Path, repo: Path):
+    """Envoy logs request times in milliseconds and moves through its route table: the same promotion."""
+    move_route(front.manifest, front.door, ROUTE, "canary", 50)
+    backends.fault("fail")
+    result = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", f"{INTERVAL}s")
+    assert result.exit_code == 1, result.output
+    assert "cutover: rolled users back from canary 50% to legacy: 5xx: modern " in result.stderr
+    assert float(re.search(r"5xx: modern ([\d.]+)%", result.stderr)[1]) > 50
+    assert re.search(r"legacy \d+ req, 5xx 0.0%, p99 \d{1,3} ms", result.stdout)  # seconds, from milliseconds
+    assert place(front) == "legacy"
+    (rollback,) = entries(tmp_path)
+    assert (rollback.before, rollback.after, rollback.source) == ("canary 50%", "legacy", "promote")
