@@ -287,11 +287,12 @@ def test_promote_keys_have_defaults_and_are_checked(tmp_path: Path):
         "max_error_rate_increase = 0.001\nmax_p99_ratio = 1.2\np99_slack = 0.01\nmax_shadow_different_rate = 0.02\n",
     )
     promote = load_config(start=tmp_path, environ={}).promote
-    assert (promote.steps, promote.interval, promote.min_requests, promote.max_waits) == ((10, 100), 30.0, 200, 0)
+    assert (promote.steps, promote.interval) == ((10, 100), 30.0)
+    assert (promote.min_requests, promote.max_waits) == (200, 0)
     assert (promote.max_error_rate_increase, promote.max_p99_ratio, promote.p99_slack) == (0.001, 1.2, 0.01)
     assert promote.max_shadow_different_rate == 0.02
     for text, message in [
-        ("[promote]\nsteps = [50, 25]\n", r"\[promote\] steps must be ascending percentages in 1..100 \(got \[50, 25\]\)"),
+        ("[promote]\nsteps = [50, 25]\n", r"\[promote\] steps must be ascending .* \(got \[50, 25\]\)"),
         ("[promote]\nsteps = [0, 50]\n", r"\[promote\] steps"),
         ("[promote]\ninterval = 0.5\n", r"\[promote\] interval must be a number in 1"),
         ("[promote]\nmax_p99_ratio = 0.5\n", r"\[promote\] max_p99_ratio must be a number in 1"),
