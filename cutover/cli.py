@@ -38,7 +38,8 @@ def _options(
 
 def _register() -> None:
     # Commands import downward only (errors, engines), never this module: no import circle.
-    from .commands import bench, init, metrics, parity, promote, schema, shadow, up
+    from .commands import audit, bench, init, metrics, parity, promote, schema, shadow, up
+    from .commands import dashboard as dashboard_cmd
     from .commands import routes as routing
 
     init.register(app)
@@ -47,6 +48,8 @@ def _register() -> None:
     routing.register(app)
     promote.register(app)
     parity.register(app)
+    audit.register(app)
+    dashboard_cmd.register(app)
     app.add_typer(schema.app, name="schema")
     app.add_typer(metrics.app, name="metrics")
     app.add_typer(shadow.app, name="shadow")

@@ -33,6 +33,8 @@ class StackConfig:
     # the shadow comparator (`cutover shadow serve`), started when a route of the manifest shadows
     shadow_port: int = 8003
     shadow_store: str | None = None  # the comparator's store; None: the project's [shadow] store
+    # the front door's traffic on a Prometheus /metrics endpoint (`cutover metrics serve`); None: not run
+    metrics_port: int | None = None
     manifest: Path = None  # type: ignore[assignment]  # None: the project config's [proxy] manifest
     proxy_dir: Path = field(default=DEFAULT_PROXY_DIR)
     # Each app server logs every request to the console (handy with `cutover up`). Behind nginx in
@@ -179,8 +181,20 @@ def shadow_service(config: StackConfig, env: dict[str, str]) -> Service:
     return Service("shadow", argv, env, url, cwd=config.project.root)
 
 
+def metrics_service(config: StackConfig, env: dict[str, str], port: int) -> Service:
+    """``cutover metrics serve`` on the front door's access log."""
+    argv = python_module(
+        "cutover", "metrics", "serve",
+        "--proxy-dir", str(config.proxy_dir),
+        "--host", config.host,
+        "--port", str(port),
+    )  # fmt: skip
+    return Service("metrics", argv, env, f"http://{config.host}:{port}/metrics", cwd=config.project.root)
+
+
 def services(config: StackConfig, env: dict[str, str]) -> list[Service]:
-    # The front door starts last, once both apps answer.
+    # The front door starts once both apps answer; what reads its log, after it.
     apps = [legacy_service(config, env), modern_service(config, env)]
     comparator = [shadow_service(config, env)] if shadows(config) else []
-    return [*apps, *comparator, proxy_service(config, env)]
+    watchers = [] if config.metrics_port is None else [metrics_service(config, env, config.metrics_port)]
+    return [*apps, *comparator, proxy_service(config, env), *watchers]

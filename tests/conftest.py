@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# Rich sizes tables to the terminal, 80 columns where there is none (an xdist worker, a CI log): the tests
+# read tables as a wide terminal shows them. Set before any of the CLI's consoles is made.
+os.environ.setdefault("COLUMNS", "200")
+
+import pytest  # noqa: E402
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 

@@ -12,7 +12,7 @@ from ..errors import reports_errors
 from ..init.project import InitOptions, init_project
 from . import project_config
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,7 @@ from ..errors import CutoverError, reports_errors
 from ..exit_codes import ExitCode
 from . import project_config
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
 DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128

@@ -27,7 +27,7 @@ from ..proxy.manifest import Route, load_manifest
 from ..proxy.moves import Actor, describe, move
 from . import project_config
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
 
 class FrontDoor(enum.StrEnum):

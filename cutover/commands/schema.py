@@ -24,7 +24,7 @@ from . import project_config
 app = typer.Typer(
     help="The shared schema: Django owns it, SQLAlchemy maps it.", no_args_is_help=True, rich_markup_mode=None
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
 
 def _migrated_database(stack: ExitStack, url: DatabaseURL | None, project: ProjectConfig) -> DatabaseURL:

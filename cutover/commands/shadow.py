@@ -27,7 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
 StoreOpt = Annotated[
     str | None,

@@ -59,6 +59,15 @@ def up(
             help="The shadow comparator, started when a route of the manifest shadows.",
         ),
     ] = 8003,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            envvar="CUTOVER_METRICS_PORT",
+            min=0,
+            max=65535,
+            help="The front door's traffic as Prometheus /metrics (cutover metrics serve); 0: not started.",
+        ),
+    ] = 9108,
     front_door: Annotated[
         str | None,
         typer.Option(
@@ -107,6 +116,7 @@ def up(
             config,
             proxy_port=proxy_port,
             shadow_port=shadow_port,
+            metrics_port=metrics_port or None,
             # With --data-dir elsewhere, the comparator's SQLite store goes beside it, as the front door's
             # files do; a [shadow] database is used as configured.
             shadow_store=None
@@ -149,6 +159,8 @@ def _banner(config: StackConfig, db: str) -> None:
     if shadows(config):
         where = f"http://{config.host}:{config.shadow_port}/"
         console.print(f"shadow            {where}  (comparing copies; cutover shadow report)")
+    if config.metrics_port is not None:
+        console.print(f"metrics           http://{config.host}:{config.metrics_port}/metrics  (Prometheus)")
     for note in project.notes:
         console.print(note, markup=False)
     console.print("Ctrl-C stops everything.")

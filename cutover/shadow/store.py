@@ -575,7 +575,6 @@ def _clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-
 def _totals(conn: sa.Connection, route: str | None, start: int | None) -> dict[str, dict[str, int]]:
     names = _COUNTERS
     query = sa.select(route_counts.c.route, *(sa.func.sum(route_counts.c[n]).label(n) for n in names))

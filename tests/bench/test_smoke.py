@@ -28,7 +28,7 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--scenarios", "detail,search,signup", "--concurrency", "2",
-        "--warmup", "0", "--duration", "2", "--workers", "1", "--users", "30", "--no-profile",
+        "--warmup", "0", "--duration", "4", "--workers", "1", "--users", "30", "--no-profile",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -304,6 +304,30 @@ def test_promote_keys_have_defaults_and_are_checked(tmp_path: Path):
             load_config(start=tmp_path, environ={})
 
 
+def test_audit_and_dashboard_keys_have_defaults_and_are_checked(tmp_path: Path):
+    config = load_config(start=tmp_path, environ={})
+    assert config.audit.url == f"sqlite:///{tmp_path / '.cutover' / 'audit.sqlite3'}"
+    assert (config.dashboard.host, config.dashboard.port, config.dashboard.refresh) == (
+        "127.0.0.1",
+        8004,
+        5.0,
+    )
+    write(
+        tmp_path, "cutover.toml", '[audit]\ndatabase = "postgresql://u@db/state"\n[dashboard]\nport = 9000\n'
+    )
+    config = load_config(start=tmp_path, environ={})
+    assert config.audit.url == "postgresql://u@db/state" and config.dashboard.port == 9000
+    for text, message in [
+        ('[audit]\ndatabase = "mysql://db"\n', r"\[audit\] database must be a postgresql:// URL"),
+        ("[audit]\nwho = 1\n", r"\[audit\] has no key 'who'"),
+        ("[dashboard]\nport = 0\n", r"\[dashboard\] port must be an integer in 1..65535"),
+        ("[dashboard]\nhistory = 10\n", r"\[dashboard\] history must be a number in 60..604800"),
+    ]:
+        write(tmp_path, "cutover.toml", text)
+        with pytest.raises(ConfigError, match=message):
+            load_config(start=tmp_path, environ={})
+
+
 def test_migrate_default_depends_on_whose_database_it_is(tmp_path: Path):
     config = load_config(start=tmp_path, environ={})
     assert config.database.migrates(explicit_url=False) is True  # the embedded or a throwaway database

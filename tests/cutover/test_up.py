@@ -56,7 +56,7 @@ class Output:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_up_serves_the_seeded_api_and_a_signal_stops_everything(tmp_path: Path, stop_signal: int):
     data_dir = tmp_path / "pg"
-    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
+    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY", "METRICS")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # exercise the embedded default
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
     proc = subprocess.Popen(

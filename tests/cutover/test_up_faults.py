@@ -62,7 +62,7 @@ def stack(tmp_path: Path, pg_dir: Path) -> Iterator[Stack]:
     manifest = tmp_path / "routes.toml"
     manifest.write_text(set_route_mode(MANIFEST.read_text(), "user-detail", "modern", source=str(manifest)))
     data_dir = pg_dir
-    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
+    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY", "METRICS")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
     argv = [

@@ -67,10 +67,10 @@ def stack(
     toolkit_bin: Path, database: DatabaseURL, manifest: Path, proxy_dir: Path, log: Path
 ) -> Iterator[str]:
     """``cutover up`` in the project's folder on ``database``; yields the front door's URL, then SIGTERM."""
-    ports = {name: str(free_port()) for name in ("proxy", "legacy", "modern")}
+    ports = {name: str(free_port()) for name in ("proxy", "legacy", "modern", "metrics")}
     argv = [str(toolkit_bin / "cutover"), "up", "--database-url", database.libpq(), "--manifest", str(manifest),
             "--proxy-dir", str(proxy_dir), "--proxy-port", ports["proxy"], "--legacy-port", ports["legacy"],
-            "--modern-port", ports["modern"]]  # fmt: skip
+            "--modern-port", ports["modern"], "--metrics-port", ports["metrics"]]  # fmt: skip
     env = _cutover_env(toolkit_bin, SECRET_KEY=secrets.token_urlsafe(40))
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cutover.metrics.access_log import LogFollower, parse
 from cutover.metrics.exporter import TrafficCollector, exposition, registry_for
 from cutover.metrics.windows import Windows, quantile
-from tests.cutover.proxy.conftest import free_port
+from tests.cutover.proxy.conftest import BOTH_DOORS, free_port
 
 T0 = 1_796_000_000
 
@@ -186,3 +186,43 @@ def test_metrics_serve_answers_a_real_scrape(tmp_path: Path):
     families = {f.name: f for f in text_string_to_metric_families(text)}
     (p99,) = families["cutover_latency_p99_seconds"].samples
     assert (p99.labels, p99.value) == ({"route": "detail", "backend": "modern"}, 0.012)  # Envoy's ms
+
+
+@BOTH_DOORS
+def test_real_traffic_counts_per_route_and_backend_and_a_canarys_actual_share(
+    echo_backends, make_front_door, follow, door_kind
+):
+    """Through a real front door: the exporter counts exactly the requests sent, per route and backend,
+    and a 30 % canary sticky by Authorization sends close to 30 % of 400 distinct keys to modern."""
+    from cutover.proxy.manifest import set_route_mode
+    from tests.cutover.proxy.conftest import manifest_text
+
+    text = manifest_text(echo_backends.legacy.address, echo_backends.modern.address)
+    text = set_route_mode(text, "users-me", "canary", 30, source="test")
+    text = set_route_mode(text, "user-detail", "modern", source="test")
+    door = make_front_door(text)
+    collector = TrafficCollector(follow(door.access_log, door_kind), Windows(span=600))
+    keys = 400
+    with door.client() as client:
+        for n in range(keys):
+            assert (
+                client.get("/api/users/me/", headers={"Authorization": f"Token key-{n}"}).status_code == 200
+            )
+        for n in range(7):
+            client.get(f"/api/users/{n + 1}/")
+    counts: dict[tuple[str, str], float] = {}
+    for _ in range(60):  # the front doors flush their log each second
+        families = {
+            f.name: f for f in text_string_to_metric_families(exposition(registry_for(collector)).decode())
+        }
+        counts = {(s.labels["route"], s.labels["backend"]): s.value
+                  for s in families["cutover_requests"].samples if s.name == "cutover_requests_total"}  # fmt: skip
+        if sum(counts.values()) >= keys + 7:
+            break
+        __import__("time").sleep(0.2)
+    assert counts[("user-detail", "modern")] == 7 and ("user-detail", "legacy") not in counts
+    assert counts[("users-me", "modern")] + counts[("users-me", "legacy")] == keys
+    (share,) = [s.value for s in families["cutover_modern_share"].samples if s.labels["route"] == "users-me"]
+    assert share == counts[("users-me", "modern")] / keys
+    # MurmurHash2 over 400 keys: a binomial spread of sd 2.3 points around the set 30 %
+    assert 0.22 <= share <= 0.38, share

@@ -34,7 +34,7 @@ def front_door_processes(up: subprocess.Popen[str], kind: str, prefix: Path) -> 
 
 @pytest.mark.parametrize("kind", ["nginx", "envoy"])
 def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, kind: str):
-    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY")}
+    ports = {name: free_port() for name in ("LEGACY", "MODERN", "PROXY", "METRICS")}
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     ports["SHADOW"] = free_port()
     env.update({f"CUTOVER_{name}_PORT": str(port) for name, port in ports.items()})
@@ -84,6 +84,11 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
         # (Envoy flushes its access log each second, as nginx's flush=1s)
         log = door_dir / "logs" / "access.log"
         assert any(listed(e) for e in access_log(log, timeout=10, until=listed))
+        # ... and the stack's own exporter counts it on /metrics (started by `cutover up`, named in the banner)
+        metrics = f"http://127.0.0.1:{ports['METRICS']}/metrics"
+        assert f"metrics           {metrics}  (Prometheus)" in banner
+        scraped = httpx.get(metrics).text
+        assert 'cutover_requests_total{backend="legacy",route="users",status="2xx"}' in scraped, scraped
 
         # move a route to FastAPI and back, through the CLI, on the running stack
         where = ["--manifest", str(manifest), "--proxy-dir", str(door_dir)]
