@@ -276,6 +276,34 @@ def test_shadow_and_gate_keys_have_defaults_and_are_checked(tmp_path: Path):
             load_config(start=tmp_path, environ={})
 
 
+def test_promote_keys_have_defaults_and_are_checked(tmp_path: Path):
+    config = load_config(start=tmp_path, environ={})
+    assert config.promote.steps == (5, 25, 50, 100) and config.promote.interval == 60.0
+    assert (config.promote.min_requests, config.promote.max_waits) == (50, 3)
+    write(
+        tmp_path,
+        "cutover.toml",
+        "[promote]\nsteps = [10, 100]\ninterval = 30\nmin_requests = 200\nmax_waits = 0\n"
+        "max_error_rate_increase = 0.001\nmax_p99_ratio = 1.2\np99_slack = 0.01\nmax_shadow_different_rate = 0.02\n",
+    )
+    promote = load_config(start=tmp_path, environ={}).promote
+    assert (promote.steps, promote.interval) == ((10, 100), 30.0)
+    assert (promote.min_requests, promote.max_waits) == (200, 0)
+    assert (promote.max_error_rate_increase, promote.max_p99_ratio, promote.p99_slack) == (0.001, 1.2, 0.01)
+    assert promote.max_shadow_different_rate == 0.02
+    for text, message in [
+        ("[promote]\nsteps = [50, 25]\n", r"\[promote\] steps must be ascending .* \(got \[50, 25\]\)"),
+        ("[promote]\nsteps = [0, 50]\n", r"\[promote\] steps"),
+        ("[promote]\ninterval = 0.5\n", r"\[promote\] interval must be a number in 1"),
+        ("[promote]\nmax_p99_ratio = 0.5\n", r"\[promote\] max_p99_ratio must be a number in 1"),
+        ("[promote]\nmin_requests = 0\n", r"\[promote\] min_requests must be an integer"),
+        ("[promote]\nthreshold = 1\n", r"\[promote\].*threshold"),
+    ]:
+        write(tmp_path, "cutover.toml", text)
+        with pytest.raises(ConfigError, match=message):
+            load_config(start=tmp_path, environ={})
+
+
 def test_audit_and_dashboard_keys_have_defaults_and_are_checked(tmp_path: Path):
     config = load_config(start=tmp_path, environ={})
     assert config.audit.url == f"sqlite:///{tmp_path / '.cutover' / 'audit.sqlite3'}"
