@@ -17,7 +17,8 @@ to the pool without asyncpg's ``RESET ALL`` round trip (an open transaction, whi
 still be rolled back). Stale statements after a Django
 migration need no pool check here: outside a transaction asyncpg re-prepares a statement whose result
 type changed and retries it once. A connection the server closed under the pool (a restart, an idle
-timeout) is dropped and the read, safe to repeat, runs once more on a new connection.
+timeout) is dropped, the pool's other connections are expired (they reconnect when next taken), and the
+read, safe to repeat, runs once more on a new connection.
 """
 
 from __future__ import annotations
@@ -146,4 +147,8 @@ class Reads:
                         pass  # lost in the middle of the statement: the pool has already let go of it
                     if attempt == 2:
                         raise
+                    # What closed one closed the others too (a restart kills every backend), and one whose
+                    # FATAL message the loop read before the socket's end looks open: without this, the
+                    # second attempt could take another of them. Expired, each reconnects when next taken.
+                    await self.pool.expire_connections()
         raise AssertionError("unreachable")

@@ -9,6 +9,7 @@ Exit status: 0 every case matched, 1 a mismatch (or a case that could not run), 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,12 +121,14 @@ def parity(
                 **{("session", u): v for u, v in _pairs(session, "--session").items()},
             }
             settings = LiveOptions(legacy, modern, reset_database_url, credentials, csrf_secret, secret_key)
+            started = time.monotonic()
             with _progress_bar() as progress:
                 found = run_live(project, options, settings, progress=progress)
         else:
+            started = time.monotonic()
             with _progress_bar() as progress:
                 found = run_in_process(project, options, progress=progress)
-        _print(found)
+        _print(found, time.monotonic() - started)
         if found.failed:
             raise typer.Exit(ExitCode.FAILED)
 
@@ -156,7 +159,7 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
         yield start
 
 
-def _print(found: Any) -> None:
+def _print(found: Any, seconds: float) -> None:
     from ..parity.render import render_result
 
     results = found.results
@@ -191,7 +194,9 @@ def _print(found: Any) -> None:
         console.print(f"report: {found.report_path}", markup=False)
     if found.junit is not None:
         console.print(f"junit: {found.junit}", markup=False)
+    # The whole run, its setup included (a throwaway database, migrations, the fixture): what a CI job waits.
+    pace = f"in {seconds:.1f} s, {len(results) / seconds:.1f} cases/s" if seconds > 0 else ""
     if found.failed:
-        console.print(f"{found.failed} of {len(results)} case(s) did not match", markup=False)
+        console.print(f"{found.failed} of {len(results)} case(s) did not match {pace}", markup=False)
     else:
-        console.print(f"all {len(results)} case(s) matched", markup=False)
+        console.print(f"all {len(results)} case(s) matched {pace}", markup=False)

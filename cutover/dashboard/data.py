@@ -150,7 +150,7 @@ class Mismatch:
 
     case: str
     description: str
-    request: str  # "GET /api/users/1/"
+    request: str  # the method and target: "GET /orders/7/"
     fields: tuple[FieldPair, ...]
     error: str = ""
 

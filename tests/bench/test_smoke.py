@@ -46,7 +46,7 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
     assert data["settings"]["workers"] == 1
     assert [s["name"] for s in data["scenarios"]] == ["detail", "search", "signup"]
     # The command line's levels and window win over the scenario's own (signup: [2, 8], 15 s).
-    assert data["settings"]["scenarios"]["signup"] == {"concurrency": [2], "warmup_s": 0, "duration_s": 2}
+    assert data["settings"]["scenarios"]["signup"] == {"concurrency": [2], "warmup_s": 0, "duration_s": 4}
     assert data["versions"]["PostgreSQL"].split(".")[0].isdigit()
     assert {c["status"] for c in data["checks"]} == {"not measured"}  # only the floor ran
     text = (tmp_path / "latest.md").read_text()

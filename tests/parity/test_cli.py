@@ -8,6 +8,7 @@ the engine; the altered control must exit 1 naming the case and the path.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def test_identical_apps_exit_0_with_a_table_and_a_green_report(tmp_path):
     result = in_process(tmp_path, "--modern-app", CONTROL, "--route", "users-me", "--junit", str(junit))
     assert result.exit_code == 0, result.output
     cases = sum(1 for line in (CASES_DIR / "users-me.toml").read_text().splitlines() if line == "[[cases]]")
-    assert f"all {cases} case(s) matched" in result.stdout
+    assert f"all {cases} case(s) matched in " in result.stdout
+    assert re.search(rf"all {cases} case\(s\) matched in \d+\.\d s, \d+\.\d cases/s", result.stdout)
     assert "users-me" in result.stdout and "green" in result.stdout
 
     report = json.loads((tmp_path / "report.json").read_text())

@@ -173,7 +173,7 @@ def test_ctrl_c_leaves_the_route_where_the_last_completed_step_put_it(
     move_route(front.manifest, front.door, ROUTE, "canary", 25)
     cfg = config(tmp_path)
     command = [sys.executable, "-m", "cutover", "--config", str(cfg), "promote", ROUTE, "--steps", "25,50,100",
-               "--interval", "1.5s", *where(front, tmp_path, repo)]  # fmt: skip
+               "--interval", "4s", *where(front, tmp_path, repo)]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
