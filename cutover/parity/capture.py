@@ -262,8 +262,6 @@ def row_changes(before: Snapshot, after: Snapshot, norm: Any, tables: Tables) ->
         for key in sorted(old.keys() - new.keys()):
             changes[norm.string(key)] = {"op": "delete"}
         for key in sorted(old.keys() & new.keys()):
-            if old[key] == new[key]:  # most rows: one comparison in C, not one per column in Python
-                continue
             columns = [(c, v) for c, v in new[key].items() if old[key].get(c) != v]
             if columns:
                 changes[norm.string(key)] = {
