@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -72,6 +75,25 @@ class _Progress:
             self._status = None
 
 
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a CI job cancelled, `kill`) both end a promotion where its last completed step
+    left the route. Installed explicitly: a non-interactive shell starts background jobs with SIGINT
+    ignored, and Python would then never raise KeyboardInterrupt. The handlers before are put back."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def register(app: typer.Typer) -> None:
     app.command("promote")(promote_cmd)
 
@@ -127,7 +149,8 @@ def promote_cmd(
                 readings=live_readings(project, report_path, work_tree), progress=progress, dry_run=dry_run,
             )  # fmt: skip
             try:
-                result = promotion.run()
+                with _stop_signals():
+                    result = promotion.run()
             finally:
                 progress.close()
         if result.code == 0:

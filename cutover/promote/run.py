@@ -286,16 +286,19 @@ def _target(percent: int) -> tuple[str, int | None]:
 
 @contextmanager
 def _uninterrupted(*, deliver: bool = True) -> Iterator[None]:
-    """Hold off Ctrl-C while a move is made (a move is never half made), then deliver it (``deliver``)."""
+    """Hold off Ctrl-C (and SIGTERM) while a move is made (a move is never half made), then deliver it as
+    KeyboardInterrupt (``deliver``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if caught and deliver:
         raise KeyboardInterrupt
 

@@ -167,17 +167,22 @@ def test_a_dry_run_judges_and_moves_nothing(front, load, tmp_path: Path, repo: P
     assert entries(tmp_path) == []
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
 def test_ctrl_c_leaves_the_route_where_the_last_completed_step_put_it(
-    front, load, tmp_path: Path, repo: Path
+    front, load, tmp_path: Path, repo: Path, stop: int
 ):
+    """Started as a non-interactive shell starts a background job (SIGINT ignored, which Python would then
+    never turn into KeyboardInterrupt; an xdist worker's children inherit the same), Ctrl-C still stops it;
+    SIGTERM (a cancelled CI job) does the same."""
     move_route(front.manifest, front.door, ROUTE, "canary", 25)
     cfg = config(tmp_path)
     command = [sys.executable, "-m", "cutover", "--config", str(cfg), "promote", ROUTE, "--steps", "25,50,100",
-               "--interval", "4s", *where(front, tmp_path, repo)]  # fmt: skip
+               "--interval", "2s", *where(front, tmp_path, repo)]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         seen = []
@@ -187,7 +192,7 @@ def test_ctrl_c_leaves_the_route_where_the_last_completed_step_put_it(
                 break
         assert seen and seen[-1].startswith("step 2/3"), seen
         time.sleep(0.3)  # measuring the 50% window now
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
