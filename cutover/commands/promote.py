@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +15,7 @@ from rich.console import Console
 from ..audit import current_user
 from ..errors import CutoverError, err_console, reports_errors
 from ..metrics.access_log import LogFollower
+from ..promote.lock import promotion_lock
 from ..promote.run import LiveRouter, Promotion, live_readings
 from ..proxy.doors import kind_of, status
 from ..proxy.manifest import load_manifest
@@ -143,7 +144,8 @@ def promote_cmd(
             route, manifest_path, door, actor, audit_url(ctx, audit), project, report_path, work_tree
         )
         progress = _Progress(console)
-        with LogFollower(door.access_log, kind_of(door)) as log:
+        lock = nullcontext() if dry_run else promotion_lock(door.prefix, route)  # a dry run moves nothing
+        with lock, LogFollower(door.access_log, kind_of(door)) as log:
             promotion = Promotion(
                 route, steps=chosen, interval=seconds, config=config, router=router, log=log,
                 readings=live_readings(project, report_path, work_tree), progress=progress, dry_run=dry_run,

@@ -157,6 +157,25 @@ def test_too_little_traffic_ends_inconclusive_without_moving(front, tmp_path: Pa
     assert entry.reason.startswith("promote: inconclusive at canary 50%: too little traffic")
 
 
+def test_a_second_promotion_of_the_route_is_refused_while_one_runs(front, tmp_path: Path, repo: Path):
+    """Two would step and judge one canary against each other: the second is one line, exit 2, no move."""
+    from cutover.promote.lock import promotion_lock
+
+    move_route(front.manifest, front.door, ROUTE, "canary", 25)
+    before = front.manifest.read_text()
+    with promotion_lock(front.prefix, ROUTE):
+        result = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", "1s")
+        other = promote(front, tmp_path, repo, "--steps", "50,100", "--interval", "1s", "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"cutover: error: a promotion of 'users' is already running (pid {os.getpid()}); one at a time"
+    )
+    assert front.manifest.read_text() == before and entries(tmp_path) == []
+    assert "already running" not in other.output  # a dry run moves nothing: it takes no lock
+    with promotion_lock(front.prefix, ROUTE):  # released: free again
+        pass
+
+
 def test_a_dry_run_judges_and_moves_nothing(front, load, tmp_path: Path, repo: Path):
     move_route(front.manifest, front.door, ROUTE, "canary", 50)
     before = front.manifest.read_text()
