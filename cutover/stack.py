@@ -191,6 +191,7 @@ def metrics_service(config: StackConfig, env: dict[str, str], port: int) -> Serv
         "--proxy-dir", str(config.proxy_dir),
         "--host", config.host,
         "--port", str(port),
+        "--no-banner",
     )  # fmt: skip
     return Service("metrics", argv, env, f"http://{config.host}:{port}/metrics", cwd=config.project.root)
 

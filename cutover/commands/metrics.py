@@ -64,6 +64,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the /metrics endpoint.")] = 9108,
     window: Annotated[float, typer.Option(min=1.0, help="Seconds the sliding figures cover.")] = 60.0,
+    banner: Annotated[bool, typer.Option(hidden=True, help="Print the banner line.")] = True,
 ) -> None:
     """Serve /metrics until Ctrl-C."""
 
@@ -76,7 +77,8 @@ def serve(
             door = project_door(project.root, project.proxy.front_door)
         path = log if log is not None else door.access_log
         running = start(path, kind_of(door), host=host, port=port, window=window)
-        typer.echo(f"metrics           http://{host}:{port}/metrics  (from {path})")
+        if banner:  # `cutover up` prints its own
+            typer.echo(f"metrics           http://{host}:{port}/metrics  (from {path})")
         try:
             running.thread.join()
         except KeyboardInterrupt:

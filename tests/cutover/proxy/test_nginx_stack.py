@@ -56,7 +56,9 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 180
+        printed: list[str] = []
         for line in proc.stdout:  # the banner is printed once every server answers
+            printed.append(line)
             if banner or line.startswith("front door"):
                 banner.append(line.strip())
             if "Ctrl-C" in line or time.monotonic() > deadline:
@@ -88,6 +90,9 @@ def test_up_serves_the_api_through_the_front_door_and_stops_it(tmp_path: Path, k
         # ... and the stack's own exporter counts it on /metrics (started by `cutover up`, named in the banner)
         metrics = f"http://127.0.0.1:{ports['METRICS']}/metrics"
         assert f"metrics           {metrics}  (Prometheus)" in banner
+        assert [line for line in printed if line.startswith(("metrics ", "dashboard "))] == [
+            line + "\n" for line in banner if line.startswith(("metrics ", "dashboard "))
+        ]  # the stack's banner names them once: the services print no banner of their own
         scraped = httpx.get(metrics).text
         assert 'cutover_requests_total{backend="legacy",route="users",status="2xx"}' in scraped, scraped
 
