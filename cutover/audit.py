@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .statedb import StoreNotFound, create_tables, open_engine
+from .errors import CutoverError, one_line
+from .statedb import StoreNotFound, create_tables, open_engine, shown_url
 
 _DDL_LOCK = 0x5AD0A0D1  # an arbitrary advisory lock key ("audit")
 OUTCOMES = ("moved", "unchanged", "refused", "failed")
@@ -125,4 +126,33 @@ class AuditLog:
             return [AuditEntry(**row._mapping) for row in conn.execute(query)]
 
 
-__all__ = ["OUTCOMES", "AuditEntry", "AuditLog", "StoreNotFound", "current_user"]
+def open_audit(url: str) -> AuditLog:
+    """The audit log at ``url``, made if missing, for recording; CutoverError (one line, password hidden)
+    when it cannot be opened."""
+    try:
+        return AuditLog(url)
+    except Exception as exc:  # noqa: BLE001 - any store failure is one line
+        raise CutoverError(f"cannot open the audit log ({shown_url(url)}): {one_line(exc)}") from None
+
+
+def read_entries(url: str, *, route: str | None = None, limit: int = 100) -> list[AuditEntry]:
+    """The latest entries (newest first), none where no log was made yet (nothing is created); CutoverError
+    (one line, password hidden) when the log cannot be read."""
+    try:
+        with AuditLog(url, create=False) as log:
+            return log.entries(route=route, limit=limit)
+    except StoreNotFound:
+        return []
+    except Exception as exc:  # noqa: BLE001 - an unreachable database is one line
+        raise CutoverError(f"cannot read the audit log ({shown_url(url)}): {one_line(exc)}") from None
+
+
+__all__ = [
+    "OUTCOMES",
+    "AuditEntry",
+    "AuditLog",
+    "StoreNotFound",
+    "current_user",
+    "open_audit",
+    "read_entries",
+]

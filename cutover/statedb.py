@@ -24,6 +24,14 @@ def engine_url(url: str, what: str = "a store") -> sa.URL:
     raise ValueError(f"{what} is sqlite:///PATH or postgresql://..., not {parsed.get_backend_name()}")
 
 
+def shown_url(url: str) -> str:
+    """A store's URL for a message or a report: its password hidden."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(a URL that does not parse)"
+
+
 def open_engine(url: str, *, create: bool, what: str = "store") -> sa.Engine:
     """An engine on the store at ``url``. ``create=False`` opens it for reading only: a missing SQLite file
     raises :class:`StoreNotFound` (nothing is created)."""
@@ -73,4 +81,4 @@ def _sqlite_engine(url: sa.URL, *, create: bool, what: str) -> sa.Engine:
     return engine
 
 
-__all__ = ["StoreNotFound", "create_tables", "engine_url", "open_engine"]
+__all__ = ["StoreNotFound", "create_tables", "engine_url", "open_engine", "shown_url"]

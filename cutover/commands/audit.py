@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..audit import AuditLog, StoreNotFound
-from ..errors import CutoverError, reports_errors
+from ..audit import read_entries
+from ..errors import reports_errors
 from .routes import AuditOpt, audit_url
 
 
@@ -27,14 +27,7 @@ def audit_cmd(
 
     @reports_errors
     def run() -> None:
-        url = audit_url(ctx, audit)
-        try:
-            with AuditLog(url, create=False) as log:
-                entries = log.entries(route=route, limit=limit)
-        except StoreNotFound:
-            entries = []
-        except Exception as exc:  # noqa: BLE001 - an unreachable database is one line
-            raise CutoverError(f"cannot read the audit log ({url}): {exc}") from None
+        entries = read_entries(audit_url(ctx, audit), route=route, limit=limit)
         if as_json:
             typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
             return

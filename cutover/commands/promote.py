@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import re
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +18,7 @@ from ..promote.run import LiveRouter, Promotion, live_readings
 from ..proxy.doors import kind_of, status
 from ..proxy.manifest import load_manifest
 from ..proxy.moves import Actor
+from ..runner import install_stop_signals
 from . import project_config
 from .routes import AuditOpt, ManifestOpt, ProxyDirOpt, RepoOpt, ReportOpt, _places, _repo, _report, audit_url
 
@@ -74,25 +73,6 @@ class _Progress:
         if self._status is not None:
             self._status.stop()
             self._status = None
-
-
-@contextmanager
-def _stop_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM (a CI job cancelled, `kill`) both end a promotion where its last completed step
-    left the route. Installed explicitly: a non-interactive shell starts background jobs with SIGINT
-    ignored, and Python would then never raise KeyboardInterrupt. The handlers before are put back."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for signum in previous:
-        signal.signal(signum, stop)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def register(app: typer.Typer) -> None:
@@ -151,7 +131,7 @@ def promote_cmd(
                 readings=live_readings(project, report_path, work_tree), progress=progress, dry_run=dry_run,
             )  # fmt: skip
             try:
-                with _stop_signals():
+                with install_stop_signals():  # Ctrl-C and SIGTERM: left at the last completed step
                     result = promotion.run()
             finally:
                 progress.close()

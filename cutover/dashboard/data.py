@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..audit import AuditEntry, AuditLog, StoreNotFound
+from ..audit import AuditEntry, read_entries
 from ..config import ProjectConfig
 from ..errors import CutoverError, one_line
 from ..metrics.series import BACKENDS, Totals
@@ -29,6 +29,7 @@ from ..proxy.manifest import Manifest, Route, load_manifest
 from ..proxy.moves import describe
 from ..shadow.report import thresholds_of
 from ..shadow.store import RouteSummary, ShadowStore, Thresholds
+from ..statedb import StoreNotFound
 from .traffic import Traffic
 
 REVISION_TTL = 10.0  # seconds the checked-out revision is taken as known (the gate reads it afresh)
@@ -234,12 +235,9 @@ def _shadow(sources: Sources, problems: list[str], route: str | None = None) -> 
 
 def _audit(sources: Sources, problems: list[str], route: str | None, limit: int) -> tuple[AuditEntry, ...]:
     try:
-        with AuditLog(sources.audit_url, create=False) as log:
-            return tuple(log.entries(route=route, limit=limit))
-    except StoreNotFound:
-        return ()  # no move recorded yet
-    except (sa.exc.SQLAlchemyError, ValueError, OSError) as exc:
-        problems.append(f"cannot read the audit log: {one_line(exc)}")
+        return tuple(read_entries(sources.audit_url, route=route, limit=limit))  # none recorded yet: ()
+    except CutoverError as exc:
+        problems.append(str(exc))
         return ()
 
 

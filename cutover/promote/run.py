@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..audit import AuditLog
+from ..audit import open_audit
 from ..config import ProjectConfig, PromoteConfig
 from ..errors import CutoverError
 from ..exit_codes import ExitCode
@@ -47,6 +47,7 @@ from ..proxy.doors import FrontDoor
 from ..proxy.gate import MoveRefused, why_not_green
 from ..proxy.manifest import Route, load_manifest
 from ..proxy.moves import Actor, MoveOutcome, describe, move, requested
+from ..runner import Terminated
 from ..shadow.gate import shadow_verdict
 from ..shadow.report import thresholds_of
 from ..shadow.store import ShadowStore, StoreNotFound
@@ -124,7 +125,7 @@ class Promotion:
     def run(self) -> Result:
         try:
             return self._run()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):  # Ctrl-C, SIGTERM (cutover.runner.install_stop_signals)
             place = describe(self.router.place())
             why = "the last completed step" if self.completed else "where it was; no step completed"
             message = f"interrupted: {self.route_id} left at {place} ({why})"
@@ -337,13 +338,10 @@ class LiveRouter:
         return shadow_verdict(self.project, route.id).problem
 
     def record(self, route: Route, asked: str, gate: str, reason: str) -> None:
-        try:
-            with AuditLog(self.audit_url) as audit:
-                audit.record(actor=self.actor.name, source=self.actor.source, route=route.id,
-                             before=describe(route), after=describe(route), requested=asked,
-                             outcome="unchanged", gate=gate, forced=False, reason=reason)  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - any store failure is one line
-            raise CutoverError(f"cannot write the audit log ({self.audit_url}): {exc}") from None
+        with open_audit(self.audit_url) as audit:
+            audit.record(actor=self.actor.name, source=self.actor.source, route=route.id,
+                         before=describe(route), after=describe(route), requested=asked,
+                         outcome="unchanged", gate=gate, forced=False, reason=reason)  # fmt: skip
 
 
 def live_readings(project: ProjectConfig, report: Path, repo: Path) -> Readings:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audit import AuditEntry, AuditLog
+from ..audit import AuditEntry, open_audit
 from ..config import ProjectConfig
 from ..errors import CutoverError
 from ..shadow.gate import shadow_verdict
@@ -77,11 +77,7 @@ def move(
     if mode not in MODES:
         raise CutoverError(f"--to must be legacy, canary or modern (got {mode!r})")
     # Opened first: a move that could not be recorded is not made.
-    try:
-        audit = AuditLog(audit_url)
-    except Exception as exc:  # noqa: BLE001 - any store failure is one line, and no move
-        raise CutoverError(f"cannot open the audit log ({audit_url}): {exc}") from None
-    with audit:
+    with open_audit(audit_url) as audit:
         readings: list[str] = []
         verdicts: list[str] = []
         overrides: list[str] = []

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..config import ShadowConfig
 from ..errors import CutoverError, one_line
+from ..statedb import shown_url
 from .store import RouteSummary, ShadowStore, StoreNotFound, Thresholds, engine_url
 
 __all__ = ["as_json", "parse_duration", "percent", "read_summaries", "render", "store_url", "thresholds_of"]
@@ -58,7 +59,7 @@ def read_summaries(
         engine_url(url, "a shadow store")
     except (ValueError, sa.exc.ArgumentError) as exc:
         raise CutoverError(f"--store: {exc}") from None
-    shown = _shown_url(url)
+    shown = shown_url(url)
     try:
         with ShadowStore(url, create=False) as store:
             summaries = store.summary(route=route, since=since, thresholds=thresholds)
@@ -76,14 +77,10 @@ def read_summaries(
     return summaries
 
 
-def _shown_url(url: str) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
 def as_json(summaries: Sequence[RouteSummary], *, url: str, since: float | None) -> dict[str, Any]:
     """The report as data: the store (password hidden), the period's start, and every route's summary."""
     return {
-        "store": _shown_url(url),
+        "store": shown_url(url),
         "since": since,
         "has_differences": any(s.has_differences for s in summaries),
         "routes": [s.as_dict() for s in summaries],

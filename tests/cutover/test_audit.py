@@ -12,7 +12,7 @@ import pytest
 from cutover.audit import AuditLog, StoreNotFound
 
 from .proxy.test_manifest import demo_text
-from .proxy.test_routes_cli import cli, head, write_report
+from .proxy.test_routes_cli import cli, head, one_error_line, write_report
 from .proxy.test_routes_cli import manifest as manifest  # fixtures
 from .proxy.test_routes_cli import repo as repo
 
@@ -100,6 +100,24 @@ def test_a_move_that_cannot_be_recorded_is_not_made(manifest: Path, tmp_path: Pa
     assert manifest.read_text() == before
     bad = cli("audit", "--audit", "mysql://db/audit")
     assert bad.exit_code == 2 and "sqlite:///PATH or postgresql://" in bad.stderr
+    # an unreachable PostgreSQL log: one line, its password hidden
+    down = "postgresql://cutover:s3cret-pw@127.0.0.1:9/audit"
+    for result in (
+        cli("audit", "--audit", down),
+        cli(
+            "rollback",
+            "users",
+            "--manifest",
+            str(manifest),
+            "--proxy-dir",
+            str(tmp_path / "nginx"),
+            "--audit",
+            down,
+        ),
+    ):
+        assert result.exit_code == 2 and "s3cret-pw" not in result.output, result.output
+        assert "cutover:***@127.0.0.1:9/audit" in one_error_line(result)
+    assert manifest.read_text() == before
 
 
 def test_nothing_secret_is_stored(manifest: Path, tmp_path: Path, audit: str, monkeypatch):

@@ -21,6 +21,7 @@ from cutover.audit import AuditLog
 from cutover.cli import app
 from cutover.proxy.apply import move_route
 from cutover.proxy.manifest import load_manifest
+from cutover.proxy.moves import describe
 from tests.cutover.proxy.test_routes_cli import head, write_report
 
 from .conftest import REPO
@@ -60,8 +61,7 @@ def entries(tmp_path: Path):
 
 
 def place(front) -> str:
-    route = load_manifest(front.manifest).route(ROUTE)
-    return route.mode + (f" {route.percent}%" if route.mode == "canary" else "")
+    return describe(load_manifest(front.manifest).route(ROUTE))
 
 
 def when_at(front, wanted: str, action) -> threading.Thread:
