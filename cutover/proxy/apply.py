@@ -35,8 +35,8 @@ from .render import DEFAULT_LISTEN, fingerprint, render
 
 STATE_FILE = "cutover-proxy.json"
 
-# (route, target mode, target percent) -> a warning to print, or raise to refuse
-Gate = Callable[[Route, str, "int | None"], "str | None"]
+# (route, target mode, target percent): returns to allow the move, raises (MoveRefused) to refuse it
+Gate = Callable[[Route, str, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,6 @@ class MoveResult:
     before: Route
     after: Route
     reloaded: bool  # False when nginx is not running (the change applies at the next start) or moved live
-    warning: str | None
     live: bool = False  # True when the running workers took the change without a reload
 
 
@@ -160,9 +159,10 @@ def move_route(
         before = manifest.route(route_id)
         new_text = set_route_mode(text, route_id, mode, percent, source=source)
         new_manifest = parse_manifest(new_text, source=source)
-        warning = gate(before, mode, percent) if gate is not None else None
+        if gate is not None:
+            gate(before, mode, percent)
         if isinstance(nginx, Envoy):
-            return _move_envoy(manifest_path, nginx, text, new_text, before, new_manifest, route_id, warning)
+            return _move_envoy(manifest_path, nginx, text, new_text, before, new_manifest, route_id)
 
         target = read_target(nginx)
         config = _installed(new_manifest, target)
@@ -171,7 +171,7 @@ def move_route(
             running = client.read()  # unreachable or refused: LiveError, nothing changed
             if running.structure == live.structure(target.apply_to(new_manifest)):
                 _move_live(manifest_path, nginx, client, running, new_text, manifest, new_manifest, config)
-                return MoveResult(before, new_manifest.route(route_id), False, warning, live=True)
+                return MoveResult(before, new_manifest.route(route_id), False, live=True)
 
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet
@@ -186,7 +186,7 @@ def move_route(
                 raise CutoverError(f"cannot write {manifest_path}: {exc.strerror or exc}") from None
             atomic_write(manifest_path, text)
             raise
-        return MoveResult(before, new_manifest.route(route_id), reloaded, warning)
+        return MoveResult(before, new_manifest.route(route_id), reloaded)
 
 
 def _move_live(
@@ -231,7 +231,6 @@ def _move_envoy(
     before: Route,
     new_manifest: Manifest,
     route_id: str,
-    warning: str | None,
 ) -> MoveResult:
     """Envoy: the new routes file taken by the running Envoy and read back, then the manifest written.
 
@@ -247,7 +246,7 @@ def _move_envoy(
     if not running:  # checked and kept for the next start
         door.install(served, target.listen)
         _write_manifest(manifest_path, new_text)
-        return MoveResult(before, after, False, warning)
+        return MoveResult(before, after, False)
     if door.bootstrap_text(served, target.listen) != door.installed_bootstrap():
         raise live.LiveError(
             f"the running Envoy ({door.prefix}) started with other backends or [proxy] settings than "
@@ -260,7 +259,7 @@ def _move_envoy(
         old = target.apply_to(parse_manifest(text, source=str(manifest_path)))
         door.push(old, target.listen)
         raise
-    return MoveResult(before, after, False, warning, live=True)
+    return MoveResult(before, after, False, live=True)
 
 
 def _write_manifest(path: Path, text: str) -> None:

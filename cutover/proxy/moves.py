@@ -82,14 +82,14 @@ def move(
         verdicts: list[str] = []
         overrides: list[str] = []
 
-        def gate(route: Route, mode: str, percent: int | None) -> str | None:
+        def gate(route: Route, mode: str, percent: int | None) -> None:
             toward_modern = modern_share_after(mode, percent) > route.modern_share
             if report is None or repo is None:
                 verdicts.append("not gated (rollback)")
-                return None
+                return
             if not toward_modern:
                 verdicts.append("not gated (toward legacy)")
-                return None
+                return
             warnings = [
                 _serving(project, manifest, route, mode, force),
                 gate_move(route, mode, percent, report=report, repo=repo, force=force),
@@ -98,7 +98,6 @@ def move(
             found = [w for w in warnings if w]
             overrides.extend(found)
             verdicts.append("; ".join(found) if found else readings[-1] if readings else "parity green")
-            return "; ".join(found) or None
 
         def record(outcome: str, before: str, after: str, gate_text: str) -> AuditEntry:
             return audit.record(
