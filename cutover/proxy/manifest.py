@@ -256,9 +256,15 @@ def _route_table(text: str, route_id: str, source: str) -> tuple[tomlkit.TOMLDoc
 def _add_after(table: Table, after: str, key: str, value: Any) -> None:
     # Table.add appends after the table's trailing comments and blank lines, which belong to the next
     # section in the reader's eye; tomlkit's container can insert right after a key instead.
+    # Both are private: tomlkit 0.13 has ``_insert_after``; 0.15 dropped it and kept ``_insert_at``.
+    container = table.value
     try:
-        table.value._insert_after(after, key, value)
-    except (AttributeError, KeyError):  # a future tomlkit without it: still correct, only less tidy
+        if hasattr(container, "_insert_after"):
+            container._insert_after(after, key, value)
+            return
+        index = next(i for i, (k, _) in enumerate(container.body) if k is not None and k.key == after)
+        container._insert_at(index + 1, key, value)
+    except (AttributeError, StopIteration, ValueError):  # a tomlkit with neither: correct, only less tidy
         table.add(key, value)
 
 
