@@ -1,9 +1,16 @@
 """Run cases: reset -> legacy -> capture -> (reset -> legacy again, for noise) -> reset -> modern -> capture
--> compare. One :class:`CaseResult` per case."""
+-> compare. One :class:`CaseResult` per case.
+
+Each exchange is normalised on a thread of the runner's own while the next one is sent: normalising a
+written password hash means verifying it (PBKDF2 at Django's default 10^6 iterations, a fifth of a second,
+with the GIL released), which then runs beside the next request instead of before it. Each exchange is
+still captured alone, in order, from its own reset.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,6 +79,7 @@ class ParityRunner:
         if database is None and fixture is None:
             raise ValueError("a runner without a database needs the fixture's credentials")
         self.fixture: Fixture = database.fixture if database is not None else fixture  # type: ignore[assignment]
+        self._pool: ThreadPoolExecutor | None = None
 
     def prepare(self, cases: Iterable[Case]) -> list[Case]:
         """The cases as they will run (hooks applied), their credentials minted, refused before any runs.
@@ -112,28 +120,38 @@ class ParityRunner:
         """Run every case in order; ``on_result`` is called after each (a progress bar, say)."""
         cases = self.prepare(cases)
         results = []
-        for case in cases:
-            result = self.run_case(case)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
+        try:
+            for case in cases:
+                result = self.run_case(case)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            self.close()
         return results
 
     def run_case(self, case: Case) -> CaseResult:
         """One case, both targets, compared."""
+        pending: list[Future[Observation]] = []
         try:
             case = case.prepared(self.fixture)
-            first = self._observe(self.legacy, case)
-            second = self._observe(self.legacy, case) if self.detect_noise and case.detect_noise else None
-            modern = self._observe(self.modern, case)
+            pending.append(self._observe(self.legacy, case))
+            if self.detect_noise and case.detect_noise:
+                pending.append(self._observe(self.legacy, case))
+            pending.append(self._observe(self.modern, case))
+            observed = [f.result() for f in pending]
         except Exception as exc:  # a transport failure or a broken setup: the case cannot be judged
+            for future in pending:
+                future.cancel()
             return CaseResult(case, "error", error=f"{type(exc).__name__}: {exc}")
+        first, second, modern = observed[0], observed[1] if len(observed) == 3 else None, observed[-1]
         noise = [d.path for d in diff_paths(first.data, second.data)] if second is not None else []
         found = differences(case, first.data, modern.data, noise=noise, rules=self.rules)
         outcome: Outcome = "mismatch" if any(d.kind == "mismatch" for d in found) else "match"
         return CaseResult(case, outcome, found, first, modern)
 
-    def _observe(self, target: Target, case: Case) -> Observation:
+    def _observe(self, target: Target, case: Case) -> Future[Observation]:
+        """Send ``case`` to ``target`` from its own reset and capture it now; normalise it on the side."""
         request = build_request(case, self.fixture)
         before: Snapshot = {}
         if self.database is not None:
@@ -142,4 +160,15 @@ class ParityRunner:
             before = self.database.snapshot() if case.setup_sql else self.database.fixture.rows
         response = target.send(request)
         after = self.database.snapshot() if self.database is not None else {}
-        return observe(case, target, request, response, before, after, self.fixture)
+        return self._normaliser.submit(observe, case, target, request, response, before, after, self.fixture)
+
+    @property
+    def _normaliser(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-normalise")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
