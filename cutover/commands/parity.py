@@ -78,6 +78,14 @@ def parity(
     noise: Annotated[
         bool, typer.Option("--noise/--no-noise", help="Run the legacy twice to detect noise.")
     ] = True,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=32,
+            help="In-process mode: run the cases in N processes at once, each on a throwaway database.",
+        ),
+    ] = 1,
     token: Annotated[
         list[str],
         typer.Option(help="Live mode: USER=KEY, a DRF token for the cases' `token:USER` (repeatable)."),
@@ -97,13 +105,16 @@ def parity(
     ] = None,
 ) -> None:
     """Prove both apps give identical results: a table per route, a diff per mismatch."""
-    from ..parity.session import LiveOptions, SessionOptions, run_in_process, run_live
+    from ..parity.session import LiveOptions, SessionOptions, run_live
+    from ..parity.shards import run_in_jobs
 
     @reports_errors
     def run() -> None:
         if (legacy is None) != (modern is None):
             raise CutoverError("live mode needs both --legacy URL and --modern URL")
         live = legacy is not None
+        if live and jobs != 1:
+            raise CutoverError("--jobs is for in-process mode (live servers share one database)")
         if not live and (reset_database_url or token or session or csrf_secret or secret_key):
             raise CutoverError(
                 "--reset-database-url, --token, --session, --csrf-secret, --secret-key need --legacy/--modern"
@@ -127,7 +138,7 @@ def parity(
         else:
             started = time.monotonic()
             with _progress_bar() as progress:
-                found = run_in_process(project, options, progress=progress)
+                found = run_in_jobs(project, options, jobs, progress=progress)
         _print(found, time.monotonic() - started)
         if found.failed:
             raise typer.Exit(ExitCode.FAILED)

@@ -51,7 +51,20 @@ METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE",
 CsrfMode = Literal["valid", "plain", "missing", "wrong"]
 Hook = Callable[["Case", Any], "Case"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_NO_BODY = object()
+
+
+class _NoBody:
+    """The absence of a JSON body (``None`` is a JSON body): one object, kept one through pickling (a
+    parallel job sends its cases back to the parent)."""
+
+    def __reduce__(self) -> str:
+        return "_NO_BODY"
+
+    def __repr__(self) -> str:
+        return "<no body>"
+
+
+_NO_BODY = _NoBody()
 
 
 class CaseError(ValueError):

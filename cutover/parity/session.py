@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import ProjectConfig
 from ..errors import CutoverError, described
@@ -32,7 +32,7 @@ from .redact import Redactor
 from .runner import CaseResult, ParityRunner
 from .tables import Tables
 
-__all__ = ["LiveOptions", "SessionOptions", "SessionResult", "run_in_process", "run_live"]
+__all__ = ["LiveOptions", "SessionOptions", "SessionResult", "finish", "run_in_process", "run_live"]
 
 DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128
@@ -55,6 +55,7 @@ class SessionOptions:
         None  # in-process: a migrated database to use (it is reset) instead of a throwaway
     )
     modern_app: str | None = None  # in-process: the ASGI app instead of [modern] asgi
+    shard: tuple[int, int] = (0, 1)  # in-process: run every shard[1]-th case from shard[0] (one job's share)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class SessionResult:
     report_path: Path | None
     junit: Path | None
     notes: list[str] = field(default_factory=list)  # what the command should say besides the results
+    routes: list[str] = field(default_factory=list)  # the routes the report lists (the manifest's first)
 
     @property
     def failed(self) -> int:
@@ -335,9 +337,12 @@ def run_in_process(
             legacy_target, modern_target, database, rules=plan.rules, detect_noise=options.noise
         )
         selected = _runner_check(runner, plan.cases)
+        first, step = options.shard
+        selected = selected[first::step]
         results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
         names = ("Django (in-process, WSGI)", f"{modern_spec} (in-process, ASGI)")
-        return _finish(project, options, results, [], runner.fixture, "in-process", names, plan)
+        fixture = runner.fixture
+        return finish(project, options, results, [], fixture, "in-process", names, plan.routes, plan.notes)
 
 
 def _fixture_database(stack: ExitStack, project: ProjectConfig, url: Any, sources: Any) -> FixtureDatabase:
@@ -456,16 +461,22 @@ def run_live(
                               fixture=fixture)  # fmt: skip
         selected = _runner_check(runner, selected)
         results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
-        return _finish(project, options, results, skipped, fixture, "live", (live.legacy, live.modern), plan)
+        names = (live.legacy, live.modern)
+        return finish(project, options, results, skipped, fixture, "live", names, plan.routes, plan.notes)
 
 
 # --- the report ------------------------------------------------------------------------------------------
 
 
-def _finish(
+class _HasSecrets(Protocol):
+    def secrets(self) -> set[str]: ...
+
+
+def finish(
     project: ProjectConfig, options: SessionOptions, results: list[CaseResult], skipped: list[Case],
-    fixture: Fixture, mode: str, names: tuple[str, str], plan: _Plan,
+    fixture: _HasSecrets, mode: str, names: tuple[str, str], routes: list[str], notes: list[str],
 ) -> SessionResult:  # fmt: skip
+    """The report, the JUnit file and the session's result, from its results (redacted by ``fixture``)."""
     from .render import render_result
     from .report import build_report, merge_previous, write_junit, write_report
     from .verdict import Revision, current_revision
@@ -473,7 +484,7 @@ def _finish(
     redactor = Redactor(fixture.secrets())
     revision = current_revision(project.root) or Revision("unknown", True)
     report = build_report(
-        results, redactor, mode=mode, legacy=names[0], modern=names[1], revision=revision, routes=plan.routes
+        results, redactor, mode=mode, legacy=names[0], modern=names[1], revision=revision, routes=routes
     )
     report_path = (options.report or project.parity.report) if options.write_report else None
     if report_path is not None:
@@ -482,5 +493,5 @@ def _finish(
     if options.junit is not None:
         write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor))
     return SessionResult(
-        results, skipped, mode, names, redactor, report, report_path, options.junit, plan.notes
+        results, skipped, mode, names, redactor, report, report_path, options.junit, notes, routes
     )

@@ -1,0 +1,139 @@
+"""Cases in parallel: ``cutover parity --jobs N`` runs N in-process sessions at once and merges them.
+
+Why processes: a session's apps are global to the process that runs them (Django's settings and database
+connections, the port's engine), so one process serves one database. Each job is a process of its own
+(started fresh, not forked from one holding connections) that runs :func:`~.session.run_in_process` on a
+throwaway database of its own: it migrates it, loads the fixture, mints the credentials, plans the same
+cases (the written ones, and the generated ones from the same seed: the same list in every job) and runs
+every Nth of them. Every case still starts from exactly the fixture state of its job's database; the
+minted secrets differ between jobs (random token keys), and the merged report scrubs every job's.
+
+The results come back over a queue as each case ends (the progress bar moves with them) and are put back
+in the order the cases were planned; the report, the JUnit file and the table are made once, here, as a
+single session would make them. A job that fails to set up ends the run with its one-line error; a job
+that dies is named with its exit code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queues
+import signal
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..config import ProjectConfig
+from ..errors import CutoverError, described
+from .runner import CaseResult
+from .session import Progress, SessionOptions, SessionResult, finish, run_in_process
+
+__all__ = ["run_in_jobs"]
+
+_POLL = 0.5  # seconds between looks at the jobs while no message comes
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    values: frozenset[str]
+
+    def secrets(self) -> set[str]:
+        return set(self.values)
+
+
+def run_in_jobs(
+    project: ProjectConfig, options: SessionOptions, jobs: int, progress: Progress | None = None
+) -> SessionResult:
+    """The cases of one in-process session, spread over ``jobs`` processes (see the module doc)."""
+    if jobs == 1:
+        return run_in_process(project, options, progress)
+    if options.database_url:
+        raise CutoverError(
+            "--jobs runs each job on a throwaway database of its own; it cannot share --database-url"
+        )
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue()
+    workers = [
+        context.Process(target=_job, args=(project, options, index, jobs, messages), daemon=True)
+        for index in range(jobs)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        return _collect(project, options, workers, messages, progress)
+    finally:
+        _stop(workers)
+
+
+def _stop(workers: list[Any]) -> None:
+    """Each job still running (another failed, or Ctrl-C) is interrupted, so that it stops its own database
+    and removes it as a session does on Ctrl-C; one that does not end in time is killed."""
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGINT)
+    for worker in workers:
+        worker.join(30)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)
+
+
+def _collect(
+    project: ProjectConfig, options: SessionOptions, workers: list[Any], messages: Any,
+    progress: Progress | None,
+) -> SessionResult:  # fmt: skip
+    results: dict[int, CaseResult] = {}
+    done: dict[int, tuple[Any, ...]] = {}
+    totals: dict[int, int] = {}
+    on_result = None
+    while len(done) < len(workers):
+        try:
+            kind, index, *payload = messages.get(timeout=_POLL)
+        except queues.Empty:
+            for number, worker in enumerate(workers):
+                if number not in done and worker.exitcode is not None:
+                    raise CutoverError(
+                        f"parity job {number + 1} of {len(workers)} died (exit code {worker.exitcode})"
+                    ) from None
+            continue
+        if kind == "error":
+            raise CutoverError(payload[0])
+        if kind == "planned":
+            totals[index] = payload[0]
+            if len(totals) == len(workers) and progress is not None:
+                on_result = progress(sum(totals.values()))
+        elif kind == "result":
+            position, result = payload
+            results[position] = result
+            if on_result is not None:
+                on_result(result)
+        elif kind == "done":
+            done[index] = tuple(payload)
+    ordered = [results[position] for position in sorted(results)]
+    secrets = frozenset().union(*(payload[0] for payload in done.values()))
+    names, routes, notes = done[0][1:]
+    return finish(project, options, ordered, [], _Secrets(secrets), "in-process", names, routes, notes)
+
+
+def _job(project: ProjectConfig, options: SessionOptions, index: int, jobs: int, messages: Any) -> None:
+    """One job: its share of the cases, every result sent as it ends; nothing written (the parent does)."""
+
+    def progress(total: int) -> Any:
+        messages.put(("planned", index, total))
+        count = iter(range(total))
+        return lambda result: messages.put(("result", index, index + next(count) * jobs, result))
+
+    # Started by a shell in the background (or by a test runner), SIGINT may come in ignored: _stop needs it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    mine = replace(options, write_report=False, junit=None, shard=(index, jobs))
+    try:
+        found = run_in_process(project, mine, progress)
+    except KeyboardInterrupt:  # stopped by the parent: the session's own clean-up has run
+        return
+    except CutoverError as exc:
+        messages.put(("error", index, f"parity job {index + 1} of {jobs}: {exc}"))
+        return
+    except Exception as exc:  # an unexpected failure of the job: one line, as any other setup error
+        messages.put(("error", index, f"parity job {index + 1} of {jobs} failed: {described(exc)}"))
+        return
+    messages.put(("done", index, frozenset(found.redactor.secrets), found.names, found.routes, found.notes))
