@@ -63,6 +63,8 @@ def run_in_jobs(
         return _collect(project, options, workers, messages, progress)
     finally:
         _stop(workers)
+        messages.close()
+        messages.join_thread()
 
 
 def _stop(workers: list[Any]) -> None:
@@ -76,6 +78,8 @@ def _stop(workers: list[Any]) -> None:
         if worker.is_alive():
             worker.kill()
             worker.join(5)
+        if not worker.is_alive():
+            worker.close()
 
 
 def _collect(
