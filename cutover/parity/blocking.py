@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 __all__ = [
     "EXTRA_FUNCTIONS",
+    "METADATA",
     "SAMPLE_AFTER",
     "SLOW_STEP_CPU",
     "BlockingCall",
@@ -67,6 +68,13 @@ EXTRA_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("argon2.low_level", "hash_secret"),
     ("argon2.low_level", "verify_secret"),
 )
+
+# File-system metadata calls (blockbuster's os.* functions but reads and writes) count only when the
+# project's own code makes them: libraries make them once per process or connection on the loop
+# (FastAPI locating an endpoint's source file on its first request, asyncpg looking for ~/.pgpass on
+# connect), which is tolerated, and not the port's mistake.
+METADATA = ("os.stat", "os.path.", "os.access", "os.getcwd", "os.readlink", "os.listdir", "os.scandir",
+            "os.statvfs")  # fmt: skip
 
 Kind = Literal["call", "step"]
 
@@ -158,7 +166,7 @@ class _Frames:
             if package == "":
                 where = Path(frame.f_code.co_filename).relative_to(self.root)
                 return f"{where}:{frame.f_lineno} in {frame.f_code.co_name}", tuple(reversed(via))
-            if package and (not via or via[-1] != package):
+            if package and package not in via:
                 via.append(package)
             frame = frame.f_back
         return "", tuple(reversed(via))
@@ -186,6 +194,7 @@ class _Patch:
         checker = getattr(target.module, target.func_name)
         original = target.original_func
         name = target.full_name
+        metadata = name.startswith(METADATA)
         detector = self.detector
         inside = detector._inside
 
@@ -209,7 +218,7 @@ class _Patch:
             finally:
                 held = time.perf_counter() - started
                 inside.value = False
-                detector._record_call(request, name, held, sys._getframe(1))
+                detector._record_call(request, name, held, sys._getframe(1), metadata=metadata)
 
         _install(target.module, target.func_name, recorder)
 
@@ -327,8 +336,12 @@ class BlockingDetector:
 
     # --- recording ----------------------------------------------------------------------------------
 
-    def _record_call(self, request: _Request, name: str, held: float, caller: FrameType | None) -> None:
+    def _record_call(
+        self, request: _Request, name: str, held: float, caller: FrameType | None, *, metadata: bool = False
+    ) -> None:
         frame, via = self.frames.describe(caller)
+        if metadata and via:
+            return  # a library's own file-system lookup (see METADATA)
         request.calls.append(BlockingCall(name, frame, held, via))
 
     def _patch_steps(self) -> None:
