@@ -157,14 +157,15 @@ def verdict(
     generated_at = data.get("generated_at")
     entry = (data.get("routes") or {}).get(route_id)
     counts = (
-        {k: int(entry.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise", "blocked")}
+        {k: int(entry.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise", "blocked")
+         if k != "blocked" or k in entry}  # a report made without the blocking check has no "blocked"
         if isinstance(entry, dict)
         else {}
-    )
+    )  # fmt: skip
     if not counts.get("cases"):  # not run (`cutover parity --route other`), or a route without cases
         return Verdict(route_id, "missing", f"the parity report has no cases for {route_id}")
     assert isinstance(entry, dict)
-    blocking = _blocking(entry, route_id, counts["blocked"])
+    blocking = _blocking(entry, route_id, counts.get("blocked", 0))
     fails = (data.get("blocking") or {}).get("policy", "fail") != "warn"
     passed = (
         entry.get("status") == "green"
