@@ -149,17 +149,28 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def write_junit(results: Sequence[CaseResult], redactor: Redactor, path: Path, render: Any) -> None:
-    """JUnit XML: one test suite per route, one test case per parity case; ``render(result)`` -> text."""
+def write_junit(
+    results: Sequence[CaseResult], redactor: Redactor, path: Path, render: Any,
+    blocking: Mapping[str, Sequence[BlockingCall]] | None = None, blocking_policy: str = "fail",
+) -> None:  # fmt: skip
+    """JUnit XML: one test suite per route, one test case per parity case; ``render(result)`` -> text.
+
+    A case that blocked the modern app's loop is a failure under ``blocking_policy = "fail"`` (its text
+    says what blocked), and says so in its ``system-out`` under ``"warn"``."""
+    from .render import render_blocking
+
+    blocking = blocking or {}
+    fails = blocking_policy == "fail"
     root = ET.Element("testsuites", name="cutover parity")
     by_route: dict[str, list[CaseResult]] = {}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
     for route, route_results in sorted(by_route.items()):
         counts = _counts(route_results)
+        blocked = sum(r.outcome == "match" and bool(blocking.get(r.case.key)) for r in route_results)
         suite = ET.SubElement(
             root, "testsuite", name=route, tests=str(counts["cases"]),
-            failures=str(counts["mismatched"]), errors=str(counts["errors"]),
+            failures=str(counts["mismatched"] + (blocked if fails else 0)), errors=str(counts["errors"]),
         )  # fmt: skip
         for result in route_results:
             elapsed = sum(o.elapsed for o in (result.legacy, result.modern) if o is not None)
@@ -171,6 +182,13 @@ def write_junit(results: Sequence[CaseResult], redactor: Redactor, path: Path, r
             elif result.outcome == "error":
                 error = ET.SubElement(tc, "error", message=redactor.text(result.error))
                 error.text = redactor.text(result.error)
+            calls = blocking.get(result.case.key)
+            if calls:
+                text = render_blocking(result.case, calls, redactor)
+                if fails and result.outcome == "match":
+                    ET.SubElement(tc, "failure", message="a blocking call on the event loop").text = text
+                else:
+                    ET.SubElement(tc, "system-out").text = text
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 

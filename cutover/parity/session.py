@@ -606,7 +606,7 @@ def _finish(
         merge_previous(report, report_path, ran={r.case.route for r in results})
         write_report(report, report_path)
     if options.junit is not None:
-        write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor))
+        write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor), blocking, policy)
     return SessionResult(
         results, skipped, mode, names, redactor, report, report_path, options.junit, plan.notes,
         blocking=blocking or {}, blocking_checked=blocking is not None, blocking_policy=policy,

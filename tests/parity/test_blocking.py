@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,7 @@ def _blocking(report: dict[str, Any], route: str) -> dict[str, list[dict[str, An
 
 @pytest.mark.django_db
 def test_each_mistake_is_reported_on_its_route_with_its_culprit_and_frame(tmp_path, cases):
-    result = _parity(tmp_path, cases, "--modern-app", BROKEN)
+    result = _parity(tmp_path, cases, "--modern-app", BROKEN, "--junit", str(tmp_path / "junit.xml"))
     assert result.exit_code == 1, result.output
     out = result.stdout
     # The comparison still ran, and matched: the blocking calls are reported in addition.
@@ -212,6 +213,12 @@ def test_each_mistake_is_reported_on_its_route_with_its_culprit_and_frame(tmp_pa
     functions = {e["function"] for e in http}
     assert {"socket.socket.connect", "socket.socket.send", "socket.socket.recv"} <= functions, functions
     assert all(e["via"][:1] == ["httpx"] and e["frame"].startswith(PORTS) for e in http)
+
+    junit = {tc.get("name"): tc for tc in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    failure = junit["get-self"].find("failure")
+    assert failure is not None and failure.get("message") == "a blocking call on the event loop"
+    assert "blocked the event loop: time.sleep" in (failure.text or "")
+    assert junit["signup-ok"].find("failure") is None
 
     for route in ("users", "user-detail", "auth-token", "users-me"):
         entry = report["routes"][route]
