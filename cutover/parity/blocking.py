@@ -23,8 +23,9 @@ app's lifespan and its worker threads are never counted):
 
 Each finding names the function, the packages between the project's code and it (``via``), the innermost
 frame of the project's own code (under the project root, outside any installed package and outside the
-toolkit), and how long it held the loop. asyncio's debug mode is not used: it records a traceback for
-every callback (reading source files on the loop) and warns about unrelated resources.
+toolkit), and how long it held the loop. Tolerated: a library's own file-system metadata lookups
+(:data:`METADATA`) and ``logging`` handlers' writes. asyncio's debug mode is not used: it records a
+traceback for every callback (reading source files on the loop) and warns about unrelated resources.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "BlockingCall",
     "BlockingDetector",
     "WatchedTarget",
+    "summary",
 ]
 
 # A step of a handler that is not blocking costs well under a millisecond of CPU; PBKDF2 at Django's
@@ -138,9 +140,8 @@ class _Frames:
     def package(self, filename: str) -> str | None:
         """The installed package of ``filename``; "" for the project's own code; None for the rest
         (the standard library, the toolkit, frozen modules)."""
-        found = self._cache.get(filename, ...)
-        if found is not ...:
-            return found  # type: ignore[return-value]
+        if filename in self._cache:
+            return self._cache[filename]
         result: str | None = None
         for marker in ("/site-packages/", "/dist-packages/"):
             if marker in filename:

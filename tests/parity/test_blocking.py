@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -35,6 +36,17 @@ PORTS = "tests/parity/blocking_ports.py:"
 # --- the detector on a bare ASGI app ---------------------------------------------------------------------
 
 
+def _library_function(source: str, name: str) -> Any:
+    """``name`` from ``source`` compiled as if it were an installed package's code."""
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "/opt/venv/lib/python3.11/site-packages/somelib/__init__.py", "exec"), namespace)
+    return namespace[name]
+
+
+_LIBRARY_STAT = _library_function("import os\ndef lookup(path):\n    return os.stat(path)\n", "lookup")
+_LIBRARY_WAIT = _library_function("import time\ndef wait():\n    time.sleep(0.01)\n", "wait")
+
+
 async def _bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
@@ -49,6 +61,12 @@ async def _bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
             pass
     elif path == "/thread":
         await asyncio.to_thread(time.sleep, 0.01)  # off the loop: fine
+    elif path == "/stat":
+        os.stat(__file__)
+    elif path == "/library-stat":
+        _LIBRARY_STAT(__file__)  # a library's own metadata lookup: tolerated
+    elif path == "/library-sleep":
+        _LIBRARY_WAIT()
     elif path == "/log":
         logging.getLogger("tests.blocking").info("a log record on the loop")
     await asyncio.sleep(0)
@@ -80,6 +98,7 @@ def _found(path: str) -> list[BlockingCall]:
         ("/sleep", "time.sleep", "call"),
         ("/hash", "hashlib.pbkdf2_hmac", "call"),
         ("/cpu", "tests.parity.test_blocking._bare", "step"),
+        ("/stat", "os.stat", "call"),
     ],
 )
 def test_a_blocking_call_is_recorded_with_its_function_frame_and_duration(path, function, kind):
@@ -87,10 +106,18 @@ def test_a_blocking_call_is_recorded_with_its_function_frame_and_duration(path, 
     assert (call.kind, call.function) == (kind, function)
     assert call.frame.startswith("tests/parity/test_blocking.py:") and call.frame.endswith(" in _bare")
     assert call.held >= (0.01 if path == "/sleep" else 0.05 if path == "/cpu" else 0.0)
+    assert call.via == ()
 
 
-@pytest.mark.parametrize("path", ["/", "/thread", "/log"])
-def test_nothing_is_recorded_for_work_off_the_loop_or_a_log_record(path, caplog):
+def test_a_call_made_through_a_library_names_it_and_the_projects_frame():
+    (call,) = _found("/library-sleep")
+    assert (call.function, call.via) == ("time.sleep", ("somelib",))
+    assert call.frame.startswith("tests/parity/test_blocking.py:") and call.frame.endswith(" in _bare")
+    assert call.culprit == "time.sleep (via somelib)"
+
+
+@pytest.mark.parametrize("path", ["/", "/thread", "/log", "/library-stat"])
+def test_nothing_is_recorded_for_work_off_the_loop_a_log_record_or_a_librarys_lookup(path, caplog):
     caplog.set_level(logging.INFO)
     assert _found(path) == []
 
