@@ -97,7 +97,7 @@ class BlockingCall:
         return self.function + (f" (via {' > '.join(self.via)})" if self.via else "")
 
     def describe(self) -> str:
-        held = f"{self.held * 1000:.1f} ms"
+        held = f"{self.held * 1000:.{1 if self.held >= 0.0001 else 3}f} ms"  # a non-blocking-fast call: µs
         where = f" at {self.frame}" if self.frame else " (no frame of the project's own code)"
         if self.kind == "step":
             return f"{self.culprit} held the loop {held} (CPU in one step, no known blocking call){where}"

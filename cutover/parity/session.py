@@ -3,8 +3,10 @@
 In-process (:func:`run_in_process`): the project's settings set up in this process on a throwaway
 PostgreSQL (or the database given), migrated as the config says; the project's own WSGI app and its port's
 ASGI app called in this process with a host ``ALLOWED_HOSTS`` accepts; the fixture loaded and the cases'
-credentials minted. Live (:func:`run_live`): the same cases against servers, resetting a database only
-when one is named.
+credentials minted; the port's event loop watched for blocking calls meanwhile (:mod:`.blocking`). Live
+(:func:`run_live`): the same cases against servers, resetting a database only when one is named.
+:func:`run_async_check` (``cutover check-async``): the in-process setup, the cases sent to the port alone,
+its loop watched, nothing compared.
 
 Every setup error is a :class:`~cutover.errors.CutoverError` of one line (exit 2), raised before any case
 runs and before anything is written. Everything project-specific comes from the :class:`ProjectConfig`.
@@ -415,11 +417,10 @@ def run_in_process(
                 if result.modern is not None:
                     blocking[result.case.key] = modern_target.calls_for(result.modern.request)
         names = ("Django (in-process, WSGI)", f"{setup.modern_spec} (in-process, ASGI)")
-        found = _finish(
+        return _finish(
             project, options, results, [], runner.fixture, "in-process", names, setup.plan,
             blocking=blocking if detector is not None else None,
         )  # fmt: skip
-        return found
 
 
 def run_async_check(
