@@ -435,4 +435,3 @@ def summary(calls: list[BlockingCall]) -> list[tuple[BlockingCall, int, float]]:
     for call in calls:
         groups.setdefault((call.kind, call.function, call.via, call.frame), []).append(call)
     return [(found[0], len(found), max(c.held for c in found)) for found in groups.values()]
-

@@ -51,4 +51,3 @@ def render_blocking(case: Case, calls: Sequence[BlockingCall], redactor: Redacto
         shown = replace(call, held=longest).describe()
         lines.append(f"  blocked the event loop: {redactor.text(shown)}{times}")
     return "\n".join(lines)
-

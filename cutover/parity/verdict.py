@@ -168,9 +168,7 @@ def verdict(
     blocking = _blocking(entry, route_id, counts.get("blocked", 0))
     fails = (data.get("blocking") or {}).get("policy", "fail") != "warn"
     passed = (
-        entry.get("status") == "green"
-        and counts["matched"] == counts["cases"]
-        and not (fails and blocking)
+        entry.get("status") == "green" and counts["matched"] == counts["cases"] and not (fails and blocking)
     )
     warnings = (blocking,) if blocking and not fails else ()
 

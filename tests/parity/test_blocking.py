@@ -215,7 +215,10 @@ def test_each_mistake_is_reported_on_its_route_with_its_culprit_and_frame(tmp_pa
     # The comparison still ran, and matched: the blocking calls are reported in addition.
     assert "all 6 case(s) matched" in out
     assert "5 case(s) made a blocking call on the modern app's event loop: not green" in out
-    assert "users/list-first-page: GET /api/users/ as token:alice\n  blocked the event loop: psycopg.waiting." in out
+    assert (
+        "users/list-first-page: GET /api/users/ as token:alice\n  blocked the event loop: psycopg.waiting."
+        in out
+    )
     assert "held the loop" in out and f"at {PORTS}" in out
 
     report = json.loads((tmp_path / "report.json").read_text())
