@@ -17,8 +17,9 @@ app's lifespan and its worker threads are never counted):
    database answers.
 2. **Slow steps** (``kind = "step"``): one step of the request's work on the loop (one callback,
    ``asyncio.Handle._run``) that burns at least :data:`SLOW_STEP_CPU` of the thread's CPU time beyond the
-   recorded calls. CPU time rather than wall time, so that a busy machine preempting the process is not
-   taken for a blocking call; a watchdog thread samples the loop thread's stack once the step has run
+   recorded calls and the garbage collector's time. CPU time rather than wall time, so that a busy
+   machine preempting the process is not taken for a blocking call; a step that imported a module is a
+   first use, and not reported. A watchdog thread samples the loop thread's stack once the step has run
    :data:`SAMPLE_AFTER`, which names the code that held the loop.
 
 Each finding names the function, the packages between the project's code and it (``via``), the innermost
@@ -31,11 +32,13 @@ traceback for every callback (reading source files on the loop) and warns about 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableSequence
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,6 +278,8 @@ class BlockingDetector:
         self._original_run: Callable[..., Any] | None = None
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._gc_started = 0.0
+        self._gc_spent = 0.0  # CPU seconds the garbage collector took, in whichever thread it ran
 
     # --- activation ---------------------------------------------------------------------------------
 
@@ -285,6 +290,7 @@ class BlockingDetector:
                 patch.activate()
                 self._patches.append(patch)
             self._patch_steps()
+            gc.callbacks.append(self._gc)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -293,6 +299,8 @@ class BlockingDetector:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with suppress(ValueError):
+            gc.callbacks.remove(self._gc)
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
@@ -355,7 +363,7 @@ class BlockingDetector:
             if request is None or not request.open or detector._step is not None:
                 original(self)
                 return
-            step = _Step(request, threading.get_ident(), len(request.calls))
+            step = _Step(request, threading.get_ident(), len(request.calls), detector._gc_spent)
             detector._step = step
             try:
                 original(self)
@@ -367,14 +375,21 @@ class BlockingDetector:
         asyncio.events.Handle._run = _run  # type: ignore[method-assign]
 
     def _end_step(self, step: _Step) -> None:
-        cpu = time.thread_time() - step.cpu
+        cpu = time.thread_time() - step.cpu - (self._gc_spent - step.gc)
         explained = sum(c.held for c in step.request.calls[step.calls :])
-        if cpu - explained < self.slow_step_cpu:
-            return
+        if cpu - explained < self.slow_step_cpu or len(sys.modules) != step.modules:
+            return  # a fast step, or one that imported a module (a first use, as blockbuster allows)
         frame, via, code = step.sample or ("", (), "<not sampled>")
         step.request.calls.append(
             BlockingCall(code, frame, time.perf_counter() - step.wall, via, kind="step")
         )
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        # A full collection can take tens of milliseconds in a big process: the runtime's, not the port's.
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self._gc_spent += time.thread_time() - self._gc_started
 
     def _watch(self) -> None:
         # Samples the loop thread's stack in a step that has run SAMPLE_AFTER: which code holds the loop.
@@ -396,6 +411,8 @@ class _Step:
     request: _Request
     thread: int
     calls: int  # how many calls the request had recorded when the step began
+    gc: float  # the collector's time so far
+    modules: int = field(default_factory=lambda: len(sys.modules))
     wall: float = field(default_factory=time.perf_counter)
     cpu: float = field(default_factory=time.thread_time)
     sample: tuple[str, tuple[str, ...], str] | None = None

@@ -9,10 +9,13 @@ here, so that each run takes seconds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
+import importlib
 import json
 import logging
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -23,7 +26,7 @@ from typer.testing import CliRunner
 
 from cutover.cli import app
 from cutover.config import ConfigError, parse_config
-from cutover.parity.blocking import BlockingCall, BlockingDetector
+from cutover.parity.blocking import SLOW_STEP_CPU, BlockingCall, BlockingDetector
 from cutover.parity.verdict import Revision, verdict
 
 from .apps import this_run_database_url
@@ -67,6 +70,10 @@ async def _bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
         _LIBRARY_STAT(__file__)  # a library's own metadata lookup: tolerated
     elif path == "/library-sleep":
         _LIBRARY_WAIT()
+    elif path == "/gc":
+        gc.collect()  # the runtime's pause, not the port's code
+    elif path == "/import":
+        importlib.import_module(scope["module"])  # a first use: its module-level work runs once
     elif path == "/log":
         logging.getLogger("tests.blocking").info("a log record on the loop")
     await asyncio.sleep(0)
@@ -74,9 +81,9 @@ async def _bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _found(path: str) -> list[BlockingCall]:
+def _found(path: str, slow_step_cpu: float = SLOW_STEP_CPU, **scope: Any) -> list[BlockingCall]:
     async def run() -> list[BlockingCall]:
-        with BlockingDetector(HERE.parents[1]) as detector:
+        with BlockingDetector(HERE.parents[1], slow_step_cpu=slow_step_cpu) as detector:
             wrapped = detector.wrap(_bare)
             time.sleep(0)  # noqa: ASYNC251 - blocking work outside a request: never counted
 
@@ -86,7 +93,7 @@ def _found(path: str) -> list[BlockingCall]:
             async def send(message: dict[str, Any]) -> None:
                 pass
 
-            await wrapped({"type": "http", "path": path, "method": "GET"}, receive, send)
+            await wrapped({"type": "http", "path": path, "method": "GET", **scope}, receive, send)
             return detector.take()
 
     return asyncio.run(run())
@@ -120,6 +127,24 @@ def test_a_call_made_through_a_library_names_it_and_the_projects_frame():
 def test_nothing_is_recorded_for_work_off_the_loop_a_log_record_or_a_librarys_lookup(path, caplog):
     caplog.set_level(logging.INFO)
     assert _found(path) == []
+
+
+def test_a_garbage_collection_in_a_step_is_not_the_ports_cpu():
+    heap = [[i] for i in range(400_000)]  # something for the collector to walk
+    started = time.thread_time()
+    gc.collect()
+    took = time.thread_time() - started
+    assert _found("/gc", slow_step_cpu=took / 3) == []
+    del heap
+
+
+def test_a_step_that_imports_a_module_is_a_first_use_not_reported(tmp_path, monkeypatch):
+    (tmp_path / "heavy_module_for_the_test.py").write_text(
+        "import time\nstarted = time.thread_time()\nwhile time.thread_time() - started < 0.08:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _found("/import", module="heavy_module_for_the_test") == []
+    assert "heavy_module_for_the_test" in sys.modules
 
 
 def test_the_functions_are_restored_afterwards():
