@@ -19,8 +19,9 @@ app's lifespan and its worker threads are never counted):
    ``asyncio.Handle._run``) that burns at least :data:`SLOW_STEP_CPU` of the thread's CPU time beyond the
    recorded calls and the garbage collector's time. CPU time rather than wall time, so that a busy
    machine preempting the process is not taken for a blocking call; a step that imported a module is a
-   first use, and not reported. A watchdog thread samples the loop thread's stack once the step has run
-   :data:`SAMPLE_AFTER`, which names the code that held the loop.
+   first use, and not reported. A watchdog thread samples the loop thread's stack in a step that has run
+   :data:`SAMPLE_AFTER` (it looks every :data:`WATCH_PERIOD` while a request is in flight, and sleeps
+   otherwise), which names the code that held the loop.
 
 Each finding names the function, the packages between the project's code and it (``via``), the innermost
 frame of the project's own code (under the project root, outside any installed package and outside the
@@ -49,6 +50,7 @@ __all__ = [
     "EXTRA_FUNCTIONS",
     "METADATA",
     "SAMPLE_AFTER",
+    "WATCH_PERIOD",
     "SLOW_STEP_CPU",
     "BlockingCall",
     "BlockingDetector",
@@ -60,8 +62,11 @@ __all__ = [
 # 10^6 iterations costs ~0.5 s, a JSON dump of a big page a few ms. 50 ms of one thread's CPU in one step
 # is work that belongs in a thread (or a smaller page).
 SLOW_STEP_CPU = 0.050
-# When the watchdog samples the loop thread's stack inside a step that is still running.
-SAMPLE_AFTER = 0.020
+# The watchdog looks at the loop thread every WATCH_PERIOD while a request is in flight (and sleeps
+# otherwise), and samples the stack of a step that has run SAMPLE_AFTER: a step long enough to report
+# (SLOW_STEP_CPU) is running at two of its ticks at least.
+WATCH_PERIOD = SLOW_STEP_CPU / 2
+SAMPLE_AFTER = 0.010
 # Blocking functions blockbuster does not know: (module path, attribute), patched when importable.
 EXTRA_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("psycopg.waiting", "wait"),  # every synchronous psycopg 3 query waits for the server here
@@ -277,6 +282,7 @@ class BlockingDetector:
         self._step: _Step | None = None
         self._original_run: Callable[..., Any] | None = None
         self._stop = threading.Event()
+        self._busy = threading.Event()  # a request is in flight: the watchdog looks
         self._watchdog: threading.Thread | None = None
         self._gc_started = 0.0
         self._gc_spent = 0.0  # CPU seconds the garbage collector took, in whichever thread it ran
@@ -302,6 +308,7 @@ class BlockingDetector:
         with suppress(ValueError):
             gc.callbacks.remove(self._gc)
         self._stop.set()
+        self._busy.set()
         if self._watchdog is not None:
             self._watchdog.join()
         if self._original_run is not None:
@@ -322,6 +329,7 @@ class BlockingDetector:
                 return
             request = _Request(asyncio.get_running_loop())
             token = _CURRENT.set(request)
+            self._busy.set()
             try:
                 # The app's work starts in a step of its own, one that runs with the request set: the
                 # step timing (which reads the context a step starts with) sees all of it.
@@ -329,6 +337,7 @@ class BlockingDetector:
                 await app(scope, receive, send)
             finally:
                 request.open = False
+                self._busy.clear()
                 _CURRENT.reset(token)
                 self._finished.append(request)
 
@@ -393,7 +402,9 @@ class BlockingDetector:
 
     def _watch(self) -> None:
         # Samples the loop thread's stack in a step that has run SAMPLE_AFTER: which code holds the loop.
-        while not self._stop.wait(SAMPLE_AFTER / 2):
+        while not self._stop.is_set():
+            if not self._busy.wait(1.0) or self._stop.wait(WATCH_PERIOD):
+                continue
             step = self._step
             if step is None or step.sample is not None:
                 continue
