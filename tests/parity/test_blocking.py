@@ -81,10 +81,12 @@ async def _bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _found(path: str, slow_step_cpu: float = SLOW_STEP_CPU, **scope: Any) -> list[BlockingCall]:
+def _found(
+    path: str, slow_step_cpu: float = SLOW_STEP_CPU, app: Any = _bare, **scope: Any
+) -> list[BlockingCall]:
     async def run() -> list[BlockingCall]:
         with BlockingDetector(HERE.parents[1], slow_step_cpu=slow_step_cpu) as detector:
-            wrapped = detector.wrap(_bare)
+            wrapped = detector.wrap(app)
             time.sleep(0)  # noqa: ASYNC251 - blocking work outside a request: never counted
 
             async def receive() -> dict[str, Any]:
@@ -93,7 +95,8 @@ def _found(path: str, slow_step_cpu: float = SLOW_STEP_CPU, **scope: Any) -> lis
             async def send(message: dict[str, Any]) -> None:
                 pass
 
-            await wrapped({"type": "http", "path": path, "method": "GET", **scope}, receive, send)
+            request = {"type": "http", "path": path, "method": "GET", "headers": [], "query_string": b""}
+            await wrapped({**request, **scope}, receive, send)
             return detector.take()
 
     return asyncio.run(run())
@@ -145,6 +148,27 @@ def test_a_step_that_imports_a_module_is_a_first_use_not_reported(tmp_path, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _found("/import", module="heavy_module_for_the_test") == []
     assert "heavy_module_for_the_test" in sys.modules
+
+
+def test_fastapi_runs_a_def_endpoint_in_a_thread_and_an_async_def_one_on_the_loop():
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/def")
+    def in_a_thread() -> dict[str, str]:
+        time.sleep(0.01)  # FastAPI runs a def endpoint in its threadpool: fine
+        return {}
+
+    @api.get("/async-def")
+    async def on_the_loop() -> dict[str, str]:
+        time.sleep(0.01)  # noqa: ASYNC251 - the mistake
+        return {}
+
+    assert _found("/def", app=api) == []
+    (call,) = _found("/async-def", app=api)
+    assert call.function == "time.sleep" and call.frame.endswith(" in on_the_loop")
+    assert call.via == ()  # called by the project's own code directly: fastapi is below it, not between
 
 
 def test_the_functions_are_restored_afterwards():
