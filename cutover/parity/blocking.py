@@ -50,8 +50,8 @@ __all__ = [
     "EXTRA_FUNCTIONS",
     "METADATA",
     "SAMPLE_AFTER",
-    "WATCH_PERIOD",
     "SLOW_STEP_CPU",
+    "WATCH_PERIOD",
     "BlockingCall",
     "BlockingDetector",
     "WatchedTarget",
@@ -64,7 +64,7 @@ __all__ = [
 SLOW_STEP_CPU = 0.050
 # The watchdog looks at the loop thread every WATCH_PERIOD while a request is in flight (and sleeps
 # otherwise), and samples the stack of a step that has run SAMPLE_AFTER: a step long enough to report
-# (SLOW_STEP_CPU) is running at two of its ticks at least.
+# (SLOW_STEP_CPU) is still running at one of its ticks at least.
 WATCH_PERIOD = SLOW_STEP_CPU / 2
 SAMPLE_AFTER = 0.010
 # Blocking functions blockbuster does not know: (module path, attribute), patched when importable.
