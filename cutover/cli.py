@@ -38,7 +38,7 @@ def _options(
 
 def _register() -> None:
     # Commands import downward only (errors, engines), never this module: no import circle.
-    from .commands import audit, bench, init, metrics, parity, promote, schema, shadow, up
+    from .commands import audit, bench, check_async, init, metrics, parity, promote, schema, shadow, up
     from .commands import dashboard as dashboard_cmd
     from .commands import routes as routing
 
@@ -48,6 +48,7 @@ def _register() -> None:
     routing.register(app)
     promote.register(app)
     parity.register(app)
+    check_async.register(app)
     audit.register(app)
     dashboard_cmd.register(app)
     app.add_typer(schema.app, name="schema")

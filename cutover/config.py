@@ -107,6 +107,7 @@ class ParityConfig:
     fixture: tuple[str, ...] = ()  # Django fixture files, .sql files or module:function factories
     tables: tuple[str, ...] | None = None  # None: every table of the project's own apps' models
     hashed: tuple[str, ...] | None = None  # None: the user model's password column
+    blocking: str = "fail"  # a blocking call on the port's event loop: "fail" (not green) or "warn"
 
 
 @dataclass(frozen=True)
@@ -436,6 +437,10 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
         fixture=parity.strings("fixture") or (),
         tables=parity.strings("tables"),
         hashed=parity.strings("hashed"),
+        blocking=parity.string(
+            "blocking", "fail", pattern=re.compile(r"^(fail|warn)$"), expected="'fail' or 'warn'"
+        )
+        or "fail",
     )
     parity.done()
 

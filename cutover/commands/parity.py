@@ -4,7 +4,11 @@ The command parses its options (defaults from the project config), calls one ses
 (:func:`cutover.parity.session.run_in_process`, or :func:`~cutover.parity.session.run_live` with
 ``--legacy URL --modern URL``) and prints what it found.
 
-Exit status: 0 every case matched, 1 a mismatch (or a case that could not run), 2 a usage or setup error.
+In-process, the modern app's event loop is watched for blocking calls meanwhile (``--no-blocking-check``
+turns it off): what blocked is printed per case and counted per route, beside the comparison.
+
+Exit status: 0 every case matched, 1 a mismatch (or a case that could not run, or, with ``[parity]
+blocking = "fail"``, a blocking call on the modern app's loop), 2 a usage or setup error.
 """
 
 from __future__ import annotations
@@ -65,6 +69,13 @@ def parity(
         str | None,
         typer.Option(help="In-process mode: the ASGI app (module:attribute); default: [modern] asgi."),
     ] = None,
+    blocking_check: Annotated[
+        bool,
+        typer.Option(
+            "--blocking-check/--no-blocking-check",
+            help="In-process mode: report blocking calls on the modern app's event loop ([parity] blocking).",
+        ),
+    ] = True,
     cases_dir: Annotated[
         Path | None, typer.Option("--cases", help="Directory of case files; default: [parity] cases.")
     ] = None,
@@ -123,7 +134,7 @@ def parity(
         options = SessionOptions(
             routes=tuple(route), cases=cases_dir, rules=rules_file, report=report,
             write_report=write_report_file, junit=junit, generated=generated, seed=seed, noise=noise,
-            database_url=database_url, modern_app=modern_app,
+            database_url=database_url, modern_app=modern_app, blocking_check=blocking_check,
         )  # fmt: skip
         if live:
             assert legacy is not None and modern is not None
@@ -171,27 +182,41 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
 
 
 def _print(found: Any, seconds: float) -> None:
-    from ..parity.render import render_result
+    from ..parity.render import render_blocking, render_result
 
     results = found.results
     for result in results:
         if result.outcome != "match":
             console.print(render_result(result, found.redactor), markup=False, soft_wrap=True)
             console.print()
+    for result in results:
+        calls = found.blocking.get(result.case.key)
+        if calls:
+            console.print(render_blocking(result.case, calls, found.redactor), markup=False, soft_wrap=True)
+            console.print()
+    checked = found.blocking_checked
     table = Table(title=f"parity: {found.names[0]} vs {found.names[1]}")
-    for column in ("route", "cases", "matched", "mismatched", "errors", "noise", "status"):
+    columns = ["route", "cases", "matched", "mismatched", "errors", "noise"]
+    for column in [*columns, *(["blocking"] if checked else []), "status"]:
         table.add_column(column, justify="left" if column in ("route", "status") else "right")
     by_route: dict[str, list[Any]] = {}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
+    fails = found.blocking_policy == "fail"
     for route_id, route_results in sorted(by_route.items()):
         matched = sum(r.outcome == "match" for r in route_results)
+        blocked = sum(bool(found.blocking.get(r.case.key)) for r in route_results)
+        if matched == len(route_results) and not (blocked and fails):
+            status = "[yellow]green, blocking[/yellow]" if blocked else "[green]green[/green]"
+        else:
+            status = "[red]red[/red]"
         table.add_row(
             route_id, str(len(route_results)), str(matched),
             str(sum(r.outcome == "mismatch" for r in route_results)),
             str(sum(r.outcome == "error" for r in route_results)),
             str(sum(bool(r.noise) for r in route_results)),
-            "[green]green[/green]" if matched == len(route_results) else "[red]red[/red]",
+            *([str(blocked)] if checked else []),
+            status,
         )  # fmt: skip
     console.print(table)
     for note in found.notes:
@@ -207,7 +232,14 @@ def _print(found: Any, seconds: float) -> None:
         console.print(f"junit: {found.junit}", markup=False)
     # The whole run, its setup included (a throwaway database, migrations, the fixture): what a CI job waits.
     pace = f"in {seconds:.1f} s, {len(results) / seconds:.1f} cases/s" if seconds > 0 else ""
-    if found.failed:
-        console.print(f"{found.failed} of {len(results)} case(s) did not match {pace}", markup=False)
+    if found.blocked:
+        verdict = "not green" if found.blocking_policy == "fail" else 'a warning ([parity] blocking = "warn")'
+        console.print(
+            f"{found.blocked} case(s) made a blocking call on the modern app's event loop: {verdict}",
+            markup=False,
+        )
+    mismatched = sum(r.outcome != "match" for r in results)
+    if mismatched:
+        console.print(f"{mismatched} of {len(results)} case(s) did not match {pace}", markup=False)
     else:
         console.print(f"all {len(results)} case(s) matched {pace}", markup=False)

@@ -90,6 +90,7 @@ def _tables(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) 
     parity.add("cases", cases)
     parity.add(tomlkit.comment('rules = "parity/rules.toml"   # differences you accept, with their reasons'))
     parity.add(tomlkit.comment('fixture = ["fixtures/data.json"]   # the data every case starts from'))
+    parity.add(tomlkit.comment('blocking = "fail"   # or "warn": a blocking call on the port\'s event loop'))
     if facts.tables:
         parity.add(tomlkit.comment(f"tables (default, the project's own apps): {', '.join(facts.tables)}"))
     schemes = ", ".join(facts.schemes) or "none"

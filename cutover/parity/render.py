@@ -1,14 +1,18 @@
-"""Readable text for a case result: what was sent, and each place the two apps differed."""
+"""Readable text for a case result: what was sent, each place the two apps differed, what blocked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from .blocking import BlockingCall, summary
+from .cases import Case
 from .redact import Redactor
 from .runner import CaseResult
 
-__all__ = ["render_result"]
+__all__ = ["render_blocking", "render_result"]
 
 
 def _show(value: Any) -> str:
@@ -35,4 +39,15 @@ def render_result(result: CaseResult, redactor: Redactor) -> str:
         lines.append(f"    modern: {_show(modern)}" + ("  (secret values differ)" if masked else ""))
     for d in result.ignored:
         lines.append(f"  ignored {d.path}: {d.reason}")
+    return "\n".join(lines)
+
+
+def render_blocking(case: Case, calls: Sequence[BlockingCall], redactor: Redactor) -> str:
+    """The case, and what blocked the modern app's event loop while it ran: one line per function and
+    frame (``x3`` when it happened three times; the longest hold)."""
+    lines = [f"{case.key}: {redactor.text(case.describe())}"]
+    for call, count, longest in summary(list(calls)):
+        times = f" (x{count}, the longest)" if count > 1 else ""
+        shown = replace(call, held=longest).describe()
+        lines.append(f"  blocked the event loop: {redactor.text(shown)}{times}")
     return "\n".join(lines)

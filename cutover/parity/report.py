@@ -11,30 +11,37 @@ JSON format (``"format": 1``)::
       "routes": {
         "orders": {
           "status": "green" | "red",
-          "cases": 60, "matched": 60, "mismatched": 0, "errors": 0, "noise": 2,
+          "cases": 60, "matched": 60, "mismatched": 0, "errors": 0, "noise": 2, "blocked": 0,
           "mismatches": [{"case": "orders/x", "description": "...", "request": {...},
-                          "differences": [{"path": "...", "legacy": ..., "modern": ...}], "error": ""}]
+                          "differences": [{"path": "...", "legacy": ..., "modern": ...}], "error": ""}],
+          "blocking": [{"case": "orders/x", "kind": "call", "function": "time.sleep", "via": [],
+                        "frame": "service/routes/orders.py:42 in list_orders", "held_ms": 50.1}]
         }
       },
-      "totals": {"cases": ..., "matched": ..., "mismatched": ..., "errors": ..., "noise": ...}
+      "blocking": {"checked": true, "policy": "fail" | "warn"},
+      "totals": {"cases": ..., "matched": ..., "mismatched": ..., "errors": ..., "noise": ..., "blocked": ...}
     }
 
 Every value in it has passed through the redactor: no credential, cookie, CSRF token or password.
-A route's status is green only with at least one case and every case matched. The routes listed are the
-manifest's and those of the cases run: a route not run is red with no cases (unless kept from a previous
-report of the same revision, :func:`merge_previous`). Whether a green route may move for the code checked
-out now is :func:`cutover.parity.verdict.verdict`'s answer.
+A route's status is green only with at least one case and every case matched, and (``[parity] blocking =
+"fail"``, the default) no case made a blocking call on the modern app's event loop
+(:mod:`cutover.parity.blocking`; ``"warn"`` lists them and leaves the status to the comparison).
+``blocked`` counts the cases that did; ``blocking`` lists what blocked, once per case, function and frame.
+The routes listed are the manifest's and those of the cases run: a route not run is red with no cases
+(unless kept from a previous report of the same revision, :func:`merge_previous`). Whether a green route
+may move for the code checked out now is :func:`cutover.parity.verdict.verdict`'s answer.
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .blocking import BlockingCall, summary
 from .redact import Redactor
 from .runner import CaseResult
 from .verdict import FORMAT, Revision, current_revision
@@ -42,14 +49,30 @@ from .verdict import FORMAT, Revision, current_revision
 __all__ = ["build_report", "merge_previous", "write_junit", "write_report"]
 
 
-def _counts(results: Sequence[CaseResult]) -> dict[str, int]:
-    return {
+def _counts(
+    results: Sequence[CaseResult], blocking: Mapping[str, Sequence[BlockingCall]] | None = None
+) -> dict[str, int]:
+    counts = {
         "cases": len(results),
         "matched": sum(r.outcome == "match" for r in results),
         "mismatched": sum(r.outcome == "mismatch" for r in results),
         "errors": sum(r.outcome == "error" for r in results),
         "noise": sum(bool(r.noise) for r in results),
     }
+    if blocking is not None:
+        counts["blocked"] = sum(bool(blocking.get(r.case.key)) for r in results)
+    return counts
+
+
+def blocking_entries(case: str, calls: Sequence[BlockingCall]) -> list[dict[str, Any]]:
+    """The report's entries for one case's blocking calls: one per kind, function and frame."""
+    entries = []
+    for call, count, longest in summary(list(calls)):
+        entry = {"case": case, **call.as_dict(), "held_ms": round(longest * 1000, 3)}
+        if count > 1:
+            entry["count"] = count
+        entries.append(entry)
+    return entries
 
 
 def _entry(result: CaseResult, redactor: Redactor) -> dict[str, Any]:
@@ -79,15 +102,19 @@ def _entry(result: CaseResult, redactor: Redactor) -> dict[str, Any]:
 def build_report(
     results: Sequence[CaseResult], redactor: Redactor, *, mode: str, legacy: str, modern: str,
     revision: Revision | None = None, routes: Iterable[str] = (),
+    blocking: Mapping[str, Sequence[BlockingCall]] | None = None, blocking_policy: str = "fail",
 ) -> dict[str, Any]:  # fmt: skip
-    """The JSON-ready report of a run (redacted)."""
+    """The JSON-ready report of a run (redacted); ``blocking`` (case key -> calls) when the modern app's
+    loop was watched, None when it was not."""
     by_route: dict[str, list[CaseResult]] = {r: [] for r in routes}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
     report_routes = {}
     for route, route_results in sorted(by_route.items()):
-        counts = _counts(route_results)
+        counts = _counts(route_results, blocking)
         green = counts["cases"] > 0 and counts["matched"] == counts["cases"]
+        if blocking_policy == "fail" and counts.get("blocked"):
+            green = False
         report_routes[route] = {
             "status": "green" if green else "red",
             **counts,
@@ -95,6 +122,12 @@ def build_report(
             "noise_paths": sorted({f"{r.case.id}: {d.path}" for r in route_results for d in r.noise}),
             "ignored": sorted({f"{d.path}: {d.reason}" for r in route_results for d in r.ignored}),
         }
+        if blocking is not None:
+            report_routes[route]["blocking"] = [
+                redactor.value(entry)
+                for r in route_results
+                for entry in blocking_entries(r.case.key, blocking.get(r.case.key, ()))
+            ]
     return {
         "format": FORMAT,
         "generated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -103,7 +136,8 @@ def build_report(
         "legacy": legacy,
         "modern": modern,
         "routes": report_routes,
-        "totals": _counts(results),
+        "blocking": {"checked": blocking is not None, "policy": blocking_policy},
+        "totals": _counts(results, blocking),
     }
 
 
@@ -115,17 +149,28 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def write_junit(results: Sequence[CaseResult], redactor: Redactor, path: Path, render: Any) -> None:
-    """JUnit XML: one test suite per route, one test case per parity case; ``render(result)`` -> text."""
+def write_junit(
+    results: Sequence[CaseResult], redactor: Redactor, path: Path, render: Any,
+    blocking: Mapping[str, Sequence[BlockingCall]] | None = None, blocking_policy: str = "fail",
+) -> None:  # fmt: skip
+    """JUnit XML: one test suite per route, one test case per parity case; ``render(result)`` -> text.
+
+    A case that blocked the modern app's loop is a failure under ``blocking_policy = "fail"`` (its text
+    says what blocked), and says so in its ``system-out`` under ``"warn"``."""
+    from .render import render_blocking
+
+    blocking = blocking or {}
+    fails = blocking_policy == "fail"
     root = ET.Element("testsuites", name="cutover parity")
     by_route: dict[str, list[CaseResult]] = {}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
     for route, route_results in sorted(by_route.items()):
         counts = _counts(route_results)
+        blocked = sum(r.outcome == "match" and bool(blocking.get(r.case.key)) for r in route_results)
         suite = ET.SubElement(
             root, "testsuite", name=route, tests=str(counts["cases"]),
-            failures=str(counts["mismatched"]), errors=str(counts["errors"]),
+            failures=str(counts["mismatched"] + (blocked if fails else 0)), errors=str(counts["errors"]),
         )  # fmt: skip
         for result in route_results:
             elapsed = sum(o.elapsed for o in (result.legacy, result.modern) if o is not None)
@@ -137,6 +182,13 @@ def write_junit(results: Sequence[CaseResult], redactor: Redactor, path: Path, r
             elif result.outcome == "error":
                 error = ET.SubElement(tc, "error", message=redactor.text(result.error))
                 error.text = redactor.text(result.error)
+            calls = blocking.get(result.case.key)
+            if calls:
+                text = render_blocking(result.case, calls, redactor)
+                if fails and result.outcome == "match":
+                    ET.SubElement(tc, "failure", message="a blocking call on the event loop").text = text
+                else:
+                    ET.SubElement(tc, "system-out").text = text
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 

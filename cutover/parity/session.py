@@ -3,8 +3,10 @@
 In-process (:func:`run_in_process`): the project's settings set up in this process on a throwaway
 PostgreSQL (or the database given), migrated as the config says; the project's own WSGI app and its port's
 ASGI app called in this process with a host ``ALLOWED_HOSTS`` accepts; the fixture loaded and the cases'
-credentials minted. Live (:func:`run_live`): the same cases against servers, resetting a database only
-when one is named.
+credentials minted; the port's event loop watched for blocking calls meanwhile (:mod:`.blocking`). Live
+(:func:`run_live`): the same cases against servers, resetting a database only when one is named.
+:func:`run_async_check` (``cutover check-async``): the in-process setup, the cases sent to the port alone,
+its loop watched, nothing compared.
 
 Every setup error is a :class:`~cutover.errors.CutoverError` of one line (exit 2), raised before any case
 runs and before anything is written. Everything project-specific comes from the :class:`ProjectConfig`.
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 from ..config import ProjectConfig
 from ..errors import CutoverError, described
+from .blocking import BlockingCall, BlockingDetector, WatchedTarget
 from .cases import Case, CaseError, load_cases
 from .compare import load_rules
 from .fixture import Fixture, FixtureDatabase, parse_sources
@@ -32,7 +35,16 @@ from .redact import Redactor
 from .runner import CaseResult, ParityRunner
 from .tables import Tables
 
-__all__ = ["LiveOptions", "SessionOptions", "SessionResult", "finish", "run_in_process", "run_live"]
+__all__ = [
+    "AsyncCheckResult",
+    "LiveOptions",
+    "SessionOptions",
+    "SessionResult",
+    "finish",
+    "run_async_check",
+    "run_in_process",
+    "run_live",
+]
 
 DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128
@@ -56,6 +68,7 @@ class SessionOptions:
     )
     modern_app: str | None = None  # in-process: the ASGI app instead of [modern] asgi
     shard: tuple[int, int] = (0, 1)  # in-process: run every shard[1]-th case from shard[0] (one job's share)
+    blocking_check: bool = True  # in-process: watch the modern app's event loop for blocking calls
 
 
 @dataclass(frozen=True)
@@ -80,10 +93,37 @@ class SessionResult:
     junit: Path | None
     notes: list[str] = field(default_factory=list)  # what the command should say besides the results
     routes: list[str] = field(default_factory=list)  # the routes the report lists (the manifest's first)
+    blocking: dict[str, list[BlockingCall]] = field(default_factory=dict)  # case key -> what blocked
+    blocking_checked: bool = False
+    blocking_policy: str = "fail"
+
+    @property
+    def blocked(self) -> int:
+        """How many cases made a blocking call on the modern app's event loop."""
+        return sum(bool(self.blocking.get(r.case.key)) for r in self.results)
 
     @property
     def failed(self) -> int:
-        return sum(r.outcome != "match" for r in self.results)
+        """Cases that did not match, or (``[parity] blocking = "fail"``) blocked the loop."""
+        fails = self.blocking_policy == "fail"
+        return sum(
+            r.outcome != "match" or (fails and bool(self.blocking.get(r.case.key))) for r in self.results
+        )
+
+
+@dataclass
+class AsyncCheckResult:
+    """What ``cutover check-async`` found: per case run, the blocking calls (none: an empty list)."""
+
+    cases: list[Case]
+    blocking: dict[str, list[BlockingCall]]
+    errors: dict[str, str]  # case key -> why the request failed (a transport error)
+    modern: str
+    redactor: Redactor
+
+    @property
+    def blocked(self) -> int:
+        return sum(bool(self.blocking.get(c.key)) for c in self.cases)
 
 
 Progress = Callable[[int], Callable[[CaseResult], Any]]  # total -> on_result
@@ -286,13 +326,21 @@ def _runner_check(runner: ParityRunner, cases: list[Case]) -> list[Case]:
 # --- in-process ------------------------------------------------------------------------------------------
 
 
-def run_in_process(
-    project: ProjectConfig, options: SessionOptions, progress: Progress | None = None
-) -> SessionResult:
-    """Run the parity cases with both apps in this process (see the module docstring)."""
+@dataclass
+class _InProcess:
+    """Everything an in-process session sets up before its targets: Django, the database, the app."""
+
+    modern_spec: str
+    app: Any
+    database: FixtureDatabase
+    plan: _Plan
+    origin: str
+
+
+def _set_up_in_process(stack: ExitStack, project: ProjectConfig, options: SessionOptions) -> _InProcess:
     from django.conf import settings
 
-    from .targets import ASGITarget, allowed_origin, django_wsgi_target
+    from .targets import allowed_origin
 
     cases, rules, _ = _read_cases(project, options)
     sources = parse_sources(project.parity.fixture, project.root, f"{project.where}: [parity] fixture")
@@ -302,47 +350,123 @@ def run_in_process(
             f"no ASGI app to compare with: set [modern] asgi in {project.where}, or --modern-app"
         )
     url = _parse_url(options.database_url)
+    if settings.configured:
+        if url is None:
+            raise CutoverError(
+                "Django is already configured in this process: pass --database-url for its database"
+            )
+        _check_same_database(url)
+    else:
+        settings_module(project)  # before a database is started for nothing
+        explicit = url is not None
+        if url is None:
+            url = stack.enter_context(_throwaway_database())
+        configure_django(project, url)
+        if project.database.migrates(explicit_url=explicit):
+            _migrate()
+    app = _asgi_app(modern_spec, project.root)
+    database = _fixture_database(stack, project, url, sources)
+    database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
+    plan = _plan(project, options, cases, rules)
+    try:
+        origin = allowed_origin()
+    except ValueError as exc:
+        raise CutoverError(str(exc)) from None
+    return _InProcess(modern_spec, app, database, plan, origin)
+
+
+def _modern_target(
+    stack: ExitStack, setup: _InProcess, detector: BlockingDetector | None
+) -> WatchedTarget | Any:
+    """The modern app's in-process target; watched for blocking calls when ``detector`` is given."""
+    from .targets import ASGITarget
+
+    app = detector.wrap(setup.app) if detector is not None else setup.app
+    try:
+        target = ASGITarget(app, "modern", origin=setup.origin)
+    except Exception as exc:
+        raise CutoverError(f"the ASGI app {setup.modern_spec} failed to start: {described(exc)}") from exc
+    stack.callback(target.close)
+    return detector.target(target) if detector is not None else target
+
+
+def run_in_process(
+    project: ProjectConfig, options: SessionOptions, progress: Progress | None = None
+) -> SessionResult:
+    """Run the parity cases with both apps in this process (see the module docstring).
+
+    With ``options.blocking_check`` the modern app's event loop is watched meanwhile
+    (:mod:`cutover.parity.blocking`): what blocked it is reported per case, beside the comparison.
+    """
+    from .targets import django_wsgi_target
+
     with ExitStack() as stack:
-        if settings.configured:
-            if url is None:
-                raise CutoverError(
-                    "Django is already configured in this process: pass --database-url for its database"
-                )
-            _check_same_database(url)
-        else:
-            settings_module(project)  # before a database is started for nothing
-            explicit = url is not None
-            if url is None:
-                url = stack.enter_context(_throwaway_database())
-            configure_django(project, url)
-            if project.database.migrates(explicit_url=explicit):
-                _migrate()
-        app = _asgi_app(modern_spec, project.root)
-        database = _fixture_database(stack, project, url, sources)
-        database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
-        plan = _plan(project, options, cases, rules)
-        try:
-            origin = allowed_origin()
-        except ValueError as exc:
-            raise CutoverError(str(exc)) from None
-        legacy_target = django_wsgi_target(app=_wsgi_app(project), origin=origin)
+        setup = _set_up_in_process(stack, project, options)
+        legacy_target = django_wsgi_target(app=_wsgi_app(project), origin=setup.origin)
         stack.callback(legacy_target.close)
         _quieten_django(stack)
-        try:
-            modern_target = ASGITarget(app, "modern", origin=origin)
-        except Exception as exc:
-            raise CutoverError(f"the ASGI app {modern_spec} failed to start: {described(exc)}") from exc
-        stack.callback(modern_target.close)
+        # Entered before the modern target: the app's shutdown runs while its functions are still patched
+        # (harmlessly: only requests are watched), and the originals are back once the session is over.
+        detector = stack.enter_context(BlockingDetector(project.root)) if options.blocking_check else None
+        modern_target = _modern_target(stack, setup, detector)
         runner = ParityRunner(
-            legacy_target, modern_target, database, rules=plan.rules, detect_noise=options.noise
+            legacy_target, modern_target, setup.database, rules=setup.plan.rules, detect_noise=options.noise
         )
-        selected = _runner_check(runner, plan.cases)
+        selected = _runner_check(runner, setup.plan.cases)
         first, step = options.shard
         selected = selected[first::step]
         results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
-        names = ("Django (in-process, WSGI)", f"{modern_spec} (in-process, ASGI)")
-        fixture = runner.fixture
-        return finish(project, options, results, [], fixture, "in-process", names, plan.routes, plan.notes)
+        blocking: dict[str, list[BlockingCall]] = {}
+        if isinstance(modern_target, WatchedTarget):
+            for result in results:
+                if result.modern is not None:
+                    blocking[result.case.key] = modern_target.calls_for(result.modern.request)
+        names = ("Django (in-process, WSGI)", f"{setup.modern_spec} (in-process, ASGI)")
+        return finish(
+            project, options, results, [], runner.fixture, "in-process", names, setup.plan.routes,
+            setup.plan.notes, blocking=blocking if detector is not None else None,
+        )  # fmt: skip
+
+
+def run_async_check(
+    project: ProjectConfig,
+    options: SessionOptions,
+    progress: Callable[[int], Callable[[Case], Any]] | None = None,
+) -> AsyncCheckResult:
+    """Send every case to the modern app alone, in-process, with its event loop watched; compare nothing.
+
+    For a port too early to compare: each case runs from the fixture (the database reset first, its
+    ``setup_sql`` run), as parity runs it, and what blocked the loop is recorded per case.
+    """
+    from .capture import build_request
+    from .redact import Redactor
+
+    with ExitStack() as stack:
+        setup = _set_up_in_process(stack, project, options)
+        detector = stack.enter_context(BlockingDetector(project.root))
+        target = _modern_target(stack, setup, detector)
+        assert isinstance(target, WatchedTarget)
+        # The runner's own checks (hooks applied, identities minted, refused before any runs); it never
+        # compares here: both of its targets are the modern app, and only requests are sent below.
+        runner = ParityRunner(target, target, setup.database, rules=setup.plan.rules, detect_noise=False)
+        selected = _runner_check(runner, setup.plan.cases)
+        on_case = progress(len(selected)) if progress else None
+        blocking: dict[str, list[BlockingCall]] = {}
+        errors: dict[str, str] = {}
+        for case in selected:
+            setup.database.reset(case.setup_sql)
+            request = build_request(case, runner.fixture)
+            try:
+                target.send(request)
+            except Exception as exc:  # a transport failure: the case did not run
+                errors[case.key] = f"{type(exc).__name__}: {exc}"
+            blocking[case.key] = target.calls_for(request)
+            if on_case is not None:
+                on_case(case)
+        redactor = Redactor(runner.fixture.secrets())
+        return AsyncCheckResult(
+            selected, blocking, errors, f"{setup.modern_spec} (in-process, ASGI)", redactor
+        )
 
 
 def _fixture_database(stack: ExitStack, project: ProjectConfig, url: Any, sources: Any) -> FixtureDatabase:
@@ -474,7 +598,8 @@ class _HasSecrets(Protocol):
 
 def finish(
     project: ProjectConfig, options: SessionOptions, results: list[CaseResult], skipped: list[Case],
-    fixture: _HasSecrets, mode: str, names: tuple[str, str], routes: list[str], notes: list[str],
+    fixture: _HasSecrets, mode: str, names: tuple[str, str], routes: list[str], notes: list[str], *,
+    blocking: dict[str, list[BlockingCall]] | None = None,
 ) -> SessionResult:  # fmt: skip
     """The report, the JUnit file and the session's result, from its results (redacted by ``fixture``)."""
     from .render import render_result
@@ -483,15 +608,18 @@ def finish(
 
     redactor = Redactor(fixture.secrets())
     revision = current_revision(project.root) or Revision("unknown", True)
+    policy = project.parity.blocking
     report = build_report(
-        results, redactor, mode=mode, legacy=names[0], modern=names[1], revision=revision, routes=routes
-    )
+        results, redactor, mode=mode, legacy=names[0], modern=names[1], revision=revision, routes=routes,
+        blocking=blocking, blocking_policy=policy,
+    )  # fmt: skip
     report_path = (options.report or project.parity.report) if options.write_report else None
     if report_path is not None:
         merge_previous(report, report_path, ran={r.case.route for r in results})
         write_report(report, report_path)
     if options.junit is not None:
-        write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor))
+        write_junit(results, redactor, options.junit, lambda r: render_result(r, redactor), blocking, policy)
     return SessionResult(
-        results, skipped, mode, names, redactor, report, report_path, options.junit, notes, routes
-    )
+        results, skipped, mode, names, redactor, report, report_path, options.junit, notes, routes,
+        blocking=blocking or {}, blocking_checked=blocking is not None, blocking_policy=policy,
+    )  # fmt: skip

@@ -9,9 +9,10 @@ every Nth of them. Every case still starts from exactly the fixture state of its
 minted secrets differ between jobs (random token keys), and the merged report scrubs every job's.
 
 The results come back over a queue as each case ends (the progress bar moves with them) and are put back
-in the order the cases were planned; the report, the JUnit file and the table are made once, here, as a
-single session would make them. A job that fails to set up ends the run with its one-line error; a job
-that dies is named with its exit code.
+in the order the cases were planned, with what blocked each job's port (each job watches its own event
+loop); the report, the JUnit file and the table are made once, here, as a single session makes them. A
+job that fails to set up ends the run with its one-line error; a job that dies is named with its exit
+code.
 """
 
 from __future__ import annotations
@@ -115,8 +116,12 @@ def _collect(
             done[index] = tuple(payload)
     ordered = [results[position] for position in sorted(results)]
     secrets = frozenset().union(*(payload[0] for payload in done.values()))
-    names, routes, notes = done[0][1:]
-    return finish(project, options, ordered, [], _Secrets(secrets), "in-process", names, routes, notes)
+    _, names, routes, notes, _, checked = done[0]
+    blocking = {key: calls for payload in done.values() for key, calls in payload[4].items()}
+    return finish(
+        project, options, ordered, [], _Secrets(secrets), "in-process", names, routes, notes,
+        blocking=blocking if checked else None,
+    )  # fmt: skip
 
 
 def _job(project: ProjectConfig, options: SessionOptions, index: int, jobs: int, messages: Any) -> None:
@@ -140,4 +145,7 @@ def _job(project: ProjectConfig, options: SessionOptions, index: int, jobs: int,
     except Exception as exc:  # an unexpected failure of the job: one line, as any other setup error
         messages.put(("error", index, f"parity job {index + 1} of {jobs} failed: {described(exc)}"))
         return
-    messages.put(("done", index, frozenset(found.redactor.secrets), found.names, found.routes, found.notes))
+    messages.put((
+        "done", index, frozenset(found.redactor.secrets), found.names, found.routes, found.notes,
+        found.blocking, found.blocking_checked,
+    ))  # fmt: skip

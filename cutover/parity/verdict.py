@@ -4,7 +4,9 @@ A parity report (``cutover parity --report``, format 1, written by :mod:`cutover
 per route how its cases went, and the code revision it was made from: the commit, whether the work tree
 had uncommitted changes, and a digest of them. A route may move toward modern only when
 
-1. the report shows every case of the route matched (at least one case),
+1. the report shows every case of the route matched (at least one case) and, unless the project's
+   ``[parity] blocking`` (recorded in the report) is ``"warn"``, that none made a blocking call on the
+   modern app's event loop (a ``"warn"`` report's blocking calls are the verdict's ``warnings``),
 2. the report was made from a clean work tree, and
 3. the work tree is clean now, at the same commit.
 
@@ -97,6 +99,7 @@ class Verdict:
     generated_at: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     current: bool = False  # the report was made from the code checked out now (clean, same commit)
+    warnings: tuple[str, ...] = ()  # what does not stop the route (blocking calls, with blocking = "warn")
 
     @property
     def passed(self) -> bool:
@@ -126,6 +129,19 @@ def read_report(path: Path) -> tuple[dict[str, Any] | None, str]:
     return data, ""
 
 
+def _blocking(entry: dict[str, Any], route_id: str, blocked: int) -> str:
+    """What the report says blocked the route's event loop ("" when nothing did)."""
+    found = [b for b in entry.get("blocking") or () if isinstance(b, dict)]
+    if not found and not blocked:
+        return ""
+    first = found[0] if found else {}
+    where = f" at {first['frame']}" if first.get("frame") else ""
+    return (
+        f"{blocked or len({b.get('case') for b in found})} case(s) made a blocking call on the event loop "
+        f"(first: {first.get('function', '?')}{where})"
+    )
+
+
 def verdict(
     report: Path, route_id: str, *, repo: Path | None = None, revision: Revision | None = None
 ) -> Verdict:
@@ -141,22 +157,32 @@ def verdict(
     generated_at = data.get("generated_at")
     entry = (data.get("routes") or {}).get(route_id)
     counts = (
-        {k: int(entry.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise")}
+        {k: int(entry.get(k, 0)) for k in ("cases", "matched", "mismatched", "errors", "noise", "blocked")
+         if k != "blocked" or k in entry}  # a report made without the blocking check has no "blocked"
         if isinstance(entry, dict)
         else {}
-    )
+    )  # fmt: skip
     if not counts.get("cases"):  # not run (`cutover parity --route other`), or a route without cases
         return Verdict(route_id, "missing", f"the parity report has no cases for {route_id}")
     assert isinstance(entry, dict)
-    passed = entry.get("status") == "green" and counts["matched"] == counts["cases"]
+    blocking = _blocking(entry, route_id, counts.get("blocked", 0))
+    fails = (data.get("blocking") or {}).get("policy", "fail") != "warn"
+    passed = (
+        entry.get("status") == "green" and counts["matched"] == counts["cases"] and not (fails and blocking)
+    )
+    warnings = (blocking,) if blocking and not fails else ()
 
     def judged(status: Status, reason: str, current: bool = False) -> Verdict:
-        return Verdict(route_id, status, reason, made_from, generated_at, counts, current)
+        return Verdict(route_id, status, reason, made_from, generated_at, counts, current, warnings)
 
     if not passed:
         detail = (
             f"{counts['mismatched']} mismatched and {counts['errors']} failed of {counts['cases']} case(s)"
         )
+        if blocking and counts["matched"] == counts["cases"]:
+            return judged("red", f"the latest parity report shows {route_id!r} red: {blocking}")
+        if blocking:
+            detail += f"; {blocking}"
         return judged("red", f"the latest parity report shows {route_id!r} red ({detail})")
     now = revision if revision is not None else current_revision(repo)
     where = repo if repo is not None else Path.cwd()

@@ -64,6 +64,12 @@ def why_not_green(route_id: str, report: Path, repo: Path) -> str | None:
     return None if found.green else found.reason
 
 
+def parity_warnings(route_id: str, report: Path, repo: Path) -> tuple[str, ...]:
+    """What the verdict on ``route_id`` warns of without refusing (blocking calls, ``[parity] blocking =
+    "warn"``): the move gate says it as it allows the move."""
+    return verdict(report, route_id, repo=repo).warnings
+
+
 def modern_share_after(mode: str, percent: int | None) -> int:
     """The share of a route's sticky keys on modern once it is moved to ``mode`` (``percent``: a canary's)."""
     return 100 if mode == "modern" else (percent or 0) if mode == "canary" else 0
@@ -104,5 +110,6 @@ __all__ = [
     "gate_move",
     "modern_share_after",
     "parity_result",
+    "parity_warnings",
     "why_not_green",
 ]

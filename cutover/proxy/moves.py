@@ -18,7 +18,7 @@ from ..errors import CutoverError
 from ..shadow.gate import shadow_verdict
 from .apply import move_route
 from .doors import FrontDoor, kind_of
-from .gate import MoveRefused, gate_move, modern_share_after
+from .gate import MoveRefused, gate_move, modern_share_after, parity_warnings
 from .inventory import serving_problem
 from .manifest import Route, load_manifest
 
@@ -94,6 +94,9 @@ def move(
                 _serving(project, manifest, route, mode, force),
                 gate_move(route, mode, percent, report=report, repo=repo, force=force),
             ]
+            if warnings[1] is None:  # allowed: said with what the verdict warns of ([parity] blocking)
+                cautions = parity_warnings(route.id, report, repo)
+                readings.extend(f"parity green, with a warning: {w}" for w in cautions)
             warnings.append(_shadow(project, route, mode, force, readings, parity_green=warnings[1] is None))
             found = [w for w in warnings if w]
             overrides.extend(found)

@@ -10,6 +10,7 @@ test_catalog_case_files.py runs the same case files over HTTP meanwhile.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -169,6 +171,8 @@ def test_parity_is_green_on_the_catalogs_port_with_jwt_identities(toolkit_bin: P
     run = cutover(toolkit_bin, "parity", "--generated", "0", "--no-report")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "all 56 case(s) matched" in run.stdout
+    # Its event loop watched meanwhile (on by default): the port blocks it nowhere.
+    assert "blocked the event loop" not in run.stdout and "blocking call" not in run.stdout
     rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") > 5}
     assert {"product-detail", "products"} <= set(rows)
     assert "green" in rows["product-detail"] and "green" in rows["products"]
@@ -185,3 +189,47 @@ def test_parity_reports_a_broken_catalog_port_on_its_routes(toolkit_bin: Path) -
     for route in ("product-detail", "products"):
         cells = [cell.strip() for cell in rows[route].split("│")[1:-1]]
         assert cells[-1] == "red" and int(cells[3]) > 0, rows[route]  # mismatched cases on that route
+
+
+def test_parity_reports_each_blocking_call_of_a_catalog_port_on_its_route(
+    toolkit_bin: Path, tmp_path: Path
+) -> None:
+    """The port with async mistakes patched into its handlers (blocking_port.py): the answers still match,
+    each mistake is reported on its route with its culprit and the catalog's frame, and the routes are
+    not green."""
+    report = tmp_path / "report.json"
+    run = cutover(
+        toolkit_bin, "parity", "--generated", "0", "--no-noise", "--report", str(report),
+        "--modern-app", "blocking_port:app", PYTHONPATH=str(Path(__file__).parent),
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "all 56 case(s) matched" in run.stdout
+    data = json.loads(report.read_text())
+    found: dict[str, list[dict[str, Any]]] = {}
+    for route in ("products", "product-detail"):
+        assert data["routes"][route]["status"] == "red" and data["routes"][route]["mismatched"] == 0
+        for entry in data["routes"][route]["blocking"]:
+            found.setdefault(entry["case"], []).append(entry)
+    handlers = "catalog_api/routes/products.py:"
+
+    def culprits(case: str) -> dict[str, dict[str, Any]]:
+        return {e["function"]: e for e in found[case]}
+
+    detail = culprits("product-detail/unicode-and-microseconds")
+    sync = detail["psycopg.waiting.wait"]
+    assert sync["via"] == ["sqlalchemy", "psycopg"]
+    assert sync["frame"].startswith(handlers) and sync["frame"].endswith(" in retrieve_product")
+    assert detail["time.sleep"]["held_ms"] >= 20
+    assert detail["time.sleep"]["frame"].endswith(" in retrieve_product")
+
+    listing = culprits("products/first-page")
+    assert {"socket.socket.connect", "socket.socket.sendall"} <= set(listing), listing
+    assert listing["socket.socket.connect"]["frame"].endswith(" in list_products")
+
+    created = culprits("products/create")
+    assert created["hashlib.pbkdf2_hmac"]["frame"].endswith(" in create_product")
+    assert "socket.socket.connect" not in created  # each mistake on the cases that make it
+
+    assert "products/first-page: GET /api/products/" in run.stdout
+    assert "blocked the event loop: time.sleep held the loop" in run.stdout
+    assert "case(s) made a blocking call on the modern app's event loop: not green" in run.stdout

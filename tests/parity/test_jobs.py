@@ -16,6 +16,7 @@ import pytest
 
 from cutover.parity.cases import Case
 
+from .test_blocking import cases  # noqa: F401, F811  (a fixture: case files of each route)
 from .test_cli import ALTERED, in_process, invoke, no_secrets
 
 # The in-process runs load the demo's fixture into this run's test database (committed, outside the test's
@@ -99,3 +100,23 @@ def test_a_case_without_a_body_keeps_none_apart_from_no_body_through_pickling():
     for case in (Case("a", "r"), Case("b", "r", method="POST", json=None)):
         again = pickle.loads(pickle.dumps(case))
         assert again == case and again.has_json == case.has_json
+
+
+def test_two_jobs_report_what_blocked_each_job_s_port(tmp_path, scratch, cases):  # noqa: F811
+    """Each job watches its own port's event loop; the merged report has every job's findings."""
+    from .test_blocking import BROKEN, _blocking
+
+    common = ["--modern-app", BROKEN, "--generated", "0", "--no-noise", "--cases", str(cases)]
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    single = in_process(tmp_path, *common, "--report", str(one))
+    spread = invoke("--jobs", "2", *common, "--report", str(two))
+    assert (single.exit_code, spread.exit_code) == (1, 1), spread.output
+    assert "5 case(s) made a blocking call on the modern app's event loop: not green" in spread.stdout
+    first, second = json.loads(one.read_text()), json.loads(two.read_text())
+    assert second["blocking"] == {"checked": True, "policy": "fail"}
+    for route in ("users", "user-detail", "auth-token", "users-me"):
+        assert second["routes"][route]["blocked"] == first["routes"][route]["blocked"] >= 1, route
+        found = {case: {e["function"] for e in calls} for case, calls in _blocking(second, route).items()}
+        expected = {case: {e["function"] for e in calls} for case, calls in _blocking(first, route).items()}
+        assert found.keys() == expected.keys(), route
+        assert all(found[c] & expected[c] for c in found), route  # the same culprits (a socket call may vary)

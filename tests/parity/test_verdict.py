@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from cutover.parity.report import merge_previous, write_report
 from cutover.parity.verdict import Revision, current_revision, verdict
-from cutover.proxy.gate import parity_result, why_not_green
+from cutover.proxy.gate import parity_result, parity_warnings, why_not_green
 
 
 def report(tmp_path: Path, revision: Revision, **route) -> Path:
@@ -126,3 +127,37 @@ def test_a_route_run_keeps_other_routes_only_from_a_report_of_the_same_revision(
     }
     merge_previous(other, path, ran={"users"})
     assert set(other["routes"]) == {"users"}
+
+
+BLOCKING = [{"case": "orders/list", "kind": "call", "function": "time.sleep", "via": [],
+             "frame": "service/orders.py:12 in list_orders", "held_ms": 50.2}]  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn"])
+def test_a_blocking_call_is_red_under_fail_and_a_warning_under_warn(tmp_path, repo, policy):
+    head = git(repo, "rev-parse", "HEAD")
+    path = report(tmp_path, Revision(head, False), blocked=1, blocking=BLOCKING,
+                  status="red" if policy == "fail" else "green")  # fmt: skip
+    data = json.loads(path.read_text())
+    data["blocking"] = {"checked": True, "policy": policy}
+    path.write_text(json.dumps(data))
+    found = verdict(path, "orders", repo=repo)
+    expected = "1 case(s) made a blocking call on the event loop (first: time.sleep at service/orders.py:12"
+    if policy == "fail":
+        assert (found.status, found.green) == ("red", False) and expected in found.reason
+        assert found.warnings == ()
+        assert why_not_green("orders", path, repo) == found.reason
+    else:
+        assert (found.status, found.green) == ("green", True)
+        assert found.reason == "every case matched on this revision"
+        assert len(found.warnings) == 1 and expected in found.warnings[0]
+        assert parity_warnings("orders", path, repo) == found.warnings
+    assert found.counts["blocked"] == 1
+
+
+def test_a_blocking_call_beside_a_mismatch_names_both(tmp_path, repo):
+    head = git(repo, "rev-parse", "HEAD")
+    path = report(tmp_path, Revision(head, False), status="red", matched=2, mismatched=1, blocked=1,
+                  blocking=BLOCKING)  # fmt: skip
+    found = verdict(path, "orders", repo=repo)
+    assert "1 mismatched and 0 failed of 3 case(s); 1 case(s) made a blocking call" in found.reason

@@ -191,6 +191,31 @@ def test_move_toward_modern_is_refused_without_a_green_report_for_this_revision(
     assert manifest.read_text() == before
 
 
+@pytest.mark.parametrize("policy", ["fail", "warn"])
+def test_a_blocking_call_refuses_the_move_or_is_said_as_it_is_allowed(
+    manifest: Path, tmp_path: Path, repo: Path, policy: str
+):
+    # [parity] blocking, recorded in the report by `cutover parity`: "fail" refuses, "warn" moves and says so.
+    report = write_report(tmp_path / "report.json", head(repo), {"users": True})
+    data = json.loads(report.read_text())
+    data["blocking"] = {"checked": True, "policy": policy}
+    data["routes"]["users"].update(
+        status="red" if policy == "fail" else "green", blocked=1,
+        blocking=[{"case": "users/list", "kind": "call", "function": "time.sleep", "via": [],
+                   "frame": "service/users.py:9 in list_users", "held_ms": 20.1}],
+    )  # fmt: skip
+    report.write_text(json.dumps(data))
+    result = gated(manifest, tmp_path, report, repo, "users", "--to", "modern")
+    blocked = "1 case(s) made a blocking call on the event loop (first: time.sleep at service/users.py:9"
+    if policy == "fail":
+        assert result.exit_code == 1, result.output
+        assert "refusing to move 'users'" in one_error_line(result) and blocked in result.stderr
+    else:
+        assert result.exit_code == 0, result.output
+        assert f"cutover: gate: parity green, with a warning: {blocked}" in result.stderr
+        assert 'mode = "modern"' in manifest.read_text()
+
+
 def test_force_overrides_the_gate_with_a_warning(manifest: Path, tmp_path: Path, repo: Path):
     result = gated(manifest, tmp_path, tmp_path / "absent.json", repo, "users", "--to", "modern", "--force")
     assert result.exit_code == 0, result.output
