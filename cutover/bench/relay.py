@@ -11,12 +11,14 @@ one queue in arrival order, so the byte stream is delivered intact and in order.
 ``netem delay`` does, which kernels without ``CONFIG_NET_SCH_NETEM`` cannot (docs/performance.md). It runs
 in a process of its own, whose CPU the benchmark reports apart.
 
-Its event loop is asyncio's on ``select()``, not uvloop: a relay is all timers, and their precision is the
-delay's. libuv keeps time in whole milliseconds and rounds a timer's delay to them (a 0.5 ms hold could
+A relay is all timers, and their precision is the delay's. An event loop's own timers are too coarse:
+libuv (uvloop) keeps time in whole milliseconds and rounds a timer's delay to them (a 0.5 ms hold could
 fire at once), and epoll's timeout is in milliseconds too (rounded up: +0.5 ms per hop on average, a 1 ms
-round trip measured as 2); ``select()`` waits in microseconds. With the process's timer slack cut to 1 µs
-a chunk leaves a few tens of microseconds after its time, never before it. ``select()`` watches at most
-1,024 descriptors: 500 relayed connections, far more than the pools the benchmark sizes.
+round trip measured as 2). So the chunks wait in one queue (all are held alike, so arrival order is
+deadline order) behind one Linux timerfd armed at the head's deadline in nanoseconds, which the loop
+(uvloop, for cheap sockets) watches like any descriptor; with the process's timer slack cut to 1 µs a
+chunk leaves a few microseconds after its time, never before it. Without timerfd (not Linux) the relay
+runs asyncio on ``select()``, whose timeout is in microseconds, at more CPU per chunk.
 
 Prints ``listening HOST:PORT`` once it accepts connections; stops on SIGTERM or SIGINT.
 """
@@ -25,13 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
+import os
 import selectors
 import signal
 import socket
 import sys
+import time
 from collections import deque
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, cast
 
 __all__ = ["READY", "main", "parse_upstream", "serve"]
 
@@ -41,30 +47,105 @@ _EOF: Final = b""  # queued after a side's last data: half-close the other side 
 _CLOSE: Final = None  # queued when a side is gone: close the other side once everything is delivered
 
 
+class _Timerfd:
+    """A Linux timerfd on CLOCK_MONOTONIC (``time.monotonic_ns``'s clock), armed at absolute nanoseconds:
+    the event loop wakes on its descriptor exactly when the next chunk is due."""
+
+    _CLOCK_MONOTONIC, _TFD_TIMER_ABSTIME = 1, 1
+    _TFD_NONBLOCK, _TFD_CLOEXEC = 0o4000, 0o2000000
+
+    class _Spec(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_long) for name in ("i_sec", "i_nsec", "v_sec", "v_nsec")]
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.timerfd_settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        fd = self._libc.timerfd_create(self._CLOCK_MONOTONIC, self._TFD_NONBLOCK | self._TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create")
+        self.fd = int(fd)
+        self._spec = self._Spec()
+
+    def arm(self, deadline_ns: int) -> None:
+        self._spec.v_sec, self._spec.v_nsec = divmod(max(deadline_ns, 1), 1_000_000_000)
+        self._libc.timerfd_settime(self.fd, self._TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
+
+    def clear(self) -> None:
+        try:
+            os.read(self.fd, 8)
+        except BlockingIOError:
+            pass
+
+
+class _Schedule:
+    """Every chunk in flight, in one queue: all are held for the same delay, so arrival order is deadline
+    order, and one timer (at the head's deadline) serves every connection in both directions."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay_ns = round(delay * 1e9)
+        self._queue: deque[tuple[int, _Side, bytes | None]] = deque()
+        self._loop = asyncio.get_running_loop()
+        self._timerfd: _Timerfd | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        try:
+            self._timerfd = _Timerfd()
+        except (OSError, AttributeError):  # not Linux: the loop's own timers (select()'s microseconds)
+            pass
+        else:
+            self._loop.add_reader(self._timerfd.fd, self._on_timerfd)
+
+    def push(self, side: _Side, item: bytes | None) -> None:
+        if self.delay_ns <= 0 and not self._queue:
+            side.deliver(item)
+            return
+        deadline = time.monotonic_ns() + self.delay_ns
+        self._queue.append((deadline, side, item))
+        if len(self._queue) == 1:
+            self._arm(deadline)
+
+    def _arm(self, deadline_ns: int) -> None:
+        if self._timerfd is not None:
+            self._timerfd.arm(deadline_ns)
+        else:
+            when = self._loop.time() + (deadline_ns - time.monotonic_ns()) / 1e9
+            self._handle = self._loop.call_at(when, self._flush)
+
+    def _on_timerfd(self) -> None:
+        assert self._timerfd is not None
+        self._timerfd.clear()
+        self._flush()
+
+    def _flush(self) -> None:
+        now = time.monotonic_ns()
+        queue = self._queue
+        while queue and queue[0][0] <= now:
+            _, side, item = queue.popleft()
+            side.deliver(item)
+        if queue:
+            self._arm(queue[0][0])
+
+
 class _Side(asyncio.Protocol):
     """One end of a relayed connection; what it reads goes, delayed, to its peer."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self, schedule: _Schedule) -> None:
+        self.schedule = schedule
         self.transport: asyncio.Transport | None = None
         self.peer: _Side | None = None
-        self._queue: deque[tuple[float, bytes | None]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self._push(data)
+        self.schedule.push(self, data)
 
     def eof_received(self) -> bool:
-        self._push(_EOF)
+        self.schedule.push(self, _EOF)
         return True  # keep the other direction open until the peer is done
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._push(_CLOSE)
+        self.schedule.push(self, _CLOSE)
 
     # The peer's writes fill its socket buffer: stop reading this side until it drains.
     def pause_writing(self) -> None:
@@ -75,24 +156,8 @@ class _Side(asyncio.Protocol):
         if self.peer is not None and self.peer.transport is not None and not self.peer.transport.is_closing():
             self.peer.transport.resume_reading()
 
-    def _push(self, item: bytes | None) -> None:
-        if self.delay <= 0 and not self._queue:
-            self._deliver(item)
-            return
-        deadline = self._loop.time() + self.delay
-        self._queue.append((deadline, item))
-        if self._timer is None:
-            self._timer = self._loop.call_at(deadline, self._flush)
-
-    def _flush(self) -> None:
-        self._timer = None
-        now = self._loop.time()
-        while self._queue and self._queue[0][0] <= now:
-            self._deliver(self._queue.popleft()[1])
-        if self._queue:
-            self._timer = self._loop.call_at(self._queue[0][0], self._flush)
-
-    def _deliver(self, item: bytes | None) -> None:
+    def deliver(self, item: bytes | None) -> None:
+        """Hand what this side read (now due) to the peer."""
         out = self.peer.transport if self.peer is not None else None
         if out is None or out.is_closing():
             return
@@ -128,12 +193,12 @@ async def serve(
 ) -> None:
     """Relay connections on ``host:port`` to ``upstream``, ``rtt_ms / 2`` each way, until cancelled."""
     kind, address = parse_upstream(upstream)
-    one_way = rtt_ms / 2000.0
+    schedule = _Schedule(rtt_ms / 2000.0)
     loop = asyncio.get_running_loop()
 
     async def connect_upstream(client: _Side) -> None:
         assert client.transport is not None
-        server_side = _Side(one_way)
+        server_side = _Side(schedule)
         server_side.peer, client.peer = client, server_side
         try:
             if kind == "unix":
@@ -155,18 +220,31 @@ async def serve(
             self.transport.pause_reading()
             sock = self.transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with contextlib.suppress(OSError):  # uvloop sets it already
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = loop.create_task(connect_upstream(self))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
 
     _tasks: set[asyncio.Task[None]] = set()
-    server = await loop.create_server(lambda: Client(one_way), host, port, backlog=1024)
+    server = await loop.create_server(lambda: Client(schedule), host, port, backlog=1024)
     bound = int(server.sockets[0].getsockname()[1])
     if ready is not None:
         ready.set_result(bound)
     async with server:
         await server.serve_forever()
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    # uvloop for the sockets when the timers can be a timerfd; else asyncio on select(), whose timeout is
+    # in microseconds (see the module's docstring).
+    try:
+        import uvloop
+
+        _Timerfd().clear()
+    except (ImportError, OSError, AttributeError):
+        return lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())
+    return uvloop.new_event_loop
 
 
 def _fine_timer_slack(nanoseconds: int = 1000) -> None:
@@ -191,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     _fine_timer_slack()
-    runner = asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector()))
+    runner = asyncio.Runner(loop_factory=_loop_factory())
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
