@@ -132,10 +132,14 @@ class _Side(asyncio.Protocol):
         self.schedule = schedule
         self.transport: asyncio.Transport | None = None
         self.peer: _Side | None = None
+        self._early: list[bytes | None] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
+        early, self._early = self._early, []
+        for item in early:
+            self.send(item)
 
     def data_received(self, data: bytes) -> None:
         self.schedule.push(self, data)
@@ -158,8 +162,17 @@ class _Side(asyncio.Protocol):
 
     def deliver(self, item: bytes | None) -> None:
         """Hand what this side read (now due) to the peer."""
-        out = self.peer.transport if self.peer is not None else None
-        if out is None or out.is_closing():
+        if self.peer is not None:
+            self.peer.send(item)
+
+    def send(self, item: bytes | None) -> None:
+        """Write ``item`` (data, EOF or close) out of this side; held until this side is connected (a
+        client may speak before the relay's connection to the server is up)."""
+        out = self.transport
+        if out is None:
+            self._early.append(item)
+            return
+        if out.is_closing():
             return
         if item is _CLOSE:
             out.close()  # after what is buffered: asyncio's close() flushes first
@@ -196,10 +209,8 @@ async def serve(
     schedule = _Schedule(rtt_ms / 2000.0)
     loop = asyncio.get_running_loop()
 
-    async def connect_upstream(client: _Side) -> None:
+    async def connect_upstream(client: _Side, server_side: _Side) -> None:
         assert client.transport is not None
-        server_side = _Side(schedule)
-        server_side.peer, client.peer = client, server_side
         try:
             if kind == "unix":
                 assert isinstance(address, str)
@@ -216,13 +227,17 @@ async def serve(
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             assert self.transport is not None
-            # Nothing is read before the upstream connection exists to take it.
+            # Read no more until the upstream connection exists (what came first waits for it in the
+            # upstream side's ``send``: uvloop starts reading a new connection after this, paused or not).
             self.transport.pause_reading()
             sock = self.transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 with contextlib.suppress(OSError):  # uvloop sets it already
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(connect_upstream(self))
+            # Paired now, not in the task: a chunk read before the task runs has somewhere to wait.
+            server_side = _Side(schedule)
+            server_side.peer, self.peer = self, server_side
+            task = loop.create_task(connect_upstream(self, server_side))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -156,3 +158,24 @@ def test_postgresql_through_the_relay_pays_the_round_trip_per_query(tmp_path):
         relayed = query_s(far.url)
     assert direct < RTT_MS / 1000 / 4
     assert RTT_MS / 1000 <= relayed < RTT_MS / 1000 + 0.5
+
+
+def test_what_a_client_sends_before_the_upstream_connection_is_up_is_held_not_lost(echo, tmp_path):
+    # Without a delay a chunk is due at once, before the relay's own connection to the server may be up
+    # (uvloop reads a new connection even when its protocol paused it): it must wait for it, not vanish.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cutover.bench.relay", "--upstream", upstream_of(echo), "--rtt-ms", "0"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().decode().rpartition(":")[2])
+        for i in range(50):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"first %02d" % i)
+                assert _recv_exactly(sock, 8) == b"first %02d" % i
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
