@@ -109,7 +109,10 @@ def render_markdown(run: BenchRun) -> str:
         lines.append(f"| {c.name} | {c.wanted} | {c.shown} | {c.status} |")
     why = explain(run)
     if why:
-        lines += ["", "### Why the missed targets are missed", "", *why]
+        lines += ["", "### Why the missed targets are missed", ""]
+        for paragraph in why:
+            lines += [paragraph, ""]
+        lines.pop()
     lines += ["", "## Results", ""]
     if _far(run):
         lines += [

@@ -188,7 +188,7 @@ def bench(
                             paths[format_latency(latency)] = far.how
                             if latency > 0:
                                 console.print(f"database {format_latency(latency)} away: {far.how}")
-                            env = child_env(far.url, project, CONN_MAX_AGE="60", **project.bench.env)
+                            env = child_env(far.url, project, CONN_MAX_AGE="60", **_server_env(project))
                             _sweep_at(
                                 record, plan, wrk, names, env, work / f"at-{latency:g}ms", project, requests,
                                 loads, db_pids, far.pids, latency, first=index == 0,
@@ -243,7 +243,7 @@ def _sweep_at(
                     **{f"{n} servers": "; ".join(t.argv) or t.missing for n, t in servers.targets.items()},
                     "worker processes (counted while running)": workers_seen,
                     "database connections": pool_budget(plan.workers, plan.threads),
-                    "server environment (project's [bench] env)": dict(project.bench.env) or "none",
+                    "server environment ([bench] env)": _server_env(project) or "none",
                 }
             )
             unequal = {n: c for n, c in workers_seen.items() if c != plan.workers}
@@ -272,6 +272,12 @@ def _sweep_at(
                 record.notes.append(
                     f"the profiles were taken with the database {format_latency(latency)} off"
                 )
+
+
+def _server_env(project: ProjectConfig) -> dict[str, str]:
+    # The config's [bench] env, each variable overridden by the same one in the environment: another pool
+    # size can be tried without editing the config (the report states what the servers ran with).
+    return {k: os.environ.get(k, v) for k, v in project.bench.env.items()}
 
 
 def _not_measured(plan: Plan, names: list[str], why: str, latency: float) -> list[Point]:
