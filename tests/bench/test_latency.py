@@ -191,3 +191,23 @@ def test_a_run_recorded_before_the_latency_dimension_reads_back_direct_and_rende
 
 def test_latencies_read_as_the_report_writes_them():
     assert [format_latency(x) for x in parse_latencies("0,0.5ms,5")] == ["0 ms", "0.5 ms", "5 ms"]
+
+
+def test_the_environment_of_the_bench_wins_over_the_config_s_server_environment(tmp_path, monkeypatch):
+    from cutover.commands.bench import _server_env
+
+    config = tmp_path / "cutover.toml"
+    config.write_text('[bench.env]\nPOOL_SIZE = "24"\nOTHER = "1"\n')
+    monkeypatch.setenv("POOL_SIZE", "48")
+    assert _server_env(load_config(config)) == {"POOL_SIZE": "48", "OTHER": "1"}
+
+
+def test_a_server_with_enough_connections_is_left_alone(tmp_path):
+    import os
+
+    from cutover.bench.dataset import ensure_max_connections
+    from cutover.dburl import DatabaseURL
+
+    # The test run's cluster allows more than one connection: nothing to change, nothing restarted.
+    ensure_max_connections(DatabaseURL.parse(os.environ["DATABASE_URL"]), tmp_path, wanted=1)
+    assert not (tmp_path / "restart.log").exists()
