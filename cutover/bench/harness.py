@@ -216,10 +216,12 @@ def sweep(
     def quiet() -> float:
         return settle(every_pid)
 
+    # In every {unique} value: each latency's sweep signs its users (the preflight's too) up anew.
+    at = f"l{latency:g}".replace(".", "_")
     for scenario in scenarios:
         broken: dict[str, str] = {}
         for index, (name, target) in enumerate(targets.items()):
-            reason = target.missing or preflight(scenario, target, f"b{plan.run_id}p{index}")
+            reason = target.missing or preflight(scenario, target, f"b{plan.run_id}p{index}{at}")
             if reason:
                 broken[name] = reason
         for connections in plan.levels(scenario.config):
@@ -238,8 +240,7 @@ def sweep(
                             db_latency_ms=latency,
                         )
                     else:
-                        # Unique per latency too: a sign-up's {unique} must not repeat across sweeps.
-                        prefix = f"b{plan.run_id}{index}c{connections}r{round_}l{latency:g}".replace(".", "_")
+                        prefix = f"b{plan.run_id}{index}c{connections}r{round_}{at}"
                         try:
                             point = measure(
                                 wrk,

@@ -29,7 +29,7 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--scenarios", "detail,search,signup", "--concurrency", "2",
         "--warmup", "0", "--duration", "4", "--workers", "1", "--users", "30", "--no-profile",
-        "--database-url", smoke_db_url, "--out", str(tmp_path),
+        "--db-latency", "0", "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "latest.json").read_text())
@@ -65,7 +65,7 @@ def test_a_target_that_answers_wrongly_is_reported_not_measured(tmp_path, smoke_
     )
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--scenarios", "detail", "--concurrency", "2", "--warmup", "0",
-        "--duration", "1", "--workers", "1", "--users", "30", "--no-profile",
+        "--duration", "1", "--workers", "1", "--users", "30", "--no-profile", "--db-latency", "0",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -123,13 +123,17 @@ def test_a_small_run_with_the_database_made_far_measures_each_latency_through_th
 ):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = runner.invoke(app, [
-        "bench", "--targets", "floor", "--scenarios", "detail", "--concurrency", "2", "--warmup", "0",
+        "bench", "--targets", "floor", "--scenarios", "detail,signup", "--concurrency", "2", "--warmup", "0",
         "--duration", "2", "--workers", "1", "--users", "30", "--no-profile", "--db-latency", "0,20ms",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "latest.json").read_text())
-    direct, far = sorted(data["points"], key=lambda p: p["db_latency_ms"])
+    # A sign-up's users are new at every latency too (its preflight's included).
+    for p in data["points"]:
+        assert p["skipped"] is None and p["errors"] == 0 and p["requests"] > 0, p
+    detail = [p for p in data["points"] if p["endpoint"] == "detail"]
+    direct, far = sorted(detail, key=lambda p: p["db_latency_ms"])
     assert (direct["db_latency_ms"], far["db_latency_ms"]) == (0.0, 20.0)
     for p in (direct, far):
         assert p["skipped"] is None and p["errors"] == 0 and p["requests"] > 0, p
