@@ -36,7 +36,9 @@ __all__ = ["app", "django_pbkdf2", "render_user", "search_condition"]
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 PBKDF2_ITERATIONS = 1_000_000  # Django 5.2's PBKDF2PasswordHasher.iterations
-POOL_SIZE = 10  # per worker process; see docs/performance.md for the sizing against max_connections
+# Per worker process, held open; FLOOR_POOL_SIZE sizes it for a far database (the project config's
+# [bench.env]); docs/performance.md for the sizing rule and the budget against max_connections.
+POOL_SIZE = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
 
 USER_COLUMNS = "id, username, email, first_name, last_name, is_active, is_staff, date_joined, last_login"
 SEARCH_FIELDS = ("username", "email", "first_name", "last_name")

@@ -197,6 +197,10 @@ class BenchConfig:
     seed: str | None = None  # a management command run on the bench's own database after migrating
     dataset: str | None = None  # module:function returning the placeholders' values
     floor: str | None = None  # module:attribute of an idealised ASGI app to compare against
+    # The database's distance for `cutover bench --db-latency` (round trips like "5ms"); None: "0" only.
+    db_latency: tuple[str, ...] | None = None
+    threads: int | None = None  # gunicorn gthread threads per legacy worker; None: the bench's (4)
+    env: Mapping[str, str] = field(default_factory=dict)  # for every benchmarked server (the apps' pools)
 
     @property
     def headline(self) -> BenchScenario | None:
@@ -605,7 +609,33 @@ def _bench(table: _Table, where: str) -> BenchConfig:
         floor=table.string(
             "floor", pattern=IMPORT_STRING, expected="an import string like 'bench.floor:app'"
         ),
+        db_latency=_latencies(table, "db_latency"),
+        threads=_integer(table, "threads", 1, 1024, "a number of threads in 1..1024"),
+        env=_environment(table, "env"),
     )
+
+
+def _latencies(table: _Table, key: str) -> tuple[str, ...] | None:
+    # Parsed (units, range) by `cutover bench`, which names this key in its error.
+    value = table._get(key)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value)
+    ):
+        raise table._wrong(key, 'a list of round-trip times like ["0", "1ms", "5ms"]')
+    return tuple(str(v) for v in value)
+
+
+def _environment(table: _Table, key: str) -> Mapping[str, str]:
+    value = table.table(key)
+    if not all(isinstance(k, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) for k in value) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()
+    ):
+        raise table._wrong(key, 'a table of environment variables (NAME = "value")')
+    return {k: str(v) for k, v in value.items()}
 
 
 def _scenario(raw: Any, index: int, where: str) -> BenchScenario:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .latency import format_latency
 from .results import (
     FLOOR,
     HEADLINE_CONNECTIONS,
+    IO_CHECK,
+    IO_CONNECTIONS,
+    IO_LATENCY_MS,
+    IO_WANTED,
     LEGACY,
     LEGACY_NGINX,
     MODERN,
@@ -73,7 +78,9 @@ def explain(run: BenchRun) -> list[str]:
     for check in checks(run):
         if check.met is not False:
             continue
-        if check.name.startswith("modern/legacy") and cpu[MODERN] and cpu[LEGACY]:
+        if check.name == IO_CHECK:
+            out.append(_in_flight(run, check.shown))
+        elif check.name.startswith("modern/legacy") and cpu[MODERN] and cpu[LEGACY]:
             text = (
                 f"**modern/legacy {check.shown} < 3x.** A legacy request costs {cpu[LEGACY]:.2f} ms "
                 f"of server CPU and a modern one {cpu[MODERN]:.2f} ms ({cpu[LEGACY] / cpu[MODERN]:.1f}x "
@@ -121,3 +128,55 @@ def explain(run: BenchRun) -> list[str]:
                 "app's."
             )
     return out
+
+
+def _in_flight(run: BenchRun, shown: str) -> str:
+    """The IO-bound ratio from what each stack can have in flight and what each request costs in CPU.
+
+    Little's law: a server that holds N requests in flight, each taking T seconds, answers at most N / T
+    requests a second; and C cores at c seconds of CPU a request at most C / c. The lower bound rules.
+    """
+    headline, far = run.headline or "", IO_LATENCY_MS
+    cores = float(run.machine.get("cores") or 1)
+    workers, threads = run.settings.get("workers"), run.settings.get("threads")
+    parts = [f"**modern/legacy {shown} < {IO_WANTED:g}x with the database {format_latency(far)} away.**"]
+    for target in (LEGACY, MODERN):
+        busy = run.point(headline, target, IO_CONNECTIONS, far)
+        idle = min(
+            (
+                p
+                for p in run.points
+                if (p.endpoint, p.target, p.db_latency_ms) == (headline, target, far) and p.load
+            ),
+            key=lambda p: p.connections,
+            default=None,
+        )
+        cpu = _cpu_ms(busy)
+        if busy is None or busy.load is None or cpu is None:
+            continue
+        text = (
+            f"{target}: {busy.rps:,.0f} req/s at {IO_CONNECTIONS} connections, {cpu:.2f} ms of server CPU a "
+            f"request (so at most {cores / cpu * 1000:,.0f} req/s on {cores:g} cores if the server had them "
+            "to itself)"
+        )
+        if idle is not None and idle.load is not None and idle.load.latency_p50_ms > 0:
+            text += f"; {idle.load.latency_p50_ms:.1f} ms a request at {idle.connections} connections (p50)"
+            if target == LEGACY and workers and threads:
+                capacity = int(workers) * int(threads)
+                bound = capacity / idle.load.latency_p50_ms * 1000
+                text += (
+                    f", and {workers} x {threads} = {capacity} requests in flight (a gthread thread per "
+                    f"request), so at most {bound:,.0f} req/s by capacity"
+                )
+            elif target == MODERN:
+                text += ", with the requests in flight bounded by its pools, not by threads"
+        parts.append(text + ".")
+    legacy = _cpu_ms(run.point(headline, LEGACY, IO_CONNECTIONS, far))
+    modern = _cpu_ms(run.point(headline, MODERN, IO_CONNECTIONS, far))
+    if legacy and modern:
+        parts.append(
+            "Once the legacy's threads cover its waits, both stacks are CPU-bound again and the ratio tends "
+            f"to that of their CPU per request, {legacy / modern:.1f}x: the latency adds waiting, which "
+            "threads and an event loop both overlap, not CPU."
+        )
+    return " ".join(parts)

@@ -18,7 +18,7 @@ from ..errors import CutoverError
 from ..exit_codes import ExitCode
 from . import profile as profiling
 from .loadgen import LoadResult, run_wrk
-from .results import FLOOR, HEADLINE_CONNECTIONS, LEGACY, MODERN, BenchRun, Point
+from .results import FLOOR, HEADLINE_CONNECTIONS, IO_CONNECTIONS, LEGACY, MODERN, BenchRun, Point
 from .scenarios import Scenario, scenario_record
 from .servers import cpu_seconds, cpu_spent, settle, tree_pids
 from .targets import Target
@@ -54,6 +54,7 @@ class Plan:
     workers: int = 2
     threads: int = 4  # gunicorn gthread threads per worker (the legacy)
     headline_repeats: int = 5  # windows of the headline scenario at HEADLINE_CONNECTIONS, the median kept
+    db_latency: tuple[float, ...] = (0.0,)  # round trips (ms) added between the apps and the database
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
     def levels(self, scenario: BenchScenario) -> tuple[int, ...]:
@@ -68,10 +69,17 @@ class Plan:
         own = scenario.duration
         return own if own is not None and "duration" not in self.given else self.duration_s
 
+    def repeats(self, scenario: str, connections: int, latency: float) -> int:
+        """Windows of one point: the headline's, where a target is checked, are repeated (median kept):
+        at HEADLINE_CONNECTIONS with the database as it is, at IO_CONNECTIONS with it far."""
+        checked = IO_CONNECTIONS if latency > 0 else HEADLINE_CONNECTIONS
+        return self.headline_repeats if (scenario, connections) == (self.headline, checked) else 1
+
     def settings(self) -> dict[str, Any]:
         out = asdict(self)
         del out["scenarios"], out["given"]
         out["concurrency"] = list(self.concurrency)
+        out["db_latency"] = list(self.db_latency)
         out["scenarios"] = {
             s.name: {
                 "concurrency": list(self.levels(s)),
@@ -120,11 +128,14 @@ def measure(
     prefix: str,
     quiet: Callable[[], float] = lambda: 0.0,
     warm: bool = True,
+    latency: float = 0.0,
+    delay_pids: tuple[int, ...] = (),
 ) -> Point:
     """Warm up, then one measured window with the servers' and the database's CPU time around it.
 
     ``quiet`` waits until the servers have finished abandoned work; it runs before the warm-up and
     between the warm-up and the window. ``prefix`` makes the window's ``{unique}`` values its own.
+    ``delay_pids``: the processes that make the database ``latency`` ms away (the relay), timed apart.
     """
     url = target.base_url + "/"
     settled = quiet()
@@ -143,7 +154,7 @@ def measure(
     loadavg = tuple(round(x, 2) for x in os.getloadavg())
     servers, nginx = _pids(target)
     db_before = _db_tree(db_pids)
-    before = cpu_seconds([*servers, *nginx, *db_before])
+    before = cpu_seconds([*servers, *nginx, *db_before, *delay_pids])
     load = run_wrk(
         wrk,
         url,
@@ -155,7 +166,7 @@ def measure(
     )
     servers_after, nginx_after = _pids(target)
     db_after = _db_tree(db_pids)
-    after = cpu_seconds({*servers, *servers_after, *nginx, *nginx_after, *db_after})
+    after = cpu_seconds({*servers, *servers_after, *nginx, *nginx_after, *db_after, *delay_pids})
 
     def spent(pids: set[int]) -> float:
         return cpu_spent(
@@ -173,6 +184,8 @@ def measure(
         db_cpu_s=spent(set(db_before) | set(db_after)) if db_pids else None,
         loadavg_before=(loadavg[0], loadavg[1], loadavg[2]),
         settle_s=round(settled, 1),
+        db_latency_ms=latency,
+        relay_cpu_s=spent(set(delay_pids)) if delay_pids else None,
     )
 
 
@@ -188,34 +201,46 @@ def sweep(
     scenarios: list[Scenario],
     db_pids: list[int],
     on_point: Callable[[Point], None] = lambda p: None,
+    *,
+    latency: float = 0.0,
+    delay_pids: tuple[int, ...] = (),
 ) -> list[Point]:
-    """Every scenario x concurrency x target; targets interleaved so that background load hits all alike."""
+    """Every scenario x concurrency x target, with the database ``latency`` ms away (through
+    ``delay_pids``); targets interleaved so that background load hits all alike."""
     points: list[Point] = []
 
     def every_pid() -> list[int]:
         found = [p for t in targets.values() for p in [*_pids(t)[0], *_pids(t)[1]]]
-        return sorted(set(found) | set(_db_tree(db_pids)))
+        return sorted(set(found) | set(_db_tree(db_pids)) | set(delay_pids))
 
     def quiet() -> float:
         return settle(every_pid)
 
+    # In every {unique} value: each latency's sweep signs its users (the preflight's too) up anew.
+    at = f"l{latency:g}".replace(".", "_")
     for scenario in scenarios:
         broken: dict[str, str] = {}
         for index, (name, target) in enumerate(targets.items()):
-            reason = target.missing or preflight(scenario, target, f"b{plan.run_id}p{index}")
+            reason = target.missing or preflight(scenario, target, f"b{plan.run_id}p{index}{at}")
             if reason:
                 broken[name] = reason
         for connections in plan.levels(scenario.config):
             # The headline scenario decides the targets: repeated, and the median run kept, so that one
             # window disturbed by the machine's other work does not decide a ratio.
-            headline = (scenario.name, connections) == (plan.headline, HEADLINE_CONNECTIONS)
             samples: dict[str, list[Point]] = {name: [] for name in targets}
-            for round_ in range(plan.headline_repeats if headline else 1):
+            for round_ in range(plan.repeats(scenario.name, connections, latency)):
                 for index, (name, target) in enumerate(targets.items()):
                     if name in broken:
-                        point = Point(scenario.name, name, connections, None, skipped=broken[name])
+                        point = Point(
+                            scenario.name,
+                            name,
+                            connections,
+                            None,
+                            skipped=broken[name],
+                            db_latency_ms=latency,
+                        )
                     else:
-                        prefix = f"b{plan.run_id}{index}c{connections}r{round_}"
+                        prefix = f"b{plan.run_id}{index}c{connections}r{round_}{at}"
                         try:
                             point = measure(
                                 wrk,
@@ -228,9 +253,18 @@ def sweep(
                                 quiet=quiet,
                                 # The repeats of the headline follow a warm server: no second warm-up.
                                 warm=round_ == 0,
+                                latency=latency,
+                                delay_pids=delay_pids,
                             )
                         except CutoverError as exc:
-                            point = Point(scenario.name, name, connections, None, skipped=str(exc))
+                            point = Point(
+                                scenario.name,
+                                name,
+                                connections,
+                                None,
+                                skipped=str(exc),
+                                db_latency_ms=latency,
+                            )
                     samples[name].append(point)
                     on_point(point)
             points.extend(median_point(runs) for runs in samples.values())

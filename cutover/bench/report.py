@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import explain
-from .results import HEADLINE_CONNECTIONS, BenchRun, Point, checks, ratios
+from .latency import format_latency
+from .results import HEADLINE_CONNECTIONS, BenchRun, Point, Ratio, checks, ratios
 from .scenarios import title
 
 __all__ = ["read_run", "render_json", "render_markdown", "rerender", "write_results"]
@@ -29,24 +30,8 @@ def render_json(run: BenchRun) -> dict[str, Any]:
         "settings": run.settings,
         "scenarios": run.scenarios,
         "points": [p.as_dict() for p in run.points],
-        "ratios": [
-            {
-                "name": r.name,
-                "endpoint": r.endpoint,
-                "connections": r.connections,
-                "value": None if r.value is None else round(r.value, 3),
-            }
-            for r in ratios(run)
-        ],
-        "cpu_ratios": [
-            {
-                "name": r.name,
-                "endpoint": r.endpoint,
-                "connections": r.connections,
-                "value": None if r.value is None else round(r.value, 3),
-            }
-            for r in ratios(run, cpu=True)
-        ],
+        "ratios": [_ratio(r) for r in ratios(run)],
+        "cpu_ratios": [_ratio(r) for r in ratios(run, cpu=True)],
         "checks": [
             {
                 "name": c.name,
@@ -60,6 +45,25 @@ def render_json(run: BenchRun) -> dict[str, Any]:
         "why": explain(run),
         "notes": run.notes,
     }
+
+
+def _ratio(r: Ratio) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "endpoint": r.endpoint,
+        "connections": r.connections,
+        "db_latency_ms": r.db_latency_ms,
+        "value": None if r.value is None else round(r.value, 3),
+    }
+
+
+def _far(run: BenchRun) -> bool:
+    # Whether the run measured with the database made far: then every table says how far.
+    return run.latencies != [0.0]
+
+
+def _distance(latency: float) -> str:
+    return "database direct" if latency == 0 else f"database {format_latency(latency)} away"
 
 
 def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
@@ -105,39 +109,21 @@ def render_markdown(run: BenchRun) -> str:
         lines.append(f"| {c.name} | {c.wanted} | {c.shown} | {c.status} |")
     why = explain(run)
     if why:
-        lines += ["", "### Why the missed targets are missed", "", *why]
+        lines += ["", "### Why the missed targets are missed", ""]
+        for paragraph in why:
+            lines += [paragraph, ""]
+        lines.pop()
     lines += ["", "## Results", ""]
-    endpoints = sorted(dict.fromkeys(p.endpoint for p in run.points), key=run.order)
-    for endpoint in endpoints:
+    if _far(run):
         lines += [
-            f"### {_title(run, endpoint)}",
+            "With the database made far (`--db-latency`), every query's round trip pays the added latency "
+            "(the relay's own CPU, on the same cores, is its column; see docs/performance.md).",
             "",
-            "| target | conns | req/s | p50 ms | p99 ms | errors "
-            "| server CPU s/1k req | DB CPU s/1k req | load 1m |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for p in (p for p in run.points if p.endpoint == endpoint):
-            if p.load is None:
-                lines.append(f"| {p.target} | {p.connections} | not measured: {p.skipped} | | | | | | |")
-                continue
-            if p.load.requests == 0:
-                lines.append(
-                    f"| {p.target} | {p.connections} | 0: no request completed within the window | | | "
-                    f"{p.load.errors} | | | {p.loadavg_before[0]:.2f} |"
-                )
-                continue
-            rps = f"{p.rps:,.0f}"
-            if len(p.rps_samples) > 1:
-                rps += (
-                    f" (median of {len(p.rps_samples)}: {min(p.rps_samples):,.0f}–{max(p.rps_samples):,.0f})"
-                )
-            lines.append(
-                f"| {p.target} | {p.connections} | {rps} | {p.load.latency_p50_ms:,.1f} | "
-                f"{p.load.latency_p99_ms:,.1f} | {p.load.errors} | "
-                f"{_num(p.per_1k(p.server_cpu_s), '{:.2f}')} | "
-                f"{_num(p.per_1k(p.db_cpu_s), '{:.2f}')} | {p.loadavg_before[0]:.2f} |"
-            )
-        lines.append("")
+    endpoints = sorted(dict.fromkeys(p.endpoint for p in run.points), key=run.order)
+    for latency in run.latencies:
+        for endpoint in endpoints:
+            lines += _results_table(run, endpoint, latency)
     lines += _ratio_table(run)
     lines += _ratio_table(run, cpu=True)
     for name, profile in run.profiles.items():
@@ -145,6 +131,46 @@ def render_markdown(run: BenchRun) -> str:
     if run.notes:
         lines += ["## Notes", "", *(f"- {n}" for n in run.notes), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _results_table(run: BenchRun, endpoint: str, latency: float) -> list[str]:
+    points = [p for p in run.points if p.endpoint == endpoint and p.db_latency_ms == latency]
+    if not points:
+        return []
+    far = _far(run)
+    relay = latency > 0
+    lines = [
+        f"### {_title(run, endpoint)}" + (f", {_distance(latency)}" if far else ""),
+        "",
+        "| target | conns | req/s | p50 ms | p99 ms | errors "
+        "| server CPU s/1k req | DB CPU s/1k req |"
+        + (" relay CPU s/1k req |" if relay else "")
+        + " load 1m |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if relay else "") + " ---: |",
+    ]
+    blanks = "| | | | | |" + (" |" if relay else "")
+    for p in points:
+        if p.load is None:
+            lines.append(f"| {p.target} | {p.connections} | not measured: {p.skipped} {blanks}")
+            continue
+        if p.load.requests == 0:
+            lines.append(
+                f"| {p.target} | {p.connections} | 0: no request completed within the window | | | "
+                f"{p.load.errors} | | |" + (" |" if relay else "") + f" {p.loadavg_before[0]:.2f} |"
+            )
+            continue
+        rps = f"{p.rps:,.0f}"
+        if len(p.rps_samples) > 1:
+            rps += f" (median of {len(p.rps_samples)}: {min(p.rps_samples):,.0f}–{max(p.rps_samples):,.0f})"
+        lines.append(
+            f"| {p.target} | {p.connections} | {rps} | {p.load.latency_p50_ms:,.1f} | "
+            f"{p.load.latency_p99_ms:,.1f} | {p.load.errors} | "
+            f"{_num(p.per_1k(p.server_cpu_s), '{:.2f}')} | "
+            f"{_num(p.per_1k(p.db_cpu_s), '{:.2f}')} | "
+            + (f"{_num(p.per_1k(p.relay_cpu_s), '{:.2f}')} | " if relay else "")
+            + f"{p.loadavg_before[0]:.2f} |"
+        )
+    return [*lines, ""]
 
 
 def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
@@ -157,18 +183,23 @@ def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
         if cpu
         else "## Ratios of requests/s"
     )
+    far = _far(run)
     lines = [
         title,
         "",
-        "| ratio | scenario | " + " | ".join(f"{c} conns" for c in levels) + " |",
-        "| --- | --- | " + " | ".join("---:" for _ in levels) + " |",
+        "| ratio | scenario | "
+        + ("database | " if far else "")
+        + " | ".join(f"{c} conns" for c in levels)
+        + " |",
+        "| --- | --- | " + ("--- | " if far else "") + " | ".join("---:" for _ in levels) + " |",
     ]
-    rows: dict[tuple[str, str], dict[int, float | None]] = {}
+    rows: dict[tuple[str, str, float], dict[int, float | None]] = {}
     for r in rs:
-        rows.setdefault((r.name, r.endpoint), {})[r.connections] = r.value
-    for (name, endpoint), values in rows.items():
+        rows.setdefault((r.name, r.endpoint, r.db_latency_ms), {})[r.connections] = r.value
+    for (name, endpoint, latency), values in rows.items():
         cells = " | ".join(_num(values.get(c), "{:.2f}") for c in levels)
-        lines.append(f"| {name} | {endpoint} | {cells} |")
+        distance = f"{'direct' if latency == 0 else format_latency(latency)} | " if far else ""
+        lines.append(f"| {name} | {endpoint} | {distance}{cells} |")
     return [*lines, ""]
 
 

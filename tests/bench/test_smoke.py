@@ -29,7 +29,7 @@ def test_a_small_run_against_the_floor_writes_well_formed_results(tmp_path, smok
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--scenarios", "detail,search,signup", "--concurrency", "2",
         "--warmup", "0", "--duration", "4", "--workers", "1", "--users", "30", "--no-profile",
-        "--database-url", smoke_db_url, "--out", str(tmp_path),
+        "--db-latency", "0", "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "latest.json").read_text())
@@ -65,7 +65,7 @@ def test_a_target_that_answers_wrongly_is_reported_not_measured(tmp_path, smoke_
     )
     result = runner.invoke(app, [
         "bench", "--targets", "floor", "--scenarios", "detail", "--concurrency", "2", "--warmup", "0",
-        "--duration", "1", "--workers", "1", "--users", "30", "--no-profile",
+        "--duration", "1", "--workers", "1", "--users", "30", "--no-profile", "--db-latency", "0",
         "--database-url", smoke_db_url, "--out", str(tmp_path),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -116,3 +116,36 @@ def test_the_floor_is_only_benchmarked_when_the_project_has_one(tmp_path):
     assert result.exit_code == 2
     assert f"no floor to benchmark: set [bench] floor (module:app) in {config}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_small_run_with_the_database_made_far_measures_each_latency_through_the_relay(
+    tmp_path, smoke_db_url
+):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = runner.invoke(app, [
+        "bench", "--targets", "floor", "--scenarios", "detail,signup", "--concurrency", "2", "--warmup", "0",
+        "--duration", "2", "--workers", "1", "--users", "30", "--no-profile", "--db-latency", "0,20ms",
+        "--database-url", smoke_db_url, "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "latest.json").read_text())
+    # A sign-up's users are new at every latency too (its preflight's included).
+    for p in data["points"]:
+        assert p["skipped"] is None and p["errors"] == 0 and p["requests"] > 0, p
+    detail = [p for p in data["points"] if p["endpoint"] == "detail"]
+    direct, far = sorted(detail, key=lambda p: p["db_latency_ms"])
+    assert (direct["db_latency_ms"], far["db_latency_ms"]) == (0.0, 20.0)
+    for p in (direct, far):
+        assert p["skipped"] is None and p["errors"] == 0 and p["requests"] > 0, p
+    # Every query's round trip pays the relay's 20 ms; the direct path pays nothing.
+    assert far["latency_ms"]["p50"] >= 20.0 > direct["latency_ms"]["p50"]
+    assert far["relay_cpu_s"] > 0 and direct["relay_cpu_s"] is None
+    assert data["settings"]["db_latency"] == [0.0, 20.0]
+    assert data["settings"]["database latency"]["20 ms"].startswith("user-space delaying TCP relay")
+    assert any("netem" in note for note in data["notes"])
+    assert (
+        "### detail: GET /api/users/{id}/ as token:demo, database 20 ms away"
+        in (tmp_path / "latest.md").read_text()
+    )
+    # Every server and the relay are gone.
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
