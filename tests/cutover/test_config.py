@@ -159,7 +159,7 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
         ('[bench]\nseed = ""\n', r"\[bench\] seed must be a management command"),
         (
             '[bench]\nfloors = "a:b"\n',
-            r"\[bench\] has no key 'floors' \(known: dataset, floor, scenarios, seed\)",
+            r"\[bench\] has no key 'floors' \(known: dataset, db_latency, env, floor, scenarios, seed, threads\)",
         ),
         (
             '[[bench.scenarios]]\nname = "d"\npath = "/x"\nconcurrency = 8\n',

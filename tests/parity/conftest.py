@@ -61,6 +61,16 @@ def parity_database(parity_database_url: DatabaseURL, django_db_blocker) -> Iter
     db.close()
 
 
+@pytest.fixture(autouse=True)
+def _tables_emptied_when_the_package_is_done(request: pytest.FixtureRequest) -> None:
+    """A test here with database access may fill this run's test database with a fixture, committed
+    outside its transaction (an in-process `cutover parity --database-url`, a FixtureDatabase of its own):
+    holding the package's parity database makes its teardown empty the tables before any test of another
+    package runs on this worker (which would otherwise find 120 users, `alice` among them)."""
+    if request.node.get_closest_marker("django_db") is not None:
+        request.getfixturevalue("parity_database")
+
+
 @pytest.fixture(scope="package")
 def origin(django_db_setup) -> str:
     return allowed_origin()

@@ -22,9 +22,7 @@ from . import fixture_demo
 from .apps import this_run_database_url
 from .conftest import CASES_DIR
 
-# The in-process runs load the demo's fixture into this run's test database (committed, outside the test's
-# transaction): the package's parity database empties it when the package's tests are done.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("parity_database")]
+pytestmark = pytest.mark.django_db
 
 CONTROL = "tests.parity.apps:legacy_asgi_app"
 ALTERED = "tests.parity.apps:renamed_field_on_legacy_app"

@@ -19,9 +19,7 @@ from cutover.parity.cases import Case
 from .test_blocking import cases  # noqa: F401, F811  (a fixture: case files of each route)
 from .test_cli import ALTERED, in_process, invoke, no_secrets
 
-# The in-process runs load the demo's fixture into this run's test database (committed, outside the test's
-# transaction): the package's parity database empties it when the package's tests are done.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("parity_database")]
+pytestmark = pytest.mark.django_db
 
 
 def cases_of(junit: Path) -> list[tuple[str | None, bool]]:
