@@ -198,7 +198,8 @@ def routes_cmd(
                     # % of the route's GET, HEAD and OPTIONS requests copied to the shadow comparator
                     "shadow": r.shadow,
                     "servers": addresses,
-                    "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time},
+                    "parity": {"status": p.status, "revision": p.revision, "dirty": p.dirty, "time": p.time,
+                               "warnings": list(p.warnings)},  # fmt: skip
                     # may the route move toward modern now: None when it may, else why not
                     "gate": gate[r.id],
                 }

@@ -190,6 +190,8 @@ def _parity_text(found: Verdict) -> str:
     text = found.short()
     if found.passed and not found.green:
         text += " (not for this code)"
+    if found.warnings:
+        text += ", with a warning"
     return text
 
 

@@ -28,6 +28,7 @@ class ParityResult:
     dirty: bool = False
     time: str | None = None
     detail: str = ""
+    warnings: tuple[str, ...] = ()  # what does not stop the route ([parity] blocking = "warn")
 
     @property
     def green(self) -> bool:
@@ -37,15 +38,16 @@ class ParityResult:
         if self.status == "missing":
             return "no result"
         rev = (self.revision or "?")[:12] + ("-dirty" if self.dirty else "")
-        return f"{self.status} @ {rev}"
+        return f"{self.status} @ {rev}" + (", with a warning" if self.warnings else "")
 
     @classmethod
     def of(cls, found: Verdict) -> ParityResult:
         if found.status == "missing" or found.revision is None:
             return cls("missing", detail=found.reason)
         return cls(
-            found.status, found.revision.commit, found.revision.dirty, found.generated_at, found.reason
-        )
+            found.status, found.revision.commit, found.revision.dirty, found.generated_at, found.reason,
+            found.warnings,
+        )  # fmt: skip
 
 
 class MoveRefused(CutoverError):

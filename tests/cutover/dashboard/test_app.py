@@ -295,6 +295,35 @@ def test_the_route_page_shows_mismatches_and_shadow_differences_side_by_side_red
     assert "compared 2, different 1, noise 0" in index
 
 
+def test_a_blocking_call_under_warn_is_said_beside_the_parity_verdict(dashboard):
+    """[parity] blocking = "warn": the route is not stopped, and both pages say what blocked."""
+    report = {
+        "format": 1,
+        "generated_at": "2026-12-01T00:00:00Z",
+        "revision": {"commit": "0" * 40, "dirty": False, "tree": ""},
+        "blocking": {"checked": True, "policy": "warn"},
+        "routes": {
+            "users": {
+                "status": "green", "cases": 2, "matched": 2, "mismatched": 0, "errors": 0, "noise": 0,
+                "mismatches": [], "blocked": 1,
+                "blocking": [{"case": "users/list", "kind": "call", "function": "time.sleep", "via": [],
+                              "frame": "service/users.py:9 in list_users", "held_ms": 20.1}],
+            },
+            "users-me": {
+                "status": "green", "cases": 1, "matched": 1, "mismatched": 0, "errors": 0, "noise": 0,
+                "mismatches": [], "blocked": 0, "blocking": [],
+            },
+        },
+    }  # fmt: skip
+    dashboard.sources.report.write_text(json.dumps(report))
+    with dashboard.client() as client:
+        page = client.get("/routes/users").text
+        rows = {r["id"]: r for r in client.get("/api/routes").json()["routes"]}
+    assert rows["users"]["cells"]["parity"].endswith(", with a warning")
+    assert "with a warning" not in rows["users-me"]["cells"]["parity"]
+    assert "Warning: 1 case(s) made a blocking call on the event loop (first: time.sleep at service/users.py:9" in page
+
+
 def test_the_json_rows_are_the_manifest(dashboard):
     from cutover.proxy.manifest import load_manifest
 

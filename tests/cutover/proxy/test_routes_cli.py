@@ -205,8 +205,20 @@ def test_a_blocking_call_refuses_the_move_or_is_said_as_it_is_allowed(
                    "frame": "service/users.py:9 in list_users", "held_ms": 20.1}],
     )  # fmt: skip
     report.write_text(json.dumps(data))
-    result = gated(manifest, tmp_path, report, repo, "users", "--to", "modern")
+    # `cutover routes` says it too: the table's parity cell and the JSON's warnings.
+    where = ["--manifest", str(manifest), "--report", str(report), "--proxy-dir", str(tmp_path / "nginx"),
+             "--repo", str(repo)]  # fmt: skip
+    listed = {r["id"]: r for r in json.loads(cli("routes", *where, "--json").stdout)["routes"]}["users"]
+    table = next(line for line in cli("routes", *where).stdout.splitlines() if line.startswith("│ users "))
     blocked = "1 case(s) made a blocking call on the event loop (first: time.sleep at service/users.py:9"
+    if policy == "warn":
+        (warning,) = listed["parity"]["warnings"]
+        assert warning.startswith(blocked) and listed["gate"] is None
+        assert ", with a warning" in table
+    else:
+        assert listed["parity"]["warnings"] == [] and blocked in listed["gate"]
+        assert "with a warning" not in table
+    result = gated(manifest, tmp_path, report, repo, "users", "--to", "modern")
     if policy == "fail":
         assert result.exit_code == 1, result.output
         assert "refusing to move 'users'" in one_error_line(result) and blocked in result.stderr
