@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared_db.models import AdminLogEntry, Session, Token, User, user_groups, user_permissions
 
 from .compat import make_password
-from .reads import let_go
 
 __all__ = [
     "BIGINT_MAX",
@@ -80,7 +79,6 @@ async def create_user(db: AsyncSession, fields: dict[str, str], password: str) -
         last_login=None,
         password="",
     )
-    await let_go()  # no read holds a pooled connection through the hashing
     user.password = await make_password(password)
     db.add(user)
     await db.flush()

@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .compat.csrf import CSRF_COOKIE_NAME, new_csrf_secret
 from .environ import TrustedPeers, apply_gunicorn_headers
 from .hosts import allowed_host
-from .reads import request_scope
 from .responses import django_error_page
 from .sessions import SessionState
 
@@ -102,5 +101,4 @@ class LegacyMiddleware:
             await response(scope, receive, send_with_headers)
             return
         state["host"] = host
-        async with request_scope():  # the request's reads share one pooled connection (reads.py)
-            await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_headers)

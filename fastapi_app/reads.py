@@ -9,27 +9,21 @@ the ORM object (``user.is_staff``). Writes stay on the ORM (:mod:`fastapi_app.db
 The statements are the SQLAlchemy Core statements of :mod:`fastapi_app.queries`, compiled once per
 statement for the asyncpg dialect (``$n`` parameters, the same SQL the ORM would send).
 
-Pool: ``DB_READ_POOL_SIZE`` connections per worker (10 by default), opened on demand. Within a request
-(:func:`request_scope`, entered by the middleware for every HTTP request) the first read takes a
-connection and the request's other reads use the same one, which goes back to the pool when the request
-ends, or earlier by :func:`let_go`, called before anything slow that reads nothing (password hashing): a
-GET of a user is one checkout for its two statements, not two. Outside a request (a script, a test
-calling :class:`Reads` directly) each read takes and returns a connection of its own. The wait for a
-free connection is bounded by the requests ahead of it; there is no separate acquire timeout (asyncpg
-runs a timed acquire as a task of its own: a quarter of the read path's CPU in a py-spy profile). A read
-never leaves session state behind, so a connection goes back to the pool without asyncpg's ``RESET ALL``
-round trip (an open transaction, which no read starts, would still be rolled back). Stale statements
-after a Django migration need no pool check here: outside a transaction asyncpg re-prepares a statement
-whose result type changed and retries it once. A connection the server closed under the pool (a
-restart, an idle timeout) is dropped, the pool's other connections are expired (they reconnect when next
-taken), and the read, safe to repeat, runs once more on a new connection.
+Pool: ``DB_READ_POOL_SIZE`` connections per worker (10 by default), opened on demand. A read holds its
+connection for one statement, so the wait for a free one is bounded by the statements queued ahead of it;
+there is no separate acquire timeout (asyncpg runs a timed acquire as a task of its own: a quarter of the
+read path's CPU in a py-spy profile). A read never leaves session state behind, so a connection goes back
+to the pool without asyncpg's ``RESET ALL`` round trip (an open transaction, which no read starts, would
+still be rolled back). Stale statements after a Django
+migration need no pool check here: outside a transaction asyncpg re-prepares a statement whose result
+type changed and retries it once. A connection the server closed under the pool (a restart, an idle
+timeout) is dropped, the pool's other connections are expired (they reconnect when next taken), and the
+read, safe to repeat, runs once more on a new connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -41,7 +35,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from .settings import Settings
 
-__all__ = ["Reads", "Row", "UserLike", "compiled", "let_go", "request_scope"]
+__all__ = ["Reads", "Row", "UserLike", "compiled"]
 
 _DIALECT = asyncpg_dialect()
 # What a connection the server closed under the pool raises on its next use.
@@ -107,50 +101,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     return None  # see the module docstring: reads change no session state
 
 
-class _Held:
-    """The connection one request's reads share, once its first read has taken it."""
-
-    __slots__ = ("connection", "pool")
-
-    def __init__(self) -> None:
-        self.connection: asyncpg.Connection | None = None
-        self.pool: asyncpg.Pool | None = None
-
-    async def release(self) -> None:
-        connection, pool = self.connection, self.pool
-        self.connection = self.pool = None
-        if connection is not None and pool is not None:
-            await pool.release(connection)
-
-
-# Set per request by request_scope; a mutable holder, so a task the request's context was copied into
-# (Starlette's BaseHTTPMiddleware runs the app in one) shares the request's connection.
-_REQUEST: ContextVar[_Held | None] = ContextVar("fastapi_app_reads_request", default=None)
-
-
-@asynccontextmanager
-async def request_scope() -> AsyncIterator[None]:
-    """One request: its reads share one pooled connection, released when the request ends."""
-    held = _Held()
-    token = _REQUEST.set(held)
-    try:
-        yield
-    finally:
-        _REQUEST.reset(token)
-        await held.release()
-
-
-async def let_go() -> None:
-    """Give the current request's read connection back now, before a long wait that reads nothing (a
-    password hash, ~0.5 s in a thread); a later read takes one again."""
-    held = _REQUEST.get()
-    if held is not None:
-        await held.release()
-
-
 class Reads:
-    """The read pool of one worker process: a call uses its request's connection (:func:`request_scope`),
-    or outside a request borrows one for its statement."""
+    """The read pool of one worker process: each call borrows a connection for one statement."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -182,40 +134,21 @@ class Reads:
     async def _run(self, method: str, statement: Select[Any], params: Mapping[str, Any]) -> Any:
         query = compiled(statement)
         arguments = query.arguments(params)
-        held = _REQUEST.get()
         for attempt in (1, 2):
-            if held is None:
-                async with self.pool.acquire() as connection:
-                    try:
-                        return await getattr(connection, method)(query.sql, *arguments)
-                    except _DEAD_CONNECTION:
-                        _terminate(connection)
-                        if attempt == 2:
-                            raise
-            else:
-                if held.connection is None or held.pool is not self.pool:
-                    await held.release()
-                    held.connection, held.pool = await self.pool.acquire(), self.pool
-                connection = held.connection
+            async with self.pool.acquire() as connection:
                 try:
                     return await getattr(connection, method)(query.sql, *arguments)
                 except _DEAD_CONNECTION:
-                    held.connection = held.pool = None
-                    _terminate(connection)
-                    await self.pool.release(connection)  # closed: the pool opens a new one when needed
+                    # A pooled connection the server closed (restart, pg_terminate_backend, idle timeout):
+                    # drop it and, a read being safe to repeat, run it once more on a new connection.
+                    try:
+                        connection.terminate()
+                    except asyncpg.InterfaceError:
+                        pass  # lost in the middle of the statement: the pool has already let go of it
                     if attempt == 2:
                         raise
-            # What closed one closed the others too (a restart kills every backend), and one whose FATAL
-            # message the loop read before the socket's end looks open: without this, the second attempt
-            # could take another of them. Expired, each reconnects when next taken.
-            await self.pool.expire_connections()
+                    # What closed one closed the others too (a restart kills every backend), and one whose
+                    # FATAL message the loop read before the socket's end looks open: without this, the
+                    # second attempt could take another of them. Expired, each reconnects when next taken.
+                    await self.pool.expire_connections()
         raise AssertionError("unreachable")
-
-
-def _terminate(connection: asyncpg.Connection) -> None:
-    """Drop a pooled connection the server closed (restart, pg_terminate_backend, idle timeout); a read,
-    safe to repeat, then runs once more on a new connection."""
-    try:
-        connection.terminate()
-    except asyncpg.InterfaceError:
-        pass  # lost in the middle of the statement: the pool has already let go of it

@@ -18,7 +18,6 @@ from ..errors import ValidationError
 from ..fields import EMPTY, CharField, FieldErrors
 from ..metadata import TOKEN_METADATA
 from ..negotiation import FORM, JSON, MULTIPART
-from ..reads import let_go
 from ..responses import api_response
 from . import method_fallback
 
@@ -39,7 +38,6 @@ async def authenticate_credentials(db: AsyncSession, username: str, password: st
     parameters is re-hashed and saved (even for an inactive user), and inactive users are refused.
     """
     user = await db.scalar(select(User).where(User.username == username))
-    await let_go()  # no read holds a pooled connection through the hashing below
     if user is None:
         await make_password(password)
         return None

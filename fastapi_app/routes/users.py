@@ -18,7 +18,7 @@ from ..errors import APIException, NotFound, PermissionDenied
 from ..filtering import UserFilters
 from ..metadata import user_metadata
 from ..pagination import paginate
-from ..reads import Reads, UserLike, let_go
+from ..reads import Reads, UserLike
 from ..responses import api_response
 from ..schemas import render_user, validate_user_input
 from . import method_fallback
@@ -134,7 +134,6 @@ async def _update(request: Request, requester: UserLike, db: AsyncSession, *, pa
     for name, value in fields.items():
         setattr(instance, name, value)
     if password is not None:
-        await let_go()  # no read holds a pooled connection through the hashing
         instance.password = await make_password(password)
     await db.commit()  # the update's flush: a lost race on a unique index raises here (constraints.py)
     return api_response(request, render_user(instance))

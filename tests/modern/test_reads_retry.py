@@ -1,18 +1,16 @@
 """The read pool's retry of a read on a connection the server closed, including one lost mid-statement, and
-a pool whose every connection the server closed at once (a restart): the retry reconnects. Each case runs
-outside a request (a connection per read) and inside one (the request's shared connection)."""
+a pool whose every connection the server closed at once (a restart): the retry reconnects."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import select
 
-from fastapi_app.reads import Reads, request_scope
+from fastapi_app.reads import Reads
 from shared_db.models import User
 
 
@@ -67,77 +65,32 @@ class Pool:
     async def expire_connections(self) -> None:
         self.expired = len(self.connections)
 
-    def _take(self) -> Any:
+    @asynccontextmanager
+    async def acquire(self):
         self.handed += 1
         pooled = self.connections.pop(0)
         if self.expired:
             self.expired -= 1
             pooled = self.new()
-        self.out += 1
-        return pooled
-
-    async def release(self, connection: Any) -> None:
-        self.out -= 1
-
-    def acquire(self) -> Acquire:
-        return Acquire(self)
-
-    out = 0  # connections handed out and not released
+        yield pooled
 
 
-class Acquire:
-    """``pool.acquire()``: awaited (a request's held connection) or entered (a read of its own)."""
-
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
-
-    def __await__(self):
-        async def take() -> Any:
-            return self.pool._take()
-
-        return take().__await__()
-
-    async def __aenter__(self) -> Any:
-        self.connection = self.pool._take()
-        return self.connection
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.pool.release(self.connection)
-
-
-@asynccontextmanager
-async def _in_request() -> AsyncIterator[None]:
-    async with request_scope():
-        yield
-
-
-@pytest.fixture(params=["outside a request", "in a request"])
-def scope(request) -> AbstractAsyncContextManager[None]:
-    return nullcontext() if request.param == "outside a request" else _in_request()
-
-
-async def test_a_read_on_a_connection_lost_mid_statement_is_run_again_on_a_new_one(scope):
+async def test_a_read_on_a_connection_lost_mid_statement_is_run_again_on_a_new_one():
     pool = Pool(Released(), Fresh())
-    async with scope:
-        assert await Reads(pool).value(select(User.id), {}) == 42  # type: ignore[arg-type]
-    assert pool.handed == 2 and pool.out == 0
+    assert await Reads(pool).value(select(User.id), {}) == 42  # type: ignore[arg-type]
+    assert pool.handed == 2
 
 
-async def test_when_every_pooled_connection_died_at_once_the_retry_takes_a_new_one(scope):
+async def test_when_every_pooled_connection_died_at_once_the_retry_takes_a_new_one():
     """Without expiring the pool, the retry would take the second dead connection and the read would fail."""
     dead = [ErrorConsumed() for _ in range(3)]
     pool = Pool(*dead)
-    async with scope:
-        assert await Reads(pool).value(select(User.id), {}) == 42  # type: ignore[arg-type]
-        assert await Reads(pool).value(select(User.id), {}) == 42  # type: ignore[arg-type]
-    # in a request the second read reuses the new connection; outside, it takes another new one
-    assert dead[0].terminated and pool.out == 0
-    assert pool.handed == (3 if isinstance(scope, nullcontext) else 2)
+    assert await Reads(pool).value(select(User.id), {}) == 42  # type: ignore[arg-type]
+    assert pool.handed == 2 and dead[0].terminated
 
 
-async def test_a_server_that_stays_down_is_an_error_not_a_loop(scope):
+async def test_a_server_that_stays_down_is_an_error_not_a_loop():
     pool = Pool(Released(), Released(), new=Released)
     with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
-        async with scope:
-            await Reads(pool).value(select(User.id), {})  # type: ignore[arg-type]
-    assert pool.handed == 2 and pool.out == 0
+        await Reads(pool).value(select(User.id), {})  # type: ignore[arg-type]
+    assert pool.handed == 2
