@@ -123,7 +123,9 @@ async def test_session_unsafe_request_needs_csrf(modern, alice, session_cookie):
 
 async def test_tampered_or_unknown_session_is_anonymous_and_cookie_deleted(modern, session_cookie):
     other = "y" if session_cookie.endswith("x") else "x"  # a key ending in "x" must still change
-    tampered = await modern.get("/api/users/me/", headers={"Cookie": f"sessionid={session_cookie[:-1]}{other}"})
+    tampered = await modern.get(
+        "/api/users/me/", headers={"Cookie": f"sessionid={session_cookie[:-1]}{other}"}
+    )
     assert tampered.status_code == 401
     assert tampered.headers["set-cookie"].startswith(
         'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0'
