@@ -140,13 +140,19 @@ def _in_flight(run: BenchRun, shown: str) -> str:
     cores = float(run.machine.get("cores") or 1)
     workers, threads = run.settings.get("workers"), run.settings.get("threads")
     parts = [f"**modern/legacy {shown} < {IO_WANTED:g}x with the database {format_latency(far)} away.**"]
+    capacity = int(workers) * int(threads) if workers and threads else None
     for target in (LEGACY, MODERN):
         busy = run.point(headline, target, IO_CONNECTIONS, far)
+        # A request's own time, not its wait in a queue: from the fewest connections measured, and for the
+        # legacy only at or below what its threads hold (beyond that, p50 counts the wait for a thread).
+        limit = capacity if target == LEGACY and capacity else IO_CONNECTIONS - 1
         idle = min(
             (
                 p
                 for p in run.points
-                if (p.endpoint, p.target, p.db_latency_ms) == (headline, target, far) and p.load
+                if (p.endpoint, p.target, p.db_latency_ms) == (headline, target, far)
+                and p.load
+                and p.connections <= limit
             ),
             key=lambda p: p.connections,
             default=None,
@@ -161,8 +167,7 @@ def _in_flight(run: BenchRun, shown: str) -> str:
         )
         if idle is not None and idle.load is not None and idle.load.latency_p50_ms > 0:
             text += f"; {idle.load.latency_p50_ms:.1f} ms a request at {idle.connections} connections (p50)"
-            if target == LEGACY and workers and threads:
-                capacity = int(workers) * int(threads)
+            if target == LEGACY and capacity:
                 bound = capacity / idle.load.latency_p50_ms * 1000
                 text += (
                     f", and {workers} x {threads} = {capacity} requests in flight (a gthread thread per "
@@ -170,6 +175,12 @@ def _in_flight(run: BenchRun, shown: str) -> str:
                 )
             elif target == MODERN:
                 text += ", with the requests in flight bounded by its pools, not by threads"
+        elif target == LEGACY and capacity:
+            text += (
+                f"; {workers} x {threads} = {capacity} requests in flight (a gthread thread per request); no "
+                f"point at {capacity} connections or fewer was measured, so its capacity is not estimated "
+                "(beyond it, a request's latency counts its wait for a thread)"
+            )
         parts.append(text + ".")
     legacy = _cpu_ms(run.point(headline, LEGACY, IO_CONNECTIONS, far))
     modern = _cpu_ms(run.point(headline, MODERN, IO_CONNECTIONS, far))

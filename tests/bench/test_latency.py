@@ -165,6 +165,17 @@ def test_the_report_has_tables_and_ratios_per_latency_and_explains_a_miss_from_i
     assert far["relay_cpu_s_per_1k"] == pytest.approx(0.1)
 
 
+def test_a_request_s_time_is_not_read_where_it_waited_for_a_thread():
+    """At 256 connections against 16 threads, p50 is mostly the wait for a thread: dividing the threads by
+    it would bound the legacy far below what it measured. Without a point within its capacity, no bound."""
+    run = io_run(3000, 400)
+    run.points = [p for p in run.points if p.connections != 8]
+    why = render_markdown(run).split("### Why the missed targets are missed")[1]
+    assert "by capacity" not in why
+    assert "2 x 8 = 16 requests in flight (a gthread thread per request); no point at 16 connections" in why
+    assert "ratio tends to that of their CPU per request, 9.0x" in why
+
+
 def test_a_latency_that_could_not_be_set_up_is_reported_not_measured():
     run = make_run([
         far_point("legacy", 400, 0.0, 64),
