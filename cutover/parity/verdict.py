@@ -11,8 +11,15 @@ had uncommitted changes, and a digest of them. A route may move toward modern on
 3. the work tree is clean now, at the same commit.
 
 Uncommitted changes are never vouched for, not even the very changes a report was made from: what moves
-to production is a commit, and a report of a dirty tree cannot name the code it tested. This module reads
-nothing but the report and git, so the gate works without the parity engine's dependencies.
+to production is a commit, and a report of a dirty tree cannot name the code it tested.
+
+What the toolkit itself writes is not code, and never makes the tree dirty nor the report stale: a
+routing manifest whose only changes are routes' modes and shares (what ``cutover move``, ``rollback`` and
+``promote`` write; anything else in it, a path, a method, a backend, counts), anything under a
+``.cutover/`` folder (the parity report, the audit log), and untracked files under a ``.data/`` folder
+(``cutover up``'s clusters and nginx prefix). So a promotion's own steps, and the commit that records a
+move, leave the route green. This module reads nothing but the report, git and manifests, so the gate
+works without the parity engine's dependencies.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-__all__ = ["FORMAT", "Revision", "Verdict", "current_revision", "verdict"]
+__all__ = ["FORMAT", "Revision", "Verdict", "current_revision", "same_code", "verdict"]
 
 FORMAT = 1
 Status = Literal["green", "red", "missing"]
@@ -54,33 +63,95 @@ class Revision:
         )
 
 
+def _git(repo: Path | None, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True).stdout
+
+
+def _names(output: bytes) -> list[str]:
+    return [n.decode(errors="surrogateescape") for n in output.split(b"\0") if n]
+
+
+def _under(path: str, folder: str) -> bool:
+    return folder in PurePosixPath(path).parts[:-1]
+
+
+def _moves_only(old: bytes | None, new: bytes | None) -> bool:
+    """Whether two versions of a file are one routing manifest differing at most in routes' modes and
+    shares (an unparseable or non-manifest file is code, as is one that appeared or went away)."""
+    if old is None or new is None:
+        return False
+    from ..errors import CutoverError
+    from ..proxy.live import structure
+    from ..proxy.manifest import parse_manifest
+
+    try:
+        return structure(parse_manifest(old.decode())) == structure(parse_manifest(new.decode()))
+    except (CutoverError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        return False
+
+
+def _blob(repo: Path | None, commit: str, path: str) -> bytes | None:
+    try:
+        return _git(repo, "show", f"{commit}:{path}")
+    except subprocess.CalledProcessError:
+        return None
+
+
+def _toolkit_change(path: str, old: Callable[[], bytes | None], new: Callable[[], bytes | None]) -> bool:
+    """A tracked path whose change the toolkit made, not the team's code (see the module docstring);
+    ``old`` and ``new`` read the two versions, only for a TOML file."""
+    return _under(path, ".cutover") or (path.endswith(".toml") and _moves_only(old(), new()))
+
+
 def current_revision(repo: Path | None = None) -> Revision | None:
     """``git rev-parse HEAD``, whether the work tree differs from it, and a digest of the difference.
 
-    The digest covers tracked changes (``git diff HEAD``) and untracked, not ignored files. None when
-    ``repo`` (default: the current directory) is not a git work tree.
+    The digest covers tracked changes (``git diff HEAD``) and untracked, not ignored files, leaving out
+    what the toolkit writes (the module docstring). None when ``repo`` (default: the current directory) is
+    not a git work tree.
     """
-
-    def git(*args: str) -> bytes:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True).stdout
-
     try:
-        commit = git("rev-parse", "HEAD").decode().strip()
-        diff = git("diff", "HEAD", "--binary")
-        untracked = [n for n in git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0") if n]
-        root = Path(git("rev-parse", "--show-toplevel").decode().strip())
+        commit = _git(repo, "rev-parse", "HEAD").decode().strip()
+        root = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip())
+        # Paths relative to the top level, whatever folder of the work tree ``repo`` is.
+        changed = _names(_git(root, "diff", "HEAD", "--name-only", "--no-renames", "-z"))
+        untracked = _names(_git(root, "ls-files", "--others", "--exclude-standard", "-z"))
     except (OSError, subprocess.CalledProcessError):
         return None
-    if not diff and not untracked:
-        return Revision(commit, False, "")
-    digest = hashlib.sha256(diff)
-    for name in sorted(untracked):
-        digest.update(name + b"\0")
+
+    def now(path: str) -> bytes | None:
         try:
-            digest.update(hashlib.sha256((root / name.decode()).read_bytes()).digest())
+            return (root / path).read_bytes()
+        except OSError:
+            return None
+
+    changed = [n for n in changed if not _toolkit_change(n, partial(_blob, root, commit, n), partial(now, n))]
+    untracked = [n for n in untracked if not (_under(n, ".cutover") or _under(n, ".data"))]
+    if not changed and not untracked:
+        return Revision(commit, False, "")
+    digest = hashlib.sha256(_git(root, "diff", "HEAD", "--binary", "--", *changed) if changed else b"")
+    for name in sorted(untracked):
+        digest.update(name.encode(errors="surrogateescape") + b"\0")
+        try:
+            digest.update(hashlib.sha256((root / name).read_bytes()).digest())
         except OSError:
             pass
     return Revision(commit, True, digest.hexdigest())
+
+
+def same_code(made_from: str, now: str, repo: Path | None = None) -> bool:
+    """Whether two commits hold the same code: every path changed between them is one the toolkit writes
+    (the commit of a move: the manifest's mode lines). False when either commit is unknown here."""
+    if made_from == now:
+        return True
+    try:
+        root = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip())
+        changed = _names(_git(root, "diff", "--name-only", "--no-renames", "-z", made_from, now, "--"))
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return all(
+        _toolkit_change(n, partial(_blob, root, made_from, n), partial(_blob, root, now, n)) for n in changed
+    )
 
 
 @dataclass(frozen=True)
@@ -194,7 +265,7 @@ def verdict(
         reason = (
             f"the work tree has uncommitted changes (HEAD {now.commit[:12]}): parity cannot vouch for them"
         )
-    elif made_from.commit != now.commit:
+    elif made_from.commit != now.commit and not same_code(made_from.commit, now.commit, repo):
         reason = (
             f"the parity report is for revision {made_from.commit[:12]}, the code is at {now.commit[:12]}"
         )

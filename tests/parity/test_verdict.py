@@ -161,3 +161,86 @@ def test_a_blocking_call_beside_a_mismatch_names_both(tmp_path, repo):
                   blocking=BLOCKING)  # fmt: skip
     found = verdict(path, "orders", repo=repo)
     assert "1 mismatched and 0 failed of 3 case(s); 1 case(s) made a blocking call" in found.reason
+
+
+DEMO_MANIFEST = Path(__file__).resolve().parents[2] / "migration_notes" / "routes.toml"
+
+
+@pytest.fixture
+def repo_with_manifest(repo: Path) -> Path:
+    (repo / "routes.toml").write_text(DEMO_MANIFEST.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "settings.toml").write_text('debug = false\n', encoding="utf-8")
+    git(repo, "add", "routes.toml", "settings.toml")
+    git(repo, "commit", "-q", "-m", "manifest")
+    return repo
+
+
+def moved(repo: Path, route: str = "user-detail", mode: str = "canary", percent: int | None = 10) -> None:
+    from cutover.proxy.manifest import set_route_mode
+
+    path = repo / "routes.toml"
+    path.write_text(set_route_mode(path.read_text(), route, mode, percent, source="routes.toml"))
+
+
+def test_what_the_toolkit_writes_leaves_the_tree_clean(tmp_path, repo_with_manifest):
+    """A move's mode lines, the parity report and audit log under .cutover/, cutover up's .data/: none of
+    them is code, so a promotion's own steps keep the route green."""
+    repo = repo_with_manifest
+    path = report(tmp_path, Revision(git(repo, "rev-parse", "HEAD"), False))
+    moved(repo)
+    moved(repo, "users-me", "modern", None)
+    (repo / ".cutover").mkdir()
+    (repo / ".cutover" / "parity-report.json").write_text("{}")
+    (repo / ".cutover" / "audit.sqlite3").write_bytes(b"\0" * 16)
+    (repo / ".data" / "postgres").mkdir(parents=True)
+    (repo / ".data" / "postgres" / "PG_VERSION").write_text("16\n")
+    now = current_revision(repo)
+    assert now is not None and not now.dirty
+    assert verdict(path, "orders", repo=repo).green
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["a route's path", "a backend's server", "another TOML file", "a tracked file under .data/", "app code"],
+)
+def test_anything_else_is_code_even_beside_a_move(tmp_path, repo_with_manifest, change):
+    repo = repo_with_manifest
+    path = report(tmp_path, Revision(git(repo, "rev-parse", "HEAD"), False))
+    moved(repo)
+    manifest = repo / "routes.toml"
+    if change == "a route's path":
+        text = manifest.read_text()
+        assert '"/api/users/me/"' in text
+        manifest.write_text(text.replace('"/api/users/me/"', '"/api/users/self/"'))
+    elif change == "a backend's server":
+        text = manifest.read_text()
+        assert "127.0.0.1:8002" in text
+        manifest.write_text(text.replace("127.0.0.1:8002", "127.0.0.1:9002"))
+    elif change == "another TOML file":
+        (repo / "settings.toml").write_text("debug = true\n")
+    elif change == "a tracked file under .data/":
+        (repo / ".data").mkdir()
+        (repo / ".data" / "fixture.json").write_text("[]")
+        git(repo, "add", ".data/fixture.json")
+        git(repo, "commit", "-q", "-m", "fixture")
+        path = report(tmp_path, Revision(git(repo, "rev-parse", "HEAD"), False))
+        (repo / ".data" / "fixture.json").write_text("[1]")
+    else:
+        (repo / "app.py").write_text("v = 2\n")
+    found = verdict(path, "orders", repo=repo)
+    assert not found.green and "uncommitted changes" in found.reason
+
+
+def test_a_commit_of_a_move_keeps_the_report_current_and_a_commit_of_code_does_not(tmp_path, repo_with_manifest):
+    repo = repo_with_manifest
+    path = report(tmp_path, Revision(git(repo, "rev-parse", "HEAD"), False))
+    moved(repo)
+    git(repo, "commit", "-q", "-am", "user-detail: canary 10%")
+    moved(repo, mode="modern", percent=None)
+    git(repo, "commit", "-q", "-am", "user-detail: modern")
+    found = verdict(path, "orders", repo=repo)
+    assert found.green and found.reason == "every case matched on this revision"
+    (repo / "app.py").write_text("v = 2\n")
+    git(repo, "commit", "-q", "-am", "code")
+    stale = verdict(path, "orders", repo=repo)
+    assert not stale.green and "the parity report is for revision" in stale.reason

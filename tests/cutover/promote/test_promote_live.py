@@ -104,6 +104,22 @@ def test_a_healthy_port_is_promoted_step_by_step(front, load, tmp_path: Path, re
     assert all("parity green" in e.gate for e in moved)
 
 
+def test_a_manifest_tracked_in_git_stays_green_through_the_promotion_s_own_steps(front, load, tmp_path: Path):
+    """The layout `cutover init` writes: the manifest committed in the project's repository. Each step
+    edits its mode lines; those are moves, not code, so parity stays green for the next step."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (tmp_path / ".gitignore").write_text(f"/*\n!/.gitignore\n!/{front.manifest.name}\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", ".gitignore", front.manifest.name], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "routes"], check=True)
+    result = promote(front, tmp_path, tmp_path, "--steps", "50,100", "--interval", "1.5s")
+    assert result.exit_code == 0, result.output
+    assert place(front) == "modern" and "users promoted to modern" in result.stdout
+    assert subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == (
+        f"M {front.manifest.name}"
+    )
+
+
 INTERVAL = 2.0
 
 
