@@ -111,7 +111,7 @@ def render_cmd(
             envoy.check_rendered(text)
             checked = "envoy --mode validate: ok"
         else:
-            text = rendered(load_manifest(manifest_path), target)
+            text = rendered(load_manifest(manifest_path), target, prefix=door.prefix)
             check_rendered(text)
             checked = "nginx -t: ok"
         if output is None:

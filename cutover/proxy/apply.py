@@ -17,6 +17,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -87,14 +88,27 @@ def write_target(door: FrontDoor, target: ProxyTarget) -> None:
     atomic_write(door.prefix / STATE_FILE, json.dumps(data, indent=2) + "\n")
 
 
-def rendered(manifest: Manifest, target: ProxyTarget, revision: str | None = None) -> str:
-    return render(target.apply_to(manifest), listen=target.listen, admin=target.admin, revision=revision)
+def rendered(
+    manifest: Manifest, target: ProxyTarget, revision: str | None = None, *, prefix: Path | None = None
+) -> str:
+    """nginx.conf for ``manifest`` served at ``target``; ``prefix``, the nginx prefix it is for, places
+    the live directory (live.py) by its absolute path, as the locations' file tests need."""
+    live_dir = str(prefix / live.LIVE_DIR) if prefix is not None else live.LIVE_DIR
+    served = target.apply_to(manifest)
+    return render(served, listen=target.listen, admin=target.admin, revision=revision, live_dir=live_dir)
 
 
-def _installed(manifest: Manifest, target: ProxyTarget) -> str:
+def _installed(manifest: Manifest, target: ProxyTarget, nginx: Nginx) -> str:
     """The text to install: with a revision of its own, so live state pushed to an earlier configuration
     never applies to this one."""
-    return rendered(manifest, target, live.new_revision(fingerprint(target.apply_to(manifest))))
+    revision = live.new_revision(fingerprint(target.apply_to(manifest)))
+    return rendered(manifest, target, revision, prefix=nginx.prefix)
+
+
+def _forget_live_state(nginx: Nginx) -> None:
+    """A stopped nginx's live directory: what was pushed to configurations that no longer serve."""
+    if not nginx.running():
+        shutil.rmtree(nginx.prefix / live.LIVE_DIR, ignore_errors=True)
 
 
 def free_admin_address(host: str = "127.0.0.1") -> str:
@@ -129,8 +143,9 @@ def install_manifest(manifest_path: Path, nginx: FrontDoor, target: ProxyTarget)
     if target.admin is None:
         target = dataclasses.replace(target, admin=free_admin_address())
     with _locked(nginx):
-        nginx.install(_installed(manifest, target))
+        nginx.install(_installed(manifest, target, nginx))
         write_target(nginx, target)
+        _forget_live_state(nginx)
     return manifest
 
 
@@ -165,7 +180,7 @@ def move_route(
             return _move_envoy(manifest_path, nginx, text, new_text, before, new_manifest, route_id)
 
         target = read_target(nginx)
-        config = _installed(new_manifest, target)
+        config = _installed(new_manifest, target, nginx)
         if target.admin is not None:  # running, with a live endpoint
             client = live.AdminClient(target.admin, live.ensure_token(nginx.prefix))
             running = client.read()  # unreachable or refused: LiveError, nothing changed

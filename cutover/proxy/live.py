@@ -2,23 +2,24 @@
 
 A graceful reload closes idle client keep-alive connections, and a client that sends a request on one at
 that instant gets no response. So a move, a canary share change or a rollback does not reload nginx: the
-rendered configuration carries every movable route's state from the manifest (``$cutover_route_state``)
-and a *revision* unique to that installed configuration; an njs function (:data:`NJS_SOURCE`, written into
-the nginx prefix) picks the backend per request, preferring an entry of the shared dictionary
-``cutover_routes`` (``js_shared_dict_zone``, shared by all workers) pushed for that same revision.
+rendered configuration carries every movable route's state from the manifest
+(``$cutover_rendered_backend``) and a *revision* unique to that installed configuration, and each movable
+route's location tests, per request, whether the *live directory* (:data:`LIVE_DIR` in the nginx prefix)
+holds a file for this revision, route and canary bucket: ``live/<revision>/<route>/<bucket>.modern`` or
+``.legacy``. A request's bucket is nginx's own ``split_clients`` of the route's sticky key into
+:data:`BUCKETS` buckets of 1%, so a canary at N% (buckets 0 to N-1 on modern) sends exactly the keys that
+``split_clients "N%" modern`` sends. A ``stat`` per test: no JavaScript runs per request (an njs
+``js_set`` doubled nginx's CPU per proxied request; docs/performance.md).
 
-The toolkit pushes through an admin ``server`` that listens on loopback only, answers only
-:data:`ADMIN_PATH`, and requires the token of :data:`TOKEN_FILE` in the nginx prefix (mode 0600; never in
-the configuration or a log). Entries are keyed by revision, so after a reload (a new configuration, a new
-revision) or a restart (the dictionary starts empty) what serves is again the rendered manifest: the file
-is the source of truth, the dictionary only ever says what the file said when it was pushed.
+The files are written by njs (:data:`NJS_SOURCE`, written into the nginx prefix) in an admin ``server``
+that listens on loopback only, answers only :data:`ADMIN_PATH`, and requires the token of
+:data:`TOKEN_FILE` in the nginx prefix (mode 0600; never in the configuration or a log). State is kept per
+revision, so after a reload or a restart with a new configuration (every install renders a new revision)
+what serves is again the rendered manifest: the file is the source of truth, the live directory only ever
+says what the file said when it was pushed.
 
 The same module pauses shadow copies (``shadowOpen``, ``shadowFailed``) after a copy failed, with one
-entry of the same dictionary that no route key can be (``shadow:paused-until``).
-
-Canary stickiness is nginx's ``split_clients`` exactly: MurmurHash2 of the same key bytes, the same
-threshold (``percent * 100 * 0xffffffff / 10000``), so a key lands on the same backend as it did when the
-split was static configuration.
+entry of a shared dictionary (``js_shared_dict_zone``, shared by all workers).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ NJS_FILE = "cutover_routing.js"
 ZONE = "cutover_routes"
 ZONE_SIZE = "1m"  # a few bytes per route; the same size every render, so a reload reuses the zone
 ADMIN_PATH = "/cutover/routes"
+LIVE_DIR = "live"  # in the nginx prefix: <revision>/<route>/<bucket>.modern|.legacy, and <route>/state
+BUCKETS = 100  # canary buckets of 1% (render._live_routing's split_clients)
 TOKEN_FILE = "admin.token"
 # After a shadow copy failed (comparator refused, reset or timed out), no copy is sent for this long, by
 # any worker: a stopped comparator costs an error line per pause, not per copy (render._shadow_locations).
@@ -164,62 +167,88 @@ class AdminClient:
 
 
 NJS_SOURCE = r"""// Written by cutover (cutover/proxy/live.py) into the nginx prefix; do not edit.
-// Each movable route's backend, per request: its state from the rendered manifest, or the shared
-// dictionary's entry pushed for this configuration's revision; canaries split exactly as split_clients.
+// The admin endpoint: writes each movable route's live state for the running configuration's revision
+// into the live directory, which the route's location tests per request (no JavaScript per request).
 import fs from "fs";
 
-const M = 0x5bd1e995;
+const BUCKETS = @BUCKETS@;
 
-// nginx's ngx_murmur_hash2 over the key's bytes (what split_clients hashes).
-function murmur2(b) {
-    let len = b.length;
-    let h = len;
-    let i = 0;
-    while (len >= 4) {
-        let k = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
-        k = Math.imul(k, M);
-        k ^= k >>> 24;
-        k = Math.imul(k, M);
-        h = Math.imul(h, M) ^ k;
-        i += 4;
-        len -= 4;
-    }
-    switch (len) {
-    case 3:
-        h ^= b[i + 2] << 16;
-    case 2:
-        h ^= b[i + 1] << 8;
-    case 1:
-        h ^= b[i];
-        h = Math.imul(h, M);
-    }
-    h ^= h >>> 13;
-    h = Math.imul(h, M);
-    h ^= h >>> 15;
-    return h >>> 0;
+function prefix() {
+    return ngx.prefix.endsWith("/") ? ngx.prefix : ngx.prefix + "/";
 }
 
-// split_clients "N% modern; * legacy": modern below N * 100 * 0xffffffff / 10000 (integer division).
-function onModern(key, percent) {
-    return murmur2(key) < Math.floor(percent * 100 * 4294967295 / 10000);
+function routeDir(revision, id) {
+    return prefix() + "@LIVE_DIR@/" + revision + "/" + id;
 }
 
-// $cutover_route_state: "<revision>:<route> <mode> <percent> <sticky>"; a dictionary entry keyed by the
-// first field is "<mode> <percent>".
-function backend(r) {
-    const s = r.variables.cutover_route_state.split(" ");
-    let mode = s[1];
-    let percent = s[2];
-    const live = ngx.shared.cutover_routes.get(s[0]);
-    if (live !== undefined) {
-        const l = live.split(" ");
-        mode = l[0];
-        percent = l[1];
+function mkdir(path) {
+    try {
+        fs.mkdirSync(path);
+    } catch (e) {
+        if (e.code !== "EEXIST") {
+            throw e;
+        }
     }
-    if (mode !== "canary") {
-        return mode;
+}
+
+function unlink(path) {
+    try {
+        fs.unlinkSync(path);
+    } catch (e) {
+        if (e.code !== "ENOENT") {
+            throw e;
+        }
     }
-    return onModern(r.rawVariables["cutover_key_" + s[3]], Number(percent)) ? "modern" : "legacy";
+}
+
+// The route's state as a directory of its own, swapped in whole: one file per bucket, <bucket>.modern
+// for buckets 0 to N-1 of a canary at N% (all of them for modern), else <bucket>.legacy, and "state",
+// what the admin's view reports. Written under a hidden name, then the route's symlink is replaced with
+// rename(2), atomically: a request tests either the old state or the new one, never a mix. A failure
+// before the rename leaves the route as it was.
+function materialise(revision, id, st) {
+    mkdir(prefix() + "@LIVE_DIR@");
+    const base = prefix() + "@LIVE_DIR@/" + revision;
+    mkdir(base);
+    const fresh = "." + id + "." + Date.now() + "." + Math.floor(Math.random() * 1e9);
+    fs.mkdirSync(base + "/" + fresh);
+    const onModern = st[0] === "modern" ? BUCKETS : st[0] === "canary" ? st[1] : 0;
+    for (let b = 0; b < BUCKETS; b++) {
+        fs.writeFileSync(base + "/" + fresh + "/" + b + (b < onModern ? ".modern" : ".legacy"), "");
+    }
+    fs.writeFileSync(base + "/" + fresh + "/state", st[0] + " " + st[1]);
+    fs.symlinkSync(fresh, base + "/" + fresh + ".link");
+    fs.renameSync(base + "/" + fresh + ".link", base + "/" + id);
+    const names = fs.readdirSync(base);
+    for (let i = 0; i < names.length; i++) {
+        const name = names[i];
+        if (name.startsWith("." + id + ".") && name !== fresh && !name.endsWith(".link")) {
+            removeDir(base + "/" + name);  // an earlier state of the route: no request reads it now
+        }
+    }
+}
+
+function removeDir(path) {
+    const names = fs.readdirSync(path);
+    for (let i = 0; i < names.length; i++) {
+        unlink(path + "/" + names[i]);
+    }
+    fs.rmdirSync(path);
+}
+
+// The route's pushed state for this revision, or undefined when none was pushed.
+function pushedState(revision, id) {
+    let text;
+    try {
+        text = fs.readFileSync(routeDir(revision, id) + "/state", "utf8");
+    } catch (e) {
+        if (e.code === "ENOENT") {
+            return undefined;
+        }
+        throw e;
+    }
+    const l = text.split(" ");
+    return [l[0], Number(l[1])];
 }
 
 // Shadow copies: "" (no copy) until the pause after a failed copy is over, for every worker.
@@ -237,8 +266,7 @@ function shadowFailed(r) {
 }
 
 function token() {
-    const prefix = ngx.prefix.endsWith("/") ? ngx.prefix : ngx.prefix + "/";
-    return fs.readFileSync(prefix + "admin.token", "utf8").trim();
+    return fs.readFileSync(prefix() + "admin.token", "utf8").trim();
 }
 
 function authorized(r) {
@@ -281,12 +309,11 @@ function view(t) {
     const routes = {};
     const pushed = [];
     for (const id in t.routes) {
-        const live = ngx.shared.cutover_routes.get(t.revision + ":" + id);
+        const live = pushedState(t.revision, id);
         if (live === undefined) {
             routes[id] = t.routes[id];
         } else {
-            const l = live.split(" ");
-            routes[id] = [l[0], Number(l[1])];
+            routes[id] = live;
             pushed.push(id);
         }
     }
@@ -312,7 +339,11 @@ function admin(r) {
     }
     const t = table(r);
     if (r.method === "GET") {
-        return reply(r, 200, view(t));
+        try {
+            return reply(r, 200, view(t));
+        } catch (e) {
+            return reply(r, 500, { error: "cannot read the live directory: " + e.message });
+        }
     }
     if (r.method !== "POST") {
         return reply(r, 405, { error: "GET or POST" });
@@ -337,15 +368,23 @@ function admin(r) {
             return reply(r, 400, { error: "invalid state for " + id });
         }
     }
-    for (const id in body.routes) {
-        const st = body.routes[id];
-        ngx.shared.cutover_routes.set(t.revision + ":" + id, st[0] + " " + st[1]);
+    try {
+        for (const id in body.routes) {
+            materialise(t.revision, id, body.routes[id]);
+        }
+        return reply(r, 200, view(t));
+    } catch (e) {
+        return reply(r, 500, { error: "cannot write the live directory: " + e.message });
     }
-    return reply(r, 200, view(t));
 }
 
-export default { backend, admin, shadowOpen, shadowFailed };
-""".replace("@SHADOW_PAUSE_MS@", str(SHADOW_PAUSE_MS))
+export default { admin, shadowOpen, shadowFailed };
+"""
+NJS_SOURCE = (
+    NJS_SOURCE.replace("@SHADOW_PAUSE_MS@", str(SHADOW_PAUSE_MS))
+    .replace("@BUCKETS@", str(BUCKETS))
+    .replace("@LIVE_DIR@", LIVE_DIR)
+)
 
 
 def write_njs_module(prefix: Path, directory: str) -> Path:
@@ -359,6 +398,8 @@ def write_njs_module(prefix: Path, directory: str) -> Path:
 
 __all__ = [
     "ADMIN_PATH",
+    "BUCKETS",
+    "LIVE_DIR",
     "NJS_FILE",
     "TOKEN_FILE",
     "AdminClient",

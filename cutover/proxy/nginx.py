@@ -183,7 +183,8 @@ class Nginx:
         self.prepare()
         stderr_log = self.prefix / "logs" / "stderr.log"
         with stderr_log.open("wb") as stderr:
-            proc = subprocess.Popen(self.argv(), start_new_session=True, stderr=stderr)
+            # In the prefix: a relative file test (render's default live directory) resolves there too.
+            proc = subprocess.Popen(self.argv(), cwd=self.prefix, start_new_session=True, stderr=stderr)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if proc.poll() is not None:

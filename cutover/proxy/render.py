@@ -6,10 +6,11 @@ How a request is routed, in nginx terms:
 2. a ``map`` on ``"$cutover_location:$request_method"`` names the route (``$cutover_route``), so routes
    that share a path but cover different methods are told apart; anything else is the ``default`` route;
 3. a ``map`` on the route gives the intended backend (``$cutover_backend``): ``legacy`` for the default
-   route and pinned ones; for a route that can move, an njs function (``live.py``) that reads the route's
-   mode and share from the shared dictionary, or from the rendered manifest (``$cutover_route_state``),
-   and splits a canary exactly as ``split_clients`` would on the route's sticky key. Moves change the
-   dictionary through a loopback-only admin ``server``: no reload;
+   route and pinned ones; for a route that can move, ``$cutover_live_backend``, set in its location: the
+   manifest's state as rendered (``$cutover_rendered_backend``), unless the live directory has a file for
+   the request's canary bucket (``split_clients`` of the route's sticky key into 100 buckets of 1%) saying
+   otherwise. Moves write those files through a loopback-only admin ``server`` (``live.py``): no reload,
+   and no JavaScript per request (a ``stat`` or two);
 4. ``proxy_pass http://cutover_$cutover_backend`` sends it to that upstream. The ``modern`` upstream lists
    the Django servers as ``backup``: when FastAPI cannot be reached nginx serves the request from Django,
    and because ``proxy_next_upstream`` leaves out ``non_idempotent``, a POST/PATCH that already reached
@@ -23,7 +24,8 @@ A route with ``shadow = N`` also copies N% of its GET, HEAD and OPTIONS requests
 avoids on purpose.
 
 Every path in the output is relative to the nginx prefix (``-p``), so the text does not depend on the
-machine; only ``listen`` is a parameter.
+machine; ``listen`` is a parameter, and so is the live directory (``live_dir``), which file tests
+(``if (-f ...)``) do not resolve against the prefix: installs pass its absolute path.
 """
 
 from __future__ import annotations
@@ -78,11 +80,14 @@ def render(
     listen: str = DEFAULT_LISTEN,
     admin: str | None = None,
     revision: str | None = None,
+    live_dir: str = live.LIVE_DIR,
 ) -> str:
     """The complete nginx.conf for ``manifest``, serving on ``listen`` (``host:port``).
 
     ``admin`` (a loopback ``host:port``) adds the admin server that changes routes live; ``revision``
-    names this configuration for it (default: the manifest's fingerprint; installs add a nonce).
+    names this configuration for it (default: the manifest's fingerprint; installs add a nonce);
+    ``live_dir`` is where the admin server writes the routes' live state (``<prefix>/live`` as an
+    absolute path when installed).
     """
     proxy = manifest.proxy
     locations = _locations(manifest.routes)
@@ -132,7 +137,7 @@ def render(
         "",
         *_indent(_route_map(locations)),
         "",
-        *_indent(_live_routing(manifest, revision)),
+        *_indent(_live_routing(manifest, revision, live_dir)),
         "",
         *_indent(_served_by_map(manifest)),
         "",
@@ -142,6 +147,7 @@ def render(
         "        server_name _;",
         "",
         "        set $cutover_location default;",
+        "        set $cutover_live_backend legacy;  # each movable route's location sets its own",
         "",
         *_indent(_refusals(), 2),
         "",
@@ -162,7 +168,7 @@ def render(
         f"        add_header {ROUTE_HEADER} $cutover_route always;",
         f"        add_header {BACKEND_HEADER} $cutover_served_by always;",
         "",
-        *_indent(_location_blocks(locations, _shadowed_keys(locations)), 2),
+        *_indent(_location_blocks(locations, _shadowed_keys(locations), _movable_keys(locations)), 2),
         *_indent(_shadow_locations(locations), 2),
         "        location @cutover_header_too_large {",
         "            return 431;",
@@ -251,19 +257,20 @@ def _route_map(locations: list[_Location]) -> list[str]:
     return lines
 
 
-def _live_routing(manifest: Manifest, revision: str) -> list[str]:
+def _live_routing(manifest: Manifest, revision: str, live_dir: str) -> list[str]:
     movable = [r for r in manifest.routes if not r.pinned]
     lines = [
-        "# Movable routes: mode and canary share per request (njs, live.py), from the shared dictionary",
-        "# when the toolkit pushed a state for this revision, else from the manifest as rendered here.",
+        "# Movable routes: each request's backend is the manifest's state as rendered here, unless the admin",
+        "# server (live.py) wrote this revision's state of the route into the live directory: one file per",
+        "# canary bucket, <route>/<bucket>.modern or .legacy. Read per request with a stat, no JavaScript.",
         f"js_import cutover_routing from {live.NJS_FILE};",
         f"js_shared_dict_zone zone={live.ZONE}:{live.ZONE_SIZE};",
-        "js_set $cutover_live_backend cutover_routing.backend;",
         "",
     ]
+    stickies = sorted({r.sticky for r in movable})
     if movable:
         lines += ["# Canary keys: the same key always lands on the same side; a larger share only adds keys."]
-    for sticky in sorted({r.sticky for r in movable}):
+    for sticky in stickies:
         if sticky == "session":
             source, label = f"$cookie_{manifest.proxy.session_cookie}", "sid"
         else:
@@ -274,23 +281,53 @@ def _live_routing(manifest: Manifest, revision: str) -> list[str]:
             f'    default "{label}:{source}";',
             "}",
         ]
+    if movable:
+        lines += [
+            "",
+            "# Canary buckets: the key hashed as split_clients hashes it, into 100 buckets of 1%. A canary",
+            "# at N% sends buckets 0 to N-1 to modern, exactly the keys `split_clients \"N%\" modern` would.",
+        ]
+    for sticky in stickies:
+        buckets = [f"    1% {i};" for i in range(live.BUCKETS - 1)] + [f"    * {live.BUCKETS - 1};"]
+        lines += [f"split_clients $cutover_key_{sticky} $cutover_bucket_{sticky} {{", *buckets, "}"]
     lines += [
         "",
-        '# route id -> "<revision>:<route> <mode> <percent> <sticky>", the manifest\'s state of the route.',
-        "map $cutover_route $cutover_route_state {",
+        "# route id -> the request's bucket under the route's sticky key.",
+        "map $cutover_route $cutover_route_bucket {",
         '    default "";',
+        *[f"    {r.id} $cutover_bucket_{r.sticky};" for r in movable],
+        "}",
+        "",
+        "# route and bucket -> the backend the manifest names, as rendered (before any live change).",
+        'map "$cutover_route:$cutover_route_bucket" $cutover_rendered_backend {',
+        "    default legacy;",
     ]
-    lines += [f'    {r.id} "{revision}:{r.id} {r.mode} {r.percent or 0} {r.sticky}";' for r in movable]
+    for r in movable:
+        if r.mode == "modern":
+            lines.append(f"    {_quote('~^' + re.escape(r.id) + ':')} modern;")
+        elif r.mode == "canary":
+            lines += [f"    {_quote(f'{r.id}:{b}')} modern;" for b in range(r.percent or 0)]
     lines += [
         "}",
         "",
-        "# route id -> its backend: legacy for the default route and pinned routes (no JavaScript).",
+        f"# route id -> its live state's file for the request's bucket, this revision ({revision}).",
+        "map $cutover_route $cutover_live_file {",
+        f"    default {_quote(f'{live_dir}/{revision}/-')};",
+        *[f"    {r.id} {_live_file(live_dir, revision, r.id)};" for r in movable],
+        "}",
+        "",
+        "# route id -> its backend: legacy for the default route and pinned routes.",
         "map $cutover_route $cutover_backend {",
         "    default legacy;",
     ]
     lines += [f"    {r.id} $cutover_live_backend;" for r in movable]
     lines.append("}")
     return lines
+
+
+def _live_file(live_dir: str, revision: str, route_id: str) -> str:
+    """The route's live state file for the request's bucket, less its suffix (quoted; the variable in it)."""
+    return _quote(f"{live_dir}/{revision}/{route_id}/")[:-1] + '$cutover_route_bucket"'
 
 
 def _admin_server(manifest: Manifest, admin: str | None, revision: str) -> list[str]:
@@ -422,7 +459,12 @@ def _served_by_map(manifest: Manifest) -> list[str]:
     return lines
 
 
-def _location_blocks(locations: list[_Location], shadowed: set[str]) -> list[str]:
+def _movable_keys(locations: list[_Location]) -> set[str]:
+    """The locations with a route that can move: their requests read the live state."""
+    return {loc.key for loc in locations if any(not r.pinned for r in loc.routes)}
+
+
+def _location_blocks(locations: list[_Location], shadowed: set[str], movable: set[str]) -> list[str]:
     lines: list[str] = []
     for loc in locations:
         ids = ", ".join(r.id for r in loc.routes)
@@ -433,13 +475,25 @@ def _location_blocks(locations: list[_Location], shadowed: set[str]) -> list[str
             head = f"location ^~ {_quote(loc.path)} {{"
         else:
             head = f"location ~ {_quote(loc.path)} {{"
-        lines += [f"# {ids}", head, *_proxy_to(loc.key, shadowed), "}", ""]
-    lines += _no_slash_redirects(locations, shadowed)
+        lines += [f"# {ids}", head, *_proxy_to(loc.key, shadowed, loc.key in movable), "}", ""]
+    lines += _no_slash_redirects(locations, shadowed, movable)
     return lines
 
 
-def _proxy_to(location_key: str, shadowed: set[str]) -> list[str]:
+def _proxy_to(location_key: str, shadowed: set[str], movable: bool = False) -> list[str]:
     lines = [f"    set $cutover_location {location_key};"]
+    if movable:
+        # The live state, when the admin server wrote one for this revision; .legacy last, so that a
+        # bucket caught between its two files mid-change goes to legacy. Only `set` inside these ifs.
+        lines += [
+            "    set $cutover_live_backend $cutover_rendered_backend;",
+            "    if (-f $cutover_live_file.modern) {",
+            "        set $cutover_live_backend modern;",
+            "    }",
+            "    if (-f $cutover_live_file.legacy) {",
+            "        set $cutover_live_backend legacy;",
+            "    }",
+        ]
     if location_key in shadowed:
         # Every request here starts a copy subrequest; the copy location drops those it must not send.
         # The client's body is not read for it (mirror_request_body on would read the whole body before
@@ -448,7 +502,7 @@ def _proxy_to(location_key: str, shadowed: set[str]) -> list[str]:
     return [*lines, "    proxy_pass http://cutover_$cutover_backend;"]
 
 
-def _no_slash_redirects(locations: list[_Location], shadowed: set[str]) -> list[str]:
+def _no_slash_redirects(locations: list[_Location], shadowed: set[str], movable: set[str]) -> list[str]:
     """Exact locations for ``/path`` beside each ``/path/`` location.
 
     nginx answers ``/path`` itself with a 301 to ``/path/`` when a proxied location ends with a slash; the
@@ -465,7 +519,7 @@ def _no_slash_redirects(locations: list[_Location], shadowed: set[str]) -> list[
         exact.add(bare)
         target = _resolve(bare, locations)
         lines += [f"# {bare} without the slash: no nginx redirect", f"location = {_quote(bare)} {{"]
-        lines += [*_proxy_to(target, shadowed), "}", ""]
+        lines += [*_proxy_to(target, shadowed, target in movable), "}", ""]
     return lines
 
 

@@ -35,11 +35,21 @@ def test_mixed_modes_and_sticky_keys_render_each_routes_state_and_one_key_per_st
     text = set_route_mode(text, "user-detail", "modern", None, source="r")
     conf = render(parse_manifest(text), revision="rev1")
     check_rendered(conf)
-    # the split is made per request by njs (live.py), from the state the manifest gives each route
-    assert "split_clients" not in conf
-    assert 'auth-token "rev1:auth-token canary 10 client";' in conf
-    assert 'users-me "rev1:users-me canary 30 authorization";' in conf
-    assert 'user-detail "rev1:user-detail modern 0 authorization";' in conf
+    # no JavaScript per request: nginx's split_clients into 100 buckets per sticky kind, the manifest's
+    # state as a map of route and bucket, the live state as a file test in each movable route's location
+    assert "js_set $cutover_live_backend" not in conf
+    assert conf.count(" split_clients $") == 2 and conf.count("1% 98;\n        * 99;\n") == 2
+    rendered = conf.split('map "$cutover_route:$cutover_route_bucket" $cutover_rendered_backend {', 1)[1]
+    rendered = rendered.split("}", 1)[0]
+    modern = {line.strip().split()[0].strip('"') for line in rendered.splitlines() if "modern" in line}
+    assert {f"auth-token:{b}" for b in range(10)} <= modern and "auth-token:10" not in modern
+    assert {f"users-me:{b}" for b in range(30)} <= modern and "users-me:30" not in modern
+    assert "~^user\\\\-detail:" in modern and len(modern) == 10 + 10 + 30 + 1
+    assert '    user-detail "live/rev1/user-detail/$cutover_route_bucket";' in conf
+    detail = conf.split('location ~ "^/api/users/[^/]+/$" {', 1)[1].split("\n        }\n", 1)[0]
+    assert "if (-f $cutover_live_file.modern)" in detail and "if (-f $cutover_live_file.legacy)" in detail
+    admin = conf.split('location ^~ "/admin/" {', 1)[1].split("}", 1)[0]
+    assert "cutover_live" not in admin  # a pinned route's location reads no live state
     assert conf.count("$cutover_key_authorization {") == 1 and conf.count("$cutover_key_client {") == 1
     # pinned routes and the default route are static: legacy, no JavaScript
     backend_map = conf.split("map $cutover_route $cutover_backend {", 1)[1].split("}", 1)[0]
