@@ -1,7 +1,8 @@
 """Starter parity cases for one route, so that ``cutover parity`` runs as soon as ``cutover init`` has:
-the route read anonymously and as each identity given, an object that does not exist, and, for write
-methods, an empty body. They only ask both apps the same question; what the answers must be is left to
-the team, which adds the cases that matter (docs/parity.md)."""
+the route read anonymously and as each identity given, an object that does not exist, HEAD and OPTIONS
+where the route takes them (a port's ``@app.get`` answers neither), and, for write methods, an empty body.
+They only ask both apps the same question; what the answers must be is left to the team, which adds the
+cases that matter (docs/parity.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from .routes import Proposed
 __all__ = ["starter_cases"]
 
 _WRITES = ("POST", "PUT", "PATCH")
+# What a view that does not say answers (a function view, "*" in the manifest): everything it is sent.
+_ANY = ("GET", "HEAD", "POST", "OPTIONS")
 
 
 def starter_cases(
@@ -41,7 +44,7 @@ def starter_cases(
     doc.add(tomlkit.nl())
     doc.add("defaults", defaults)
     cases = tomlkit.aot()
-    methods = [m for m in route.methods if m != "*"] or ["GET", "POST"]
+    methods = [m for m in route.methods if m != "*"] or list(_ANY)
     read = "GET" if "GET" in methods else None
     if read:
         cases.append(_case("anonymous", read))
@@ -49,6 +52,8 @@ def starter_cases(
             cases.append(_case(f"as-{identity.replace(':', '-')}", read, auth=identity))
         if missing:
             cases.append(_case("not-found", read, path=missing))
+        if "HEAD" in methods:  # Django answers HEAD wherever it answers GET; the body is not compared
+            cases.extend(_anonymous_and_first("head", "HEAD", identities))
     for method in methods:
         if method in _WRITES:
             cases.append(_case(f"{method.lower()}-empty-body", method, body={}))
@@ -57,10 +62,18 @@ def starter_cases(
                 cases.append(_case(name, method, body={}, auth=identity))
         elif method == "DELETE" and missing:
             cases.append(_case("delete-not-found", method, path=missing))
+    if "OPTIONS" in methods:  # DRF's metadata (name, description, renders, parses) and the Allow header
+        cases.extend(_anonymous_and_first("options", "OPTIONS", identities))
     if not cases:
         cases.append(_case("anonymous", methods[0]))
     doc.add("cases", cases)
     return tomlkit.dumps(doc)
+
+
+def _anonymous_and_first(case_id: str, method: str, identities: Sequence[str]) -> list[tomlkit.items.Table]:
+    """``method`` anonymously, and as the first identity (an anonymous request may only meet a 401)."""
+    first = [_case(f"{case_id}-as-{i.replace(':', '-')}", method, auth=i) for i in identities[:1]]
+    return [_case(case_id, method), *first]
 
 
 def _case(case_id: str, method: str, **values: object) -> tomlkit.items.Table:
