@@ -6,7 +6,7 @@ cases that matter (docs/parity.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tomlkit
 
@@ -20,10 +20,16 @@ _ANY = ("GET", "HEAD", "POST", "OPTIONS")
 
 
 def starter_cases(
-    route: Proposed, path: str, missing: str | None, identities: Sequence[str], view: str = ""
+    route: Proposed,
+    path: str,
+    missing: str | None,
+    identities: Sequence[str],
+    view: str = "",
+    values: Mapping[str, str] | None = None,
 ) -> str:
     """The case file's text for ``route``, whose sample ``path`` Django resolves (``missing``: the same
-    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings."""
+    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings; ``values`` what each parameter of
+    ``path`` was given, made up by ``init``."""
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"Starter cases written by `cutover init` for {route.id}: {path}"))
     if view:
@@ -31,6 +37,10 @@ def starter_cases(
     doc.add(
         tomlkit.comment("Edit and add to them (docs/parity.md); `cutover init` never rewrites this file.")
     )
+    for name, value in (values or {}).items():
+        verb, made_up = ("CHECK", "guessed") if value.isdigit() else ("REPLACE", "made up")
+        doc.add(tomlkit.comment(f"{verb}: {name} {value!r} in [defaults] path was {made_up} by `init`:"))
+        doc.add(tomlkit.comment(f"put a {name} your [parity] fixture holds, else the cases only meet a 404."))
     if not identities:
         doc.add(
             tomlkit.comment(

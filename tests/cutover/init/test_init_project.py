@@ -78,6 +78,24 @@ def test_the_starter_cases_send_head_and_options_where_the_route_takes_them(proj
                 assert case.path == by_method.get("GET", case).path
 
 
+def test_a_made_up_sample_value_is_marked_in_its_case_file(project_dir, settings):
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_sample"
+    init(project_dir)
+    cases = project_dir / "parity" / "cases"
+    article = (cases / "article-detail.toml").read_text()  # DRF lookup_field = "slug"
+    assert tomllib.loads(article)["defaults"]["path"] == "/api/articles/example-slug/"
+    assert (
+        "# REPLACE: slug 'example-slug' in [defaults] path was made up by `init`:\n"
+        "# put a slug your [parity] fixture holds, else the cases only meet a 404.\n"
+    ) in article
+    assert (
+        "# CHECK: pk '1' in [defaults] path was guessed by `init`:\n"
+        in (cases / "thing-detail.toml").read_text()
+    )
+    assert "REPLACE" not in (cases / "thing-list.toml").read_text()  # no parameter, nothing made up
+    assert "CHECK" not in (cases / "thing-list.toml").read_text()
+
+
 def test_running_it_again_changes_nothing(project_dir):
     init(project_dir, users=("alice",))
     before = {p: p.read_bytes() for p in project_dir.rglob("*.toml")}
