@@ -1,11 +1,12 @@
 """Starter parity cases for one route, so that ``cutover parity`` runs as soon as ``cutover init`` has:
-the route read anonymously and as each identity given, an object that does not exist, and, for write
-methods, an empty body. They only ask both apps the same question; what the answers must be is left to
-the team, which adds the cases that matter (docs/parity.md)."""
+the route read anonymously and as each identity given, an object that does not exist, HEAD and OPTIONS
+where the route takes them (a port's ``@app.get`` answers neither), and, for write methods, an empty body.
+They only ask both apps the same question; what the answers must be is left to the team, which adds the
+cases that matter (docs/parity.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tomlkit
 
@@ -14,13 +15,21 @@ from .routes import Proposed
 __all__ = ["starter_cases"]
 
 _WRITES = ("POST", "PUT", "PATCH")
+# What a view that does not say answers (a function view, "*" in the manifest): everything it is sent.
+_ANY = ("GET", "HEAD", "POST", "OPTIONS")
 
 
 def starter_cases(
-    route: Proposed, path: str, missing: str | None, identities: Sequence[str], view: str = ""
+    route: Proposed,
+    path: str,
+    missing: str | None,
+    identities: Sequence[str],
+    view: str = "",
+    values: Mapping[str, str] | None = None,
 ) -> str:
     """The case file's text for ``route``, whose sample ``path`` Django resolves (``missing``: the same
-    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings."""
+    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings; ``values`` what each parameter of
+    ``path`` was given, made up by ``init``."""
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"Starter cases written by `cutover init` for {route.id}: {path}"))
     if view:
@@ -28,6 +37,10 @@ def starter_cases(
     doc.add(
         tomlkit.comment("Edit and add to them (docs/parity.md); `cutover init` never rewrites this file.")
     )
+    for name, value in (values or {}).items():
+        verb, made_up = ("CHECK", "guessed") if value.isdigit() else ("REPLACE", "made up")
+        doc.add(tomlkit.comment(f"{verb}: {name} {value!r} in [defaults] path was {made_up} by `init`:"))
+        doc.add(tomlkit.comment(f"put a {name} your [parity] fixture holds, else the cases only meet a 404."))
     if not identities:
         doc.add(
             tomlkit.comment(
@@ -41,7 +54,7 @@ def starter_cases(
     doc.add(tomlkit.nl())
     doc.add("defaults", defaults)
     cases = tomlkit.aot()
-    methods = [m for m in route.methods if m != "*"] or ["GET", "POST"]
+    methods = [m for m in route.methods if m != "*"] or list(_ANY)
     read = "GET" if "GET" in methods else None
     if read:
         cases.append(_case("anonymous", read))
@@ -49,6 +62,8 @@ def starter_cases(
             cases.append(_case(f"as-{identity.replace(':', '-')}", read, auth=identity))
         if missing:
             cases.append(_case("not-found", read, path=missing))
+        if "HEAD" in methods:  # Django answers HEAD wherever it answers GET; the body is not compared
+            cases.extend(_anonymous_and_first("head", "HEAD", identities))
     for method in methods:
         if method in _WRITES:
             cases.append(_case(f"{method.lower()}-empty-body", method, body={}))
@@ -57,10 +72,18 @@ def starter_cases(
                 cases.append(_case(name, method, body={}, auth=identity))
         elif method == "DELETE" and missing:
             cases.append(_case("delete-not-found", method, path=missing))
+    if "OPTIONS" in methods:  # DRF's metadata (name, description, renders, parses) and the Allow header
+        cases.extend(_anonymous_and_first("options", "OPTIONS", identities))
     if not cases:
         cases.append(_case("anonymous", methods[0]))
     doc.add("cases", cases)
     return tomlkit.dumps(doc)
+
+
+def _anonymous_and_first(case_id: str, method: str, identities: Sequence[str]) -> list[tomlkit.items.Table]:
+    """``method`` anonymously, and as the first identity (an anonymous request may only meet a 401)."""
+    first = [_case(f"{case_id}-as-{i.replace(':', '-')}", method, auth=i) for i in identities[:1]]
+    return [_case(case_id, method), *first]
 
 
 def _case(case_id: str, method: str, **values: object) -> tomlkit.items.Table:

@@ -18,7 +18,7 @@ from .cases_file import starter_cases
 from .config_file import ProjectFacts, config_text, pyproject_text
 from .manifest_file import merge_manifest, new_manifest, note_skipped
 from .routes import Skipped, propose_routes
-from .samples import missing_path, sample_path
+from .samples import missing_path, sample, sample_path
 from .urlconf import Endpoint, endpoints, pinned_prefixes, resolves
 
 __all__ = ["InitOptions", "InitResult", "init_project"]
@@ -94,16 +94,17 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
         endpoint = route.endpoint
         if endpoint is None:
             continue
-        sample = sample_path(endpoint)
-        if sample is None:
+        found_sample = sample(endpoint)
+        if found_sample is None:
             continue
         case_file = cases_dir / f"{route.id}.toml"
         if case_file.exists():
             result.kept.append(case_file)
             continue
-        plans.append(
-            (case_file, None, starter_cases(route, sample, missing_path(endpoint), identities, endpoint.view))
+        text = starter_cases(
+            route, found_sample.path, missing_path(endpoint), identities, endpoint.view, found_sample.values
         )
+        plans.append((case_file, None, text))
 
     for path, current, text in plans:
         if current == text:

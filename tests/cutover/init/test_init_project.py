@@ -11,7 +11,7 @@ import pytest
 from cutover.config import load_config
 from cutover.init.manifest_file import GONE
 from cutover.init.project import InitOptions, init_project
-from cutover.parity.cases import load_cases
+from cutover.parity.cases import Case, load_cases
 from cutover.proxy.manifest import load_manifest, set_route_mode
 
 
@@ -48,11 +48,52 @@ def test_a_first_run_writes_config_manifest_and_cases(project_dir):
     assert detail["anonymous"].path == "/api/users/1/"
     assert detail["not-found"].path == "/api/users/999999999/"
     assert str(detail["as-token-alice"].auth) == "token:alice"
-    assert {c.method for c in cases if c.route == "user-list"} == {"GET", "POST"}
+    assert {c.method for c in cases if c.route == "user-list"} == {"GET", "HEAD", "POST", "OPTIONS"}
     from cutover.proxy.inventory import project_inventory
 
     findings, _ = project_inventory(config, manifest)
     assert [f for f in findings if f.kind in ("uncovered", "stale", "not-served")] == []  # every URL a route
+
+
+def test_the_starter_cases_send_head_and_options_where_the_route_takes_them(project_dir, settings):
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_sample"
+    init(project_dir)
+    config = load_config(start=project_dir, environ={})
+    routes = {r.id: r for r in load_manifest(config.proxy.manifest).routes}
+    sent: dict[str, dict[str, Case]] = {}  # route -> method -> its first case
+    for case in load_cases(config.parity.cases):
+        sent.setdefault(case.route, {}).setdefault(case.method, case)
+    assert set(sent["blog-post"]) == {"GET", "HEAD", "POST", "OPTIONS"}  # a class-based view
+    assert set(sent["tag"]) == {"GET", "HEAD", "DELETE", "OPTIONS"}  # DRF's @api_view
+    assert set(sent["thing-polish"]) == {"POST", "OPTIONS"}  # no GET: no HEAD
+    assert set(sent["article-year"]) == {"GET", "HEAD", "POST", "OPTIONS"}  # a function view: "*"
+    for route_id, by_method in sent.items():
+        methods = set(routes[route_id].methods)
+        assert ("HEAD" in by_method) == bool(methods & {"HEAD", "*"}), route_id
+        assert ("OPTIONS" in by_method) == bool(methods & {"OPTIONS", "*"}), route_id
+        for method in ("HEAD", "OPTIONS"):
+            if method in by_method:
+                case = by_method[method]
+                assert case.id == method.lower() and case.auth.anonymous  # as the first GET case asks
+                assert case.path == by_method.get("GET", case).path
+
+
+def test_a_made_up_sample_value_is_marked_in_its_case_file(project_dir, settings):
+    settings.ROOT_URLCONF = "tests.cutover.init.urls_sample"
+    init(project_dir)
+    cases = project_dir / "parity" / "cases"
+    article = (cases / "article-detail.toml").read_text()  # DRF lookup_field = "slug"
+    assert tomllib.loads(article)["defaults"]["path"] == "/api/articles/example-slug/"
+    assert (
+        "# REPLACE: slug 'example-slug' in [defaults] path was made up by `init`:\n"
+        "# put a slug your [parity] fixture holds, else the cases only meet a 404.\n"
+    ) in article
+    assert (
+        "# CHECK: pk '1' in [defaults] path was guessed by `init`:\n"
+        in (cases / "thing-detail.toml").read_text()
+    )
+    assert "REPLACE" not in (cases / "thing-list.toml").read_text()  # no parameter, nothing made up
+    assert "CHECK" not in (cases / "thing-list.toml").read_text()
 
 
 def test_running_it_again_changes_nothing(project_dir):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cutover.init.routes import propose_routes
-from cutover.init.samples import missing_path, sample_path
+from cutover.init.samples import Sample, missing_path, sample, sample_path
 from cutover.init.urlconf import Endpoint, UnsupportedPattern, endpoints, frontdoor_regex, literal_path
 from cutover.parity.generated import route_for
 from cutover.proxy.manifest import parse_manifest
@@ -82,6 +82,23 @@ def test_sample_paths_resolve_to_their_endpoint_and_route(sample_urls):
             assert route_for(manifest.routes, method, missing) == route.id
         checked += 1
     assert checked >= 18
+
+
+def test_a_parameter_that_is_no_primary_key_gets_a_value_plainly_made_up(sample_urls):
+    routes, _ = proposed()
+    samples = {r.id: sample(r.endpoint) for r in routes if r.endpoint is not None}
+    slug = {"slug": "example-slug"}
+    assert samples["article-detail"] == Sample("/api/articles/example-slug/", slug)  # DRF's lookup_field
+    assert samples["article-detail-format"] == Sample("/api/articles/example-slug.json", slug)
+    assert samples["blog-post"] == Sample("/blog/example-slug/", slug)  # <slug:slug>
+    assert samples["tag"] == Sample("/tags/example-name/", {"name": "example-name"})  # <str:name>
+    assert samples["thing-detail"] == Sample("/api/things/1/", {"pk": "1"})  # a primary key: the first row
+    assert samples["v2-deep-echo"] == Sample("/v2/deep/echo/1/", {"n": "1"})  # <int:n>: no other value fits
+    assert samples["legacy-code"] == Sample("/legacy/ABC", {"code": "ABC"})  # [A-Z]{3}, the slash optional
+    assert samples["thing-list"] == Sample("/api/things/")  # nothing to fill
+    assert missing_path(routes[[r.id for r in routes].index("article-detail")].endpoint) == (
+        "/api/articles/999999999/"
+    )
 
 
 SEGMENTS = ["articles", "2024", "12", "abc", "archive", "blog", "my-post", "a b", "files", "x.txt", "items",

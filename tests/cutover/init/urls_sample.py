@@ -1,6 +1,7 @@
 """A URLconf unlike the demo's, for ``cutover init``: every converter, a registered custom one, re_path
 regexes (an optional trailing slash, a back-reference nginx cannot follow), nested namespaced includes,
-class-based and function views, and a DRF DefaultRouter (extra actions, format suffixes, its API root)."""
+class-based and function views, and a DRF DefaultRouter (extra actions, format suffixes, its API root, a
+``lookup_field`` other than the primary key)."""
 
 from __future__ import annotations
 
@@ -66,8 +67,21 @@ class ThingViewSet(viewsets.ViewSet):
         return Response({"polished": pk})
 
 
+class ArticleViewSet(viewsets.ViewSet):
+    """Articles, looked up by their slug."""
+
+    lookup_field = "slug"
+
+    def list(self, request, format=None):
+        return Response([])
+
+    def retrieve(self, request, slug=None, format=None):
+        return Response({"slug": slug})
+
+
 router = DefaultRouter()
 router.register("things", ThingViewSet, basename="thing")
+router.register("articles", ArticleViewSet, basename="article")
 
 deep = [path("ping/", plain, name="ping"), path("echo/<int:n>/", plain, name="echo")]
 v2 = [path("deep/", include((deep, "deep"), namespace="deep")), path("status/", plain, name="status")]
