@@ -245,6 +245,22 @@ def test_an_identity_not_in_the_fixture(tmp_path):
     assert "users-me/me: identity token:nobody: no user 'nobody' in the fixture" in refused(config)
 
 
+def test_an_identity_not_in_the_fixture_names_the_case_that_uses_it(tmp_path):
+    # Anonymous cases (of another route, and of this one) come first: the error names the case whose
+    # identity is missing, not the first case without a credential.
+    tables = 'tables = ["users", "authtoken_token", "django_session"]\n'
+    config = project_config(tmp_path, f'fixture = ["tests.parity.fixture_demo:build"]\n{tables}')
+    (tmp_path / "cases" / "a.toml").write_text(
+        'route = "users"\n[[cases]]\nid = "anonymous"\npath = "/api/users/"\n'
+    )
+    (tmp_path / "cases" / "me.toml").write_text(
+        'route = "users-me"\n[[cases]]\nid = "anonymous"\npath = "/api/users/me/"\n'
+        '[[cases]]\nid = "as-nobody"\npath = "/api/users/me/"\nauth = "token:nobody"\n'
+    )
+    line = refused(config)
+    assert "users-me/as-nobody: identity token:nobody: no user 'nobody' in the fixture" in line, line
+
+
 def test_an_openapi_schema_refused(tmp_path, monkeypatch):
     from drf_spectacular.generators import SchemaGenerator
 
