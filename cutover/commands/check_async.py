@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -77,7 +78,7 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
 
         def start(total: int) -> Callable[[Any], None]:
             task = bar.add_task("", total=total)
-            return lambda case: bar.update(task, advance=1, description=case.key)
+            return lambda case: bar.update(task, advance=1, description=escape(case.key))
 
         yield start
 
@@ -94,7 +95,7 @@ def _print(found: Any, seconds: float) -> None:
         if calls:
             console.print(render_blocking(case, calls, found.redactor), markup=False, soft_wrap=True)
             console.print()
-    table = Table(title=f"check-async: {found.modern}")
+    table = Table(title=escape(f"check-async: {found.modern}"))
     for column in ("route", "cases", "blocking", "errors", "status"):
         table.add_column(column, justify="left" if column in ("route", "status") else "right")
     by_route: dict[str, list[Any]] = {}
@@ -104,7 +105,7 @@ def _print(found: Any, seconds: float) -> None:
         blocked = sum(bool(found.blocking.get(c.key)) for c in cases)
         errors = sum(c.key in found.errors for c in cases)
         status = "[red]blocks[/red]" if blocked else "[red]error[/red]" if errors else "[green]ok[/green]"
-        table.add_row(route_id, str(len(cases)), str(blocked), str(errors), status)
+        table.add_row(escape(route_id), str(len(cases)), str(blocked), str(errors), status)
     console.print(table)
     pace = f"in {seconds:.1f} s" if seconds > 0 else ""
     if found.blocked:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -176,7 +177,7 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
 
         def start(total: int) -> Callable[[Any], None]:
             task = bar.add_task("", total=total)
-            return lambda result: bar.update(task, advance=1, description=result.case.key)
+            return lambda result: bar.update(task, advance=1, description=escape(result.case.key))
 
         yield start
 
@@ -195,7 +196,7 @@ def _print(found: Any, seconds: float) -> None:
             console.print(render_blocking(result.case, calls, found.redactor), markup=False, soft_wrap=True)
             console.print()
     checked = found.blocking_checked
-    table = Table(title=f"parity: {found.names[0]} vs {found.names[1]}")
+    table = Table(title=escape(f"parity: {found.names[0]} vs {found.names[1]}"))
     columns = ["route", "cases", "matched", "mismatched", "errors", "noise"]
     for column in [*columns, *(["blocking"] if checked else []), "status"]:
         table.add_column(column, justify="left" if column in ("route", "status") else "right")
@@ -211,7 +212,7 @@ def _print(found: Any, seconds: float) -> None:
         else:
             status = "[red]red[/red]"
         table.add_row(
-            route_id, str(len(route_results)), str(matched),
+            escape(route_id), str(len(route_results)), str(matched),
             str(sum(r.outcome == "mismatch" for r in route_results)),
             str(sum(r.outcome == "error" for r in route_results)),
             str(sum(bool(r.noise) for r in route_results)),

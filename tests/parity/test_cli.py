@@ -20,7 +20,7 @@ from cutover.parity.verdict import Revision, verdict
 
 from . import fixture_demo
 from .apps import this_run_database_url
-from .conftest import CASES_DIR
+from .conftest import CASES_DIR, PROJECT
 
 pytestmark = pytest.mark.django_db
 
@@ -259,6 +259,21 @@ def test_an_identity_not_in_the_fixture_names_the_case_that_uses_it(tmp_path):
     )
     line = refused(config)
     assert "users-me/as-nobody: identity token:nobody: no user 'nobody' in the fixture" in line, line
+
+
+def test_the_table_shows_a_route_as_written_without_a_manifest(tmp_path):
+    # No manifest to check route ids against: a bracketed id is the project's text, not rich markup.
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    config.write_text(config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"'))
+    (tmp_path / "cases" / "me.toml").write_text(
+        'route = "users[bold]"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), "--generated",
+              "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "users[bold]" in result.stdout, result.stdout
 
 
 def test_an_openapi_schema_refused(tmp_path, monkeypatch):
