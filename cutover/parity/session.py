@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from ..config import ProjectConfig
 from ..errors import CutoverError, described
 from .blocking import BlockingCall, BlockingDetector, WatchedTarget
-from .cases import Case, CaseError, load_cases
+from .cases import Case, CaseError, check_routes, load_cases
 from .compare import load_rules
 from .fixture import Fixture, FixtureDatabase, parse_sources
 from .identities import Credential, Csrf, IdentityError
@@ -261,8 +261,11 @@ def _read_cases(project: ProjectConfig, options: SessionOptions) -> tuple[list[C
     cases_dir = options.cases or project.parity.cases
     if not cases_dir.is_dir():
         raise CutoverError(f"no cases directory at {cases_dir} (the config's [parity] cases, or --cases)")
+    manifest = _manifest_routes(project)
     try:
         cases = load_cases(cases_dir)
+        if manifest:
+            check_routes(cases, [r.id for r in manifest], cases_dir)
         rules = load_rules(options.rules or project.parity.rules)
     except CaseError as exc:
         raise CutoverError(str(exc)) from exc

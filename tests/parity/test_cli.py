@@ -261,6 +261,30 @@ def test_an_identity_not_in_the_fixture_names_the_case_that_uses_it(tmp_path):
     assert "users-me/as-nobody: identity token:nobody: no user 'nobody' in the fixture" in line, line
 
 
+def test_a_case_of_a_route_not_in_the_manifest_is_refused(tmp_path):
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    (tmp_path / "cases" / "typo.toml").write_text(
+        'route = "no-such-route"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+    )
+    line = refused(config)
+    assert (
+        f"{tmp_path / 'cases' / 'typo.toml'} case 'me': route 'no-such-route' is not a route id of the manifest "
+        "(known: auth-token, users, users-me, user-detail, admin, static)"
+    ) in line, line
+
+
+def test_the_known_route_ids_are_cut_short_when_many(tmp_path):
+    from cutover.parity.cases import Case, CaseError, check_routes
+
+    ids = [f"route-{n:02d}" for n in range(30)]
+    with pytest.raises(CaseError) as raised:
+        check_routes([Case(id="a", route="route-00", path="/"), Case(id="b", route="nope", path="/", source="x.toml")],
+                     ids, tmp_path)  # fmt: skip
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'x.toml'} case 'b': route 'nope' is not a route id of the manifest")
+    assert "route-09, ... (30 in all))" in message and "route-10" not in message
+
+
 def test_the_table_shows_a_route_as_written_without_a_manifest(tmp_path):
     # No manifest to check route ids against: a bracketed id is the project's text, not rich markup.
     config = project_config(tmp_path, 'tables = ["users"]\n')
