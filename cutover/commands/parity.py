@@ -31,7 +31,6 @@ from . import project_config
 
 console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
-DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128
 
 
@@ -84,8 +83,11 @@ def parity(
         Path | None, typer.Option("--rules", help="TOML file of parity rules; default: [parity] rules.")
     ] = None,
     generated: Annotated[
-        int, typer.Option(min=0, help="How many cases to generate from the OpenAPI schema.")
-    ] = DEFAULT_GENERATED,
+        int | None,
+        typer.Option(
+            min=0, help="How many cases to generate from the OpenAPI schema; default: [parity] generated, 40."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated cases.")] = DEFAULT_SEED,
     noise: Annotated[
         bool, typer.Option("--noise/--no-noise", help="Run the legacy twice to detect noise.")

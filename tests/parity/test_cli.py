@@ -312,6 +312,42 @@ def test_an_openapi_schema_refused(tmp_path, monkeypatch):
     assert "drf-spectacular refused to generate the OpenAPI schema: RuntimeError: no schema today" in line
 
 
+INCOMPATIBLE_SCHEMA_URLS = "tests.parity.incompatible_schema_urls"  # drf-spectacular refuses its schema
+WITHOUT_GENERATED = "; run with --generated 0 to skip generated cases, or set [parity] generated = 0"
+
+
+def parity_run(config: Path, *args: str):
+    """`cutover parity` on this run's database, with --generated only as ``args`` give it."""
+    return CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), *args]
+    )
+
+
+def test_a_schema_drf_spectacular_refuses_says_how_to_go_on(tmp_path, settings):
+    settings.ROOT_URLCONF = INCOMPATIBLE_SCHEMA_URLS
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    line = refused(config, "--generated", "5")
+    assert line.startswith(
+        "cutover: error: drf-spectacular refused to generate the OpenAPI schema: AssertionError: Incompatible "
+        "AutoSchema used on View"
+    ), line
+    assert line.endswith(WITHOUT_GENERATED), line
+
+
+def test_parity_generated_in_the_config_is_the_default_and_the_flag_wins(tmp_path, settings):
+    settings.ROOT_URLCONF = INCOMPATIBLE_SCHEMA_URLS
+    config = project_config(tmp_path, 'tables = ["users"]\ngenerated = 0\n')
+    result = parity_run(config)  # no schema is asked for
+    assert result.exit_code == 0, result.output
+    assert "all 1 case(s) matched" in result.stdout
+    result = parity_run(config, "--generated", "3")
+    assert result.exit_code == 2 and result.stderr.strip().endswith(WITHOUT_GENERATED), result.output
+    config = project_config(tmp_path, 'tables = ["users"]\ngenerated = 3\n')
+    result = parity_run(config)
+    assert result.exit_code == 2 and result.stderr.strip().endswith(WITHOUT_GENERATED), result.output
+    assert parity_run(config, "--generated", "0").exit_code == 0
+
+
 def test_a_settings_module_not_importable(tmp_path):
     import os
     import subprocess
