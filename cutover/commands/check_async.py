@@ -24,7 +24,7 @@ from rich.table import Table
 
 from ..errors import reports_errors
 from ..exit_codes import ExitCode
-from . import project_config
+from . import print_table, project_config
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -97,7 +97,8 @@ def _print(found: Any, seconds: float) -> None:
             console.print()
     table = Table(title=escape(f"check-async: {found.modern}"))
     for column in ("route", "cases", "blocking", "errors", "status"):
-        table.add_column(column, justify="left" if column in ("route", "status") else "right")
+        text = column in ("route", "status")
+        table.add_column(column, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     by_route: dict[str, list[Any]] = {}
     for case in found.cases:
         by_route.setdefault(case.route, []).append(case)
@@ -106,7 +107,7 @@ def _print(found: Any, seconds: float) -> None:
         errors = sum(c.key in found.errors for c in cases)
         status = "[red]blocks[/red]" if blocked else "[red]error[/red]" if errors else "[green]ok[/green]"
         table.add_row(escape(route_id), str(len(cases)), str(blocked), str(errors), status)
-    console.print(table)
+    print_table(console, table)
     pace = f"in {seconds:.1f} s" if seconds > 0 else ""
     if found.blocked:
         console.print(

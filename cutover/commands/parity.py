@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ..errors import CutoverError, reports_errors
 from ..exit_codes import ExitCode
-from . import project_config
+from . import print_table, project_config
 
 console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
@@ -201,7 +201,8 @@ def _print(found: Any, seconds: float) -> None:
     table = Table(title=escape(f"parity: {found.names[0]} vs {found.names[1]}"))
     columns = ["route", "cases", "matched", "mismatched", "errors", "noise"]
     for column in [*columns, *(["blocking"] if checked else []), "status"]:
-        table.add_column(column, justify="left" if column in ("route", "status") else "right")
+        text = column in ("route", "status")
+        table.add_column(column, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     by_route: dict[str, list[Any]] = {}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
@@ -221,7 +222,7 @@ def _print(found: Any, seconds: float) -> None:
             *([str(blocked)] if checked else []),
             status,
         )  # fmt: skip
-    console.print(table)
+    print_table(console, table)
     for note in found.notes:
         console.print(note, markup=False)
     if found.skipped:

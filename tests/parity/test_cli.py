@@ -312,6 +312,27 @@ def test_an_openapi_schema_refused(tmp_path, monkeypatch):
     assert "drf-spectacular refused to generate the OpenAPI schema: RuntimeError: no schema today" in line
 
 
+def test_the_table_keeps_route_ids_whole_in_an_80_column_log(tmp_path, monkeypatch):
+    """Off a terminal rich takes 80 columns: ids with a common prefix must not both become `article-…`."""
+    from cutover.commands import parity as parity_command
+
+    monkeypatch.setattr(parity_command.console, "width", 80)  # what a CI log gets (conftest sets 200)
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    config.write_text(config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"'))
+    routes = ["article-comments-by-author-detail", "article-comments-by-author-list"]
+    (tmp_path / "cases" / "me.toml").unlink()
+    for route in routes:
+        (tmp_path / "cases" / f"{route}.toml").write_text(
+            f'route = "{route}"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+        )
+    result = parity_run(config, "--generated", "0")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "article-" in line]
+    assert len(rows) == 2 and all("…" not in row for row in rows), result.stdout
+    for route, row in zip(routes, rows, strict=True):
+        assert re.match(rf"│ {route} +│ +1 │ +1 │ +0 │ +0 │ +0 │ +0 │ green +│$", row), row
+
+
 INCOMPATIBLE_SCHEMA_URLS = "tests.parity.incompatible_schema_urls"  # drf-spectacular refuses its schema
 WITHOUT_GENERATED = "; run with --generated 0 to skip generated cases, or set [parity] generated = 0"
 
