@@ -74,6 +74,7 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
     with Progress(
         TextColumn("[bold]check-async"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console, transient=True,
+        disable=not console.is_terminal,  # off a terminal a bar is noise, and its end a blank line
     ) as bar:  # fmt: skip
 
         def start(total: int) -> Callable[[Any], None]:

@@ -222,6 +222,7 @@ def refused(config: Path, *args: str) -> str:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert result.stdout == "", result.stdout  # the error is all there is: not even a blank line before it
     assert not (config.parent / "report.json").exists()  # nothing written
     return lines[0]
 
