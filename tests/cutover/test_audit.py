@@ -105,7 +105,9 @@ def test_a_usage_error_is_no_move_and_not_recorded_but_a_failed_move_is(
     assert [e.outcome for e in moves(audit)] == ["unchanged"]
 
     # A move that was asked for properly and failed (nginx rejects the configuration) is recorded.
-    text = manifest.read_text().replace('servers = ["127.0.0.1:', 'servers = ["no-such-host.invalid:1", "127.0.0.1:', 1)
+    text = manifest.read_text().replace(
+        'servers = ["127.0.0.1:', 'servers = ["no-such-host.invalid:1", "127.0.0.1:', 1
+    )
     manifest.write_text(text)
     result = cli("move", "users", "--to", "modern", "--force", *where)
     assert result.exit_code == 2 and "nginx rejected the configuration" in one_error_line(result)

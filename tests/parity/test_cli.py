@@ -282,14 +282,18 @@ def test_the_known_route_ids_are_cut_short_when_many(tmp_path):
         check_routes([Case(id="a", route="route-00", path="/"), Case(id="b", route="nope", path="/", source="x.toml")],
                      ids, tmp_path)  # fmt: skip
     message = str(raised.value)
-    assert message.startswith(f"{tmp_path / 'x.toml'} case 'b': route 'nope' is not a route id of the manifest")
+    assert message.startswith(
+        f"{tmp_path / 'x.toml'} case 'b': route 'nope' is not a route id of the manifest"
+    )
     assert "route-09, ... (30 in all))" in message and "route-10" not in message
 
 
 def test_the_table_shows_a_route_as_written_without_a_manifest(tmp_path):
     # No manifest to check route ids against: a bracketed id is the project's text, not rich markup.
     config = project_config(tmp_path, 'tables = ["users"]\n')
-    config.write_text(config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"'))
+    config.write_text(
+        config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"')
+    )
     (tmp_path / "cases" / "me.toml").write_text(
         'route = "users[bold]"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
     )
@@ -319,7 +323,9 @@ def test_the_table_keeps_route_ids_whole_in_an_80_column_log(tmp_path, monkeypat
 
     monkeypatch.setattr(parity_command.console, "width", 80)  # what a CI log gets (conftest sets 200)
     config = project_config(tmp_path, 'tables = ["users"]\n')
-    config.write_text(config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"'))
+    config.write_text(
+        config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"')
+    )
     routes = ["article-comments-by-author-detail", "article-comments-by-author-list"]
     (tmp_path / "cases" / "me.toml").unlink()
     for route in routes:
