@@ -2,8 +2,10 @@
 made it, when, from what to what, the gate's verdict and whether ``--force`` overrode it.
 
 Refused and failed attempts are recorded too (outcome ``refused`` / ``failed``): a gate that said no is part
-of the story. Nothing secret goes in: the actor is a user name (and, from the dashboard, the client's
-address), never a token or a cookie. SQLite by default, PostgreSQL for a team (``[audit] database``).
+of the story. A usage error (an unknown route, a canary without a percentage) is no attempt and is not
+recorded (``cutover.proxy.moves``). Nothing secret goes in: the actor is a user name (and, from the
+dashboard, the client's address), never a token or a cookie. SQLite by default, PostgreSQL for a team
+(``[audit] database``).
 """
 
 from __future__ import annotations

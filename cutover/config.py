@@ -108,6 +108,7 @@ class ParityConfig:
     tables: tuple[str, ...] | None = None  # None: every table of the project's own apps' models
     hashed: tuple[str, ...] | None = None  # None: the user model's password column
     blocking: str = "fail"  # a blocking call on the port's event loop: "fail" (not green) or "warn"
+    generated: int = 40  # cases generated from the OpenAPI schema per run; `cutover parity --generated` wins
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,14 @@ class _Table:
             raise self._wrong(key, expected)
         return tuple(value)
 
+    def count(self, key: str, default: int) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self._wrong(key, "an integer >= 0")
+        return value
+
     def number(self, key: str, default: float, low: float, high: float, *, integer: bool = False) -> float:
         value = self._get(key)
         if value is None:
@@ -445,6 +454,7 @@ def parse_config(data: Mapping[str, Any], *, root: Path, source: Path | None) ->
             "blocking", "fail", pattern=re.compile(r"^(fail|warn)$"), expected="'fail' or 'warn'"
         )
         or "fail",
+        generated=parity.count("generated", ParityConfig.generated),
     )
     parity.done()
 

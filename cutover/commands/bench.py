@@ -159,7 +159,7 @@ def bench(
         invoked = Path(sys.argv[0]).name == "cutover" and sys.argv[1:2] == ["bench"]
         command = shlex.join(["cutover", *sys.argv[1:]]) if invoked else "cutover bench (from Python)"
         with bench_database(parse_url(database_url), data_dir) as url:
-            console.print(f"preparing the benchmark database at {url.redacted()}")
+            console.print(f"preparing the benchmark database at {url.redacted()}", markup=False)
             dataset = prepare_dataset(url, project, users)
             loads = scenarios_for(dataset, project, [s.name for s in chosen])
             db_pids = [] if database_url else postgres_pids(data_dir)
@@ -187,7 +187,9 @@ def bench(
                         with delayed_database(url, latency, work / "logs") as far:
                             paths[format_latency(latency)] = far.how
                             if latency > 0:
-                                console.print(f"database {format_latency(latency)} away: {far.how}")
+                                console.print(
+                                    f"database {format_latency(latency)} away: {far.how}", markup=False
+                                )
                             env = child_env(far.url, project, CONN_MAX_AGE="60", **_server_env(project))
                             _sweep_at(
                                 record, plan, wrk, names, env, work / f"at-{latency:g}ms", project, requests,
@@ -195,7 +197,9 @@ def bench(
                                 profile_dir=out / "profiles" if profile and index == 0 else None,
                             )  # fmt: skip
                     except LatencyUnavailable as exc:
-                        console.print(f"database {format_latency(latency)} away: not measured: {exc}")
+                        console.print(
+                            f"database {format_latency(latency)} away: not measured: {exc}", markup=False
+                        )
                         record.notes.append(f"database {format_latency(latency)} away: not measured: {exc}")
                         record.points += _not_measured(plan, names, str(exc), latency)
                 record.settings["database latency"] = paths
@@ -205,9 +209,10 @@ def bench(
         for check in checks(record):
             console.print(
                 f"target {check.name} {check.wanted}: {check.status}"
-                + ("" if check.value is None else f" ({check.shown})")
+                + ("" if check.value is None else f" ({check.shown})"),
+                markup=False,
             )
-        console.print(f"results: {md_path} and {json_path}")
+        console.print(f"results: {md_path} and {json_path}", markup=False)
 
     run()
 
@@ -330,7 +335,7 @@ def _rerender(json_path: Path) -> None:
         raise CutoverError(
             f"{json_path} is not a `cutover bench` results file ({type(exc).__name__}: {exc})"
         ) from None
-    console.print(f"re-rendered: {md_path}")
+    console.print(f"re-rendered: {md_path}", markup=False)
 
 
 def _worker_counts(services: list[Service]) -> dict[str, int]:
@@ -344,10 +349,14 @@ def _worker_counts(services: list[Service]) -> dict[str, int]:
 
 def _show(point: Point) -> None:
     if point.load is None:
-        console.print(f"{point.endpoint:7} {point.target:13} {point.connections:4}  skipped: {point.skipped}")
+        console.print(
+            f"{point.endpoint:7} {point.target:13} {point.connections:4}  skipped: {point.skipped}",
+            markup=False,
+        )
         return
     console.print(
         f"{point.endpoint:7} {point.target:13} {point.connections:4}  {point.rps:9,.1f} req/s  "
         f"p50 {point.load.latency_p50_ms:8.1f} ms  p99 {point.load.latency_p99_ms:8.1f} ms  "
-        f"errors {point.load.errors:5}  load {point.loadavg_before[0]:.2f}"
+        f"errors {point.load.errors:5}  load {point.loadavg_before[0]:.2f}",
+        markup=False,
     )

@@ -18,12 +18,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import reports_errors
 from ..exit_codes import ExitCode
-from . import project_config
+from . import print_table, project_config
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -73,11 +74,12 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
     with Progress(
         TextColumn("[bold]check-async"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console, transient=True,
+        disable=not console.is_terminal,  # off a terminal a bar is noise, and its end a blank line
     ) as bar:  # fmt: skip
 
         def start(total: int) -> Callable[[Any], None]:
             task = bar.add_task("", total=total)
-            return lambda case: bar.update(task, advance=1, description=case.key)
+            return lambda case: bar.update(task, advance=1, description=escape(case.key))
 
         yield start
 
@@ -94,9 +96,10 @@ def _print(found: Any, seconds: float) -> None:
         if calls:
             console.print(render_blocking(case, calls, found.redactor), markup=False, soft_wrap=True)
             console.print()
-    table = Table(title=f"check-async: {found.modern}")
+    table = Table(title=escape(f"check-async: {found.modern}"))
     for column in ("route", "cases", "blocking", "errors", "status"):
-        table.add_column(column, justify="left" if column in ("route", "status") else "right")
+        text = column in ("route", "status")
+        table.add_column(column, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     by_route: dict[str, list[Any]] = {}
     for case in found.cases:
         by_route.setdefault(case.route, []).append(case)
@@ -104,8 +107,8 @@ def _print(found: Any, seconds: float) -> None:
         blocked = sum(bool(found.blocking.get(c.key)) for c in cases)
         errors = sum(c.key in found.errors for c in cases)
         status = "[red]blocks[/red]" if blocked else "[red]error[/red]" if errors else "[green]ok[/green]"
-        table.add_row(route_id, str(len(cases)), str(blocked), str(errors), status)
-    console.print(table)
+        table.add_row(escape(route_id), str(len(cases)), str(blocked), str(errors), status)
+    print_table(console, table)
     pace = f"in {seconds:.1f} s" if seconds > 0 else ""
     if found.blocked:
         console.print(

@@ -46,7 +46,8 @@ def register(app: typer.Typer) -> None:
             )
             result = init_project(project, options)
             if dry_run:
-                console.print(result.diff or "cutover init: nothing would change", markup=False, end="")
+                text = result.diff or "cutover init: nothing would change"
+                console.print(text, markup=False, end="" if text.endswith("\n") else "\n")
                 return
             for path in result.written:
                 console.print(f"wrote {path.relative_to(project.root)}", markup=False)

@@ -21,16 +21,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import CutoverError, reports_errors
 from ..exit_codes import ExitCode
-from . import project_config
+from . import print_table, project_config
 
 console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
-DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128
 
 
@@ -83,8 +83,11 @@ def parity(
         Path | None, typer.Option("--rules", help="TOML file of parity rules; default: [parity] rules.")
     ] = None,
     generated: Annotated[
-        int, typer.Option(min=0, help="How many cases to generate from the OpenAPI schema.")
-    ] = DEFAULT_GENERATED,
+        int | None,
+        typer.Option(
+            min=0, help="How many cases to generate from the OpenAPI schema; default: [parity] generated, 40."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated cases.")] = DEFAULT_SEED,
     noise: Annotated[
         bool, typer.Option("--noise/--no-noise", help="Run the legacy twice to detect noise.")
@@ -172,11 +175,12 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
     with Progress(
         TextColumn("[bold]parity"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console, transient=True,
+        disable=not console.is_terminal,  # off a terminal a bar is noise, and its end a blank line
     ) as bar:  # fmt: skip
 
         def start(total: int) -> Callable[[Any], None]:
             task = bar.add_task("", total=total)
-            return lambda result: bar.update(task, advance=1, description=result.case.key)
+            return lambda result: bar.update(task, advance=1, description=escape(result.case.key))
 
         yield start
 
@@ -195,10 +199,11 @@ def _print(found: Any, seconds: float) -> None:
             console.print(render_blocking(result.case, calls, found.redactor), markup=False, soft_wrap=True)
             console.print()
     checked = found.blocking_checked
-    table = Table(title=f"parity: {found.names[0]} vs {found.names[1]}")
+    table = Table(title=escape(f"parity: {found.names[0]} vs {found.names[1]}"))
     columns = ["route", "cases", "matched", "mismatched", "errors", "noise"]
     for column in [*columns, *(["blocking"] if checked else []), "status"]:
-        table.add_column(column, justify="left" if column in ("route", "status") else "right")
+        text = column in ("route", "status")
+        table.add_column(column, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     by_route: dict[str, list[Any]] = {}
     for result in results:
         by_route.setdefault(result.case.route, []).append(result)
@@ -211,14 +216,14 @@ def _print(found: Any, seconds: float) -> None:
         else:
             status = "[red]red[/red]"
         table.add_row(
-            route_id, str(len(route_results)), str(matched),
+            escape(route_id), str(len(route_results)), str(matched),
             str(sum(r.outcome == "mismatch" for r in route_results)),
             str(sum(r.outcome == "error" for r in route_results)),
             str(sum(bool(r.noise) for r in route_results)),
             *([str(blocked)] if checked else []),
             status,
         )  # fmt: skip
-    console.print(table)
+    print_table(console, table)
     for note in found.notes:
         console.print(note, markup=False)
     if found.skipped:

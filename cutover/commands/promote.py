@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..audit import current_user
 from ..errors import CutoverError, err_console, reports_errors
@@ -63,6 +64,7 @@ class _Progress:
     def status(self, text: str) -> None:
         if not self.out.is_terminal:
             return
+        text = escape(text)  # a route's own text, never markup
         if self._status is None:
             self._status = self.out.status(text)
             self._status.start()

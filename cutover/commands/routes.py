@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..audit import current_user
@@ -118,7 +119,7 @@ def render_cmd(
             typer.echo(text, nl=False)
         else:
             output.write_text(text, encoding="utf-8")
-            err_console.print(f"wrote {output} ({checked})")
+            err_console.print(f"wrote {output} ({checked})", markup=False)
 
     run()
 
@@ -212,14 +213,15 @@ def routes_cmd(
             }
             typer.echo(json.dumps(document, indent=2))
             return
-        table = Table(title=f"routes ({manifest_path})", title_justify="left")
+        # Every cell is the project's own text (a regex path reads `[a-z0-9]`): escaped, never markup.
+        table = Table(title=escape(f"routes ({manifest_path})"), title_justify="left")
         for column in ("route", "match", "methods", "mode", "% modern", "shadow %", "backend", "parity"):
             table.add_column(column, no_wrap=column in ("route", "mode"), overflow="fold")
         for route, addresses, parity in rows:
             mode = route.mode + (" (pinned)" if route.pinned else "")
             if route.mode == "canary":
                 mode += f" by {route.sticky}"
-            table.add_row(
+            cells = (
                 route.id,
                 f"{route.match} {route.path}",
                 " ".join(route.methods),
@@ -229,6 +231,7 @@ def routes_cmd(
                 "\n".join(addresses),
                 parity.short() + (" (not for this code)" if route.id in stale else ""),
             )
+            table.add_row(*map(escape, cells))
         table.add_row(
             "default",
             "everything else",
@@ -236,7 +239,7 @@ def routes_cmd(
             "legacy",
             "0",
             "0",
-            "\n".join(loaded.backends["legacy"].servers),
+            escape("\n".join(loaded.backends["legacy"].servers)),
             "",
         )
         console.print(table)
@@ -246,7 +249,7 @@ def routes_cmd(
             console.print(
                 f"shadow copies (GET, HEAD, OPTIONS) go to the comparator at {servers}", markup=False
             )
-        console.print(status(door))
+        console.print(status(door), markup=False)
 
     run()
 
@@ -355,9 +358,9 @@ def _move(
         err_console.print(f"cutover: warning: {warning}", markup=False)
     before, after = outcome.before, outcome.after
     if not outcome.changed:
-        console.print(f"{route_id}: already {describe(after)}; nothing changed")
+        console.print(f"{route_id}: already {describe(after)}; nothing changed", markup=False)
         return
-    console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)")
+    console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)", markup=False)
     name = outcome.front_door
     if outcome.applied == "live" and name == "envoy":
         console.print("envoy: switched live, routes read back, no restart (kept for the next start)")
@@ -366,7 +369,9 @@ def _move(
     elif outcome.applied == "reloaded":
         console.print("nginx: configuration checked and reloaded gracefully")
     else:
-        console.print(f"{name}: configuration checked; not running, it applies at the next `cutover up`")
+        console.print(
+            f"{name}: configuration checked; not running, it applies at the next `cutover up`", markup=False
+        )
 
 
 __all__ = ["register"]

@@ -82,9 +82,11 @@ def check(
         if differences:
             for diff in differences:
                 console.print(f"drift: {diff}", markup=False)
-            console.print(f"{len(differences)} difference(s) between {spec} and the database")
+            console.print(f"{len(differences)} difference(s) between {spec} and the database", markup=False)
             raise typer.Exit(ExitCode.FAILED)
-        console.print(f"schema: {spec} matches the database ({len(metadata.tables)} mapped tables)")
+        console.print(
+            f"schema: {spec} matches the database ({len(metadata.tables)} mapped tables)", markup=False
+        )
 
     run()
 

@@ -162,23 +162,25 @@ def _say(message: str) -> None:
 
 
 def _banner(config: StackConfig, db: str) -> None:
-    project = config.project
-    console.print(f"front door        http://{config.host}:{config.proxy_port}/  ({config.front_door})")
-    console.print(f"legacy (Django)   http://{config.host}:{config.legacy_port}{project.legacy.health}")
-    console.print(f"modern (FastAPI)  http://{config.host}:{config.modern_port}{project.modern.health}")
-    console.print(f"database          {db}")
-    console.print(f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)")
+    project, host = config.project, config.host
+    lines = [
+        f"front door        http://{host}:{config.proxy_port}/  ({config.front_door})",
+        f"legacy (Django)   http://{host}:{config.legacy_port}{project.legacy.health}",
+        f"modern (FastAPI)  http://{host}:{config.modern_port}{project.modern.health}",
+        f"database          {db}",
+        f"routes            {config.manifest}  (cutover routes; cutover move ROUTE --to ...)",
+    ]
     if shadows(config):
-        where = f"http://{config.host}:{config.shadow_port}/"
-        console.print(f"shadow            {where}  (comparing copies; cutover shadow report)")
+        where = f"http://{host}:{config.shadow_port}/"
+        lines.append(f"shadow            {where}  (comparing copies; cutover shadow report)")
     if config.metrics_port is not None:
-        console.print(f"metrics           http://{config.host}:{config.metrics_port}/metrics  (Prometheus)")
+        lines.append(f"metrics           http://{host}:{config.metrics_port}/metrics  (Prometheus)")
     if config.dashboard_port is not None:
-        where = f"http://{config.host}:{config.dashboard_port}/"
-        console.print(f"dashboard         {where}  (token: {config.dashboard_token})", markup=False)
-    for note in project.notes:
-        console.print(note, markup=False)
-    console.print("Ctrl-C stops everything.")
+        where = f"http://{host}:{config.dashboard_port}/"
+        lines.append(f"dashboard         {where}  (token: {config.dashboard_token})")
+    lines += [*project.notes, "Ctrl-C stops everything."]
+    for line in lines:  # the project's paths and addresses, as written: never markup
+        console.print(line, markup=False)
 
 
 __all__ = ["Service", "python_module", "up"]

@@ -41,6 +41,7 @@ __all__ = [
     "Auth",
     "Case",
     "CaseError",
+    "check_routes",
     "load_case_file",
     "load_cases",
     "parse_auth",
@@ -329,6 +330,26 @@ def load_cases(
     if routes:
         loaded = [c for c in loaded if c.route in set(routes)]
     return loaded
+
+
+def check_routes(cases: Iterable[Case], routes: Sequence[str], directory: Path) -> None:
+    """Refuse a case whose ``route`` is not one of ``routes`` (the manifest's ids): a typo would otherwise
+    make a route of its own that nothing serves, green in every report. CaseError names the file (under
+    ``directory``), the case, the id and the known ids."""
+    known = set(routes)
+    for case in cases:
+        if case.route not in known:
+            shown = ", ".join(routes[:_SHOWN_ROUTES])
+            if len(routes) > _SHOWN_ROUTES:
+                shown += f", ... ({len(routes)} in all)"
+            where = directory / case.source if case.source else directory
+            raise CaseError(
+                f"{where} case {case.id!r}: route {case.route!r} is not a route id of the manifest "
+                f"(known: {shown or 'none'})"
+            )
+
+
+_SHOWN_ROUTES = 10
 
 
 def encode_body(case: Case) -> tuple[bytes | None, str | None]:

@@ -23,7 +23,11 @@ __all__ = ["GeneratedCases", "SchemaError", "generated_cases", "legacy_schema", 
 
 
 class SchemaError(CaseError):
-    """The OpenAPI schema cannot be had or used: one line saying why."""
+    """The OpenAPI schema cannot be had or used: one line saying why, and how to go on without it."""
+
+
+# How to go on when the schema cannot be had: the written cases alone, once or for good.
+WITHOUT_GENERATED = "run with --generated 0 to skip generated cases, or set [parity] generated = 0"
 
 
 def route_for(routes: Sequence[Any], method: str, path: str) -> str | None:
@@ -51,8 +55,8 @@ def legacy_schema() -> dict[str, Any]:
         from drf_spectacular.generators import SchemaGenerator
     except ImportError:
         raise SchemaError(
-            "generated cases need drf-spectacular in the legacy project, and it is not installed "
-            "(run with --generated 0)"
+            "generated cases need drf-spectacular in the legacy project, and it is not installed; "
+            + WITHOUT_GENERATED
         ) from None
     try:
         with warnings.catch_warnings():
@@ -60,7 +64,7 @@ def legacy_schema() -> dict[str, Any]:
             return SchemaGenerator().get_schema(request=None, public=True)  # type: ignore[no-any-return]
     except Exception as exc:
         raise SchemaError(
-            f"drf-spectacular refused to generate the OpenAPI schema: {described(exc)}"
+            f"drf-spectacular refused to generate the OpenAPI schema: {described(exc)}; {WITHOUT_GENERATED}"
         ) from None
 
 
@@ -111,8 +115,8 @@ def generated_cases(
         import schemathesis
     except ImportError:
         raise SchemaError(
-            "generated cases need schemathesis, which is not installed: pip install schemathesis, "
-            "or pass --generated 0"
+            "generated cases need schemathesis, which is not installed: pip install schemathesis, or "
+            + WITHOUT_GENERATED
         ) from None
 
     document = dict(schema) if schema is not None else legacy_schema()
@@ -120,7 +124,9 @@ def generated_cases(
         loaded = schemathesis.openapi.from_dict(document)
         results = list(loaded.get_all_operations())
     except Exception as exc:
-        raise SchemaError(f"schemathesis refused the OpenAPI schema: {described(exc)}") from None
+        raise SchemaError(
+            f"schemathesis refused the OpenAPI schema: {described(exc)}; {WITHOUT_GENERATED}"
+        ) from None
     operations, unrouted = [], []
     for result in results:
         try:
@@ -137,7 +143,7 @@ def generated_cases(
         listed = ", ".join(unrouted[:5]) + (", ..." if len(unrouted) > 5 else "") if unrouted else "none"
         raise SchemaError(
             f"no operation of the OpenAPI schema is taken by a route of the manifest (operations: {listed}); "
-            "run with --generated 0 or add the routes"
+            f"add the routes, or {WITHOUT_GENERATED}"
         )
     per_operation = math.ceil(count / len(operations))
     drawn = [_draw(operation, per_operation, seed + i) for i, (operation, _) in enumerate(operations)]

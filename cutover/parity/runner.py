@@ -91,24 +91,24 @@ class ParityRunner:
         for case in prepared:
             if self.database is None and not case.safe:
                 raise CaseError(f"{case.key}: {case.method} changes state and no database to reset was given")
-        identities = [(c.auth.scheme, c.auth.user) for c in prepared if not c.auth.anonymous and c.auth.user]
+        identified = [c for c in prepared if not c.auth.anonymous and c.auth.user]
         if self.database is not None:
             try:
-                self.database.mint(identities)  # type: ignore[arg-type]
+                self.database.mint([(c.auth.scheme, c.auth.user) for c in identified])  # type: ignore[misc]
             except IdentityError as exc:
-                case = next(
-                    c for c in prepared if (c.auth.scheme, c.auth.user) not in self.fixture.credentials
-                )
-                raise IdentityError(f"{case.key}: {exc}") from None
+                # Identities are minted in the cases' order: the first case still without its credential
+                # is the one whose identity failed (an anonymous case has none to fail).
+                failed = self._without_credential(identified)
+                raise IdentityError(f"{failed.key}: {exc}" if failed is not None else str(exc)) from None
         else:
-            given = self.fixture.credentials
-            missing = next(
-                (c for c in prepared if not c.auth.anonymous and (c.auth.scheme, c.auth.user) not in given),
-                None,
-            )
+            missing = self._without_credential(identified)
             if missing is not None:
                 raise IdentityError(f"{missing.key}: no credential for {missing.auth} was given")
         return prepared
+
+    def _without_credential(self, cases: list[Case]) -> Case | None:
+        held = self.fixture.credentials
+        return next((c for c in cases if (c.auth.scheme, c.auth.user) not in held), None)
 
     def check(self, cases: Iterable[Case]) -> None:
         """Refuse cases this runner cannot run faithfully, before running any (CaseError, IdentityError)."""

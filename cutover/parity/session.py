@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from ..config import ProjectConfig
 from ..errors import CutoverError, described
 from .blocking import BlockingCall, BlockingDetector, WatchedTarget
-from .cases import Case, CaseError, load_cases
+from .cases import Case, CaseError, check_routes, load_cases
 from .compare import load_rules
 from .fixture import Fixture, FixtureDatabase, parse_sources
 from .identities import Credential, Csrf, IdentityError
@@ -46,7 +46,6 @@ __all__ = [
     "run_live",
 ]
 
-DEFAULT_GENERATED = 40
 DEFAULT_SEED = 20261128
 
 
@@ -60,7 +59,7 @@ class SessionOptions:
     report: Path | None = None
     write_report: bool = True
     junit: Path | None = None
-    generated: int = DEFAULT_GENERATED
+    generated: int | None = None  # cases generated from the OpenAPI schema; None: [parity] generated
     seed: int = DEFAULT_SEED
     noise: bool = True
     database_url: str | None = (
@@ -261,8 +260,11 @@ def _read_cases(project: ProjectConfig, options: SessionOptions) -> tuple[list[C
     cases_dir = options.cases or project.parity.cases
     if not cases_dir.is_dir():
         raise CutoverError(f"no cases directory at {cases_dir} (the config's [parity] cases, or --cases)")
+    manifest = _manifest_routes(project)
     try:
         cases = load_cases(cases_dir)
+        if manifest:
+            check_routes(cases, [r.id for r in manifest], cases_dir)
         rules = load_rules(options.rules or project.parity.rules)
     except CaseError as exc:
         raise CutoverError(str(exc)) from exc
@@ -278,19 +280,20 @@ def _manifest_routes(project: ProjectConfig) -> tuple[Any, ...]:
 
 
 def _plan(project: ProjectConfig, options: SessionOptions, cases: list[Case], rules: list[Any]) -> _Plan:
-    from .generated import SchemaError, generated_cases
+    from .generated import WITHOUT_GENERATED, SchemaError, generated_cases
 
     routes = _manifest_routes(project)
     notes: list[str] = []
-    if options.generated:
+    count = project.parity.generated if options.generated is None else options.generated
+    if count:
         if not routes:
             raise CutoverError(
                 f"generated cases need the manifest to map operations to routes: no manifest at "
-                f"{project.proxy.manifest} (run with --generated 0)"
+                f"{project.proxy.manifest}; {WITHOUT_GENERATED}"
             )
         identities = sorted({c.auth for c in cases}, key=str)
         try:
-            drawn = generated_cases(options.generated, options.seed, routes=routes, identities=identities)
+            drawn = generated_cases(count, options.seed, routes=routes, identities=identities)
         except SchemaError as exc:
             raise CutoverError(str(exc)) from None
         if drawn.unrouted:

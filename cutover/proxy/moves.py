@@ -4,7 +4,9 @@ service on the front door, and an audit entry either way.
 
 It prints nothing: what the gate read and what was applied come back in :class:`MoveOutcome` for the caller
 to show. A refusal is :class:`MoveRefused` (recorded as ``refused``); any other failure is recorded as
-``failed`` and raised as it was.
+``failed`` and raised as it was. A request that is no move at all (an unknown route, a canary without a
+percentage, a pinned route, a manifest that cannot be read) is a usage error, raised before the audit log
+is opened and never recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .apply import move_route
 from .doors import FrontDoor, kind_of
 from .gate import MoveRefused, gate_move, modern_share_after, parity_warnings
 from .inventory import serving_problem
-from .manifest import Route, load_manifest
+from .manifest import Route, load_manifest, read_text, set_route_mode
 
 MODES = ("legacy", "canary", "modern")
 
@@ -76,6 +78,8 @@ def move(
     rollback: never gated), and record it in the audit log at ``audit_url``."""
     if mode not in MODES:
         raise CutoverError(f"--to must be legacy, canary or modern (got {mode!r})")
+    # The request checked as the move will check it (ManifestError), so that a usage error is not an attempt.
+    set_route_mode(read_text(manifest), route_id, mode, percent, source=str(manifest))
     # Opened first: a move that could not be recorded is not made.
     with open_audit(audit_url) as audit:
         readings: list[str] = []

@@ -86,6 +86,38 @@ def test_every_cli_move_is_recorded_with_its_gate_and_force(
     assert [d["outcome"] for d in data] == ["unchanged", "moved"]
 
 
+def test_a_usage_error_is_no_move_and_not_recorded_but_a_failed_move_is(
+    manifest: Path, tmp_path: Path, audit: str
+):
+    where = ["--manifest", str(manifest), "--proxy-dir", str(tmp_path / "nginx"), "--audit", audit]
+    assert cli("rollback", "users", *where).exit_code == 0  # the log exists, with one entry
+    for args, expected in [
+        (["move", "nope", "--to", "modern", "--force"], "no route with id 'nope'"),
+        (["move", "users", "--to", "canary", "--force"], "needs --percent"),
+        (["move", "users", "--to", "canary", "--percent", "150", "--force"], "from 1 to 99 (got 150)"),
+        (["move", "users", "--to", "modern", "--percent", "5"], "--percent applies only to --to canary"),
+        (["move", "admin", "--to", "modern", "--force"], "pinned to legacy"),
+        (["rollback", "nope"], "no route with id 'nope'"),
+    ]:
+        result = cli(*args, *where)
+        assert result.exit_code == 2, result.output
+        assert expected in one_error_line(result)
+    assert [e.outcome for e in moves(audit)] == ["unchanged"]
+
+    # A move that was asked for properly and failed (nginx rejects the configuration) is recorded.
+    text = manifest.read_text().replace(
+        'servers = ["127.0.0.1:', 'servers = ["no-such-host.invalid:1", "127.0.0.1:', 1
+    )
+    manifest.write_text(text)
+    result = cli("move", "users", "--to", "modern", "--force", *where)
+    assert result.exit_code == 2 and "nginx rejected the configuration" in one_error_line(result)
+    failed = moves(audit)[0]
+    assert (failed.route, failed.before, failed.after, failed.requested, failed.outcome) == (
+        "users", "legacy", "legacy", "modern", "failed",
+    )  # fmt: skip
+    assert manifest.read_text() == text
+
+
 def test_a_move_that_cannot_be_recorded_is_not_made(manifest: Path, tmp_path: Path):
     before = manifest.read_text()
     blocked = tmp_path / "file"

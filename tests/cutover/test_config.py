@@ -33,6 +33,7 @@ cases = "checks/cases"
 fixture = ["fixtures/users.json", "fixtures/extra.sql", "checks.factories:catalogue"]
 tables = ["shop_product", "shop_product_tags"]
 hashed = ["auth_user.password"]
+generated = 12
 
 [identities.schemes]
 apikey = "checks.identities:api_key"
@@ -76,6 +77,7 @@ def test_a_full_cutover_toml_is_read_with_paths_under_its_folder(tmp_path: Path)
         "checks.factories:catalogue",
     )
     assert config.parity.tables == ("shop_product", "shop_product_tags")
+    assert config.parity.generated == 12
     assert config.identities == {"apikey": "checks.identities:api_key"}
     assert [(s.name, s.method, s.status, s.identity) for s in config.bench.scenarios] == [
         ("detail", "GET", 200, "jwt:alice"),
@@ -123,6 +125,7 @@ def test_no_config_means_defaults_rooted_at_manage_py(tmp_path: Path):
     assert find_config(start=tmp_path / "app", environ={}) == (None, tmp_path)
     config = load_config(start=tmp_path / "app", environ={})
     assert config.source is None and config.proxy.manifest == tmp_path / "routes.toml"
+    assert config.parity.generated == 40
     assert config.settings_module(environ={}) == "site_conf.settings"
     assert config.settings_module(environ={"DJANGO_SETTINGS_MODULE": "env.settings"}) == "env.settings"
 
@@ -150,6 +153,9 @@ def test_settings_module_that_cannot_be_told_is_one_clear_error(tmp_path: Path):
             r"\[proxy\] front_door must be 'nginx' or 'envoy', got 'haproxy'",
         ),
         ('[parity]\nfixture = "one.json"\n', r"\[parity\] fixture must be a list of strings"),
+        ("[parity]\ngenerated = -1\n", r"\[parity\] generated must be an integer >= 0, got -1"),
+        ('[parity]\ngenerated = "40"\n', r"\[parity\] generated must be an integer >= 0, got '40'"),
+        ("[parity]\ngenerated = true\n", r"\[parity\] generated must be an integer >= 0, got True"),
         ('[identities.schemes]\ntoken = "x:y"\n', r"'token' is built in"),
         ('[identities.schemes]\nkey = "nothing"\n', r"key must be 'module:function'"),
         ('[[bench.scenarios]]\nname = "d"\npath = "/x"\nstatus = 99\n', r"status must be an HTTP status"),

@@ -20,7 +20,7 @@ from cutover.parity.verdict import Revision, verdict
 
 from . import fixture_demo
 from .apps import this_run_database_url
-from .conftest import CASES_DIR
+from .conftest import CASES_DIR, PROJECT
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +222,7 @@ def refused(config: Path, *args: str) -> str:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert result.stdout == "", result.stdout  # the error is all there is: not even a blank line before it
     assert not (config.parent / "report.json").exists()  # nothing written
     return lines[0]
 
@@ -245,6 +246,65 @@ def test_an_identity_not_in_the_fixture(tmp_path):
     assert "users-me/me: identity token:nobody: no user 'nobody' in the fixture" in refused(config)
 
 
+def test_an_identity_not_in_the_fixture_names_the_case_that_uses_it(tmp_path):
+    # Anonymous cases (of another route, and of this one) come first: the error names the case whose
+    # identity is missing, not the first case without a credential.
+    tables = 'tables = ["users", "authtoken_token", "django_session"]\n'
+    config = project_config(tmp_path, f'fixture = ["tests.parity.fixture_demo:build"]\n{tables}')
+    (tmp_path / "cases" / "a.toml").write_text(
+        'route = "users"\n[[cases]]\nid = "anonymous"\npath = "/api/users/"\n'
+    )
+    (tmp_path / "cases" / "me.toml").write_text(
+        'route = "users-me"\n[[cases]]\nid = "anonymous"\npath = "/api/users/me/"\n'
+        '[[cases]]\nid = "as-nobody"\npath = "/api/users/me/"\nauth = "token:nobody"\n'
+    )
+    line = refused(config)
+    assert "users-me/as-nobody: identity token:nobody: no user 'nobody' in the fixture" in line, line
+
+
+def test_a_case_of_a_route_not_in_the_manifest_is_refused(tmp_path):
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    (tmp_path / "cases" / "typo.toml").write_text(
+        'route = "no-such-route"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+    )
+    line = refused(config)
+    assert (
+        f"{tmp_path / 'cases' / 'typo.toml'} case 'me': route 'no-such-route' is not a route id of the manifest "
+        "(known: auth-token, users, users-me, user-detail, admin, static)"
+    ) in line, line
+
+
+def test_the_known_route_ids_are_cut_short_when_many(tmp_path):
+    from cutover.parity.cases import Case, CaseError, check_routes
+
+    ids = [f"route-{n:02d}" for n in range(30)]
+    with pytest.raises(CaseError) as raised:
+        check_routes([Case(id="a", route="route-00", path="/"), Case(id="b", route="nope", path="/", source="x.toml")],
+                     ids, tmp_path)  # fmt: skip
+    message = str(raised.value)
+    assert message.startswith(
+        f"{tmp_path / 'x.toml'} case 'b': route 'nope' is not a route id of the manifest"
+    )
+    assert "route-09, ... (30 in all))" in message and "route-10" not in message
+
+
+def test_the_table_shows_a_route_as_written_without_a_manifest(tmp_path):
+    # No manifest to check route ids against: a bracketed id is the project's text, not rich markup.
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    config.write_text(
+        config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"')
+    )
+    (tmp_path / "cases" / "me.toml").write_text(
+        'route = "users[bold]"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), "--generated",
+              "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "users[bold]" in result.stdout, result.stdout
+
+
 def test_an_openapi_schema_refused(tmp_path, monkeypatch):
     from drf_spectacular.generators import SchemaGenerator
 
@@ -255,6 +315,65 @@ def test_an_openapi_schema_refused(tmp_path, monkeypatch):
     config = project_config(tmp_path, 'tables = ["users"]\n')
     line = refused(config, "--generated", "5")
     assert "drf-spectacular refused to generate the OpenAPI schema: RuntimeError: no schema today" in line
+
+
+def test_the_table_keeps_route_ids_whole_in_an_80_column_log(tmp_path, monkeypatch):
+    """Off a terminal rich takes 80 columns: ids with a common prefix must not both become `article-…`."""
+    from cutover.commands import parity as parity_command
+
+    monkeypatch.setattr(parity_command.console, "width", 80)  # what a CI log gets (conftest sets 200)
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    config.write_text(
+        config.read_text().replace(f'manifest = "{PROJECT.proxy.manifest}"', 'manifest = "none.toml"')
+    )
+    routes = ["article-comments-by-author-detail", "article-comments-by-author-list"]
+    (tmp_path / "cases" / "me.toml").unlink()
+    for route in routes:
+        (tmp_path / "cases" / f"{route}.toml").write_text(
+            f'route = "{route}"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n'
+        )
+    result = parity_run(config, "--generated", "0")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "article-" in line]
+    assert len(rows) == 2 and all("…" not in row for row in rows), result.stdout
+    for route, row in zip(routes, rows, strict=True):
+        assert re.match(rf"│ {route} +│ +1 │ +1 │ +0 │ +0 │ +0 │ +0 │ green +│$", row), row
+
+
+INCOMPATIBLE_SCHEMA_URLS = "tests.parity.incompatible_schema_urls"  # drf-spectacular refuses its schema
+WITHOUT_GENERATED = "; run with --generated 0 to skip generated cases, or set [parity] generated = 0"
+
+
+def parity_run(config: Path, *args: str):
+    """`cutover parity` on this run's database, with --generated only as ``args`` give it."""
+    return CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), *args]
+    )
+
+
+def test_a_schema_drf_spectacular_refuses_says_how_to_go_on(tmp_path, settings):
+    settings.ROOT_URLCONF = INCOMPATIBLE_SCHEMA_URLS
+    config = project_config(tmp_path, 'tables = ["users"]\n')
+    line = refused(config, "--generated", "5")
+    assert line.startswith(
+        "cutover: error: drf-spectacular refused to generate the OpenAPI schema: AssertionError: Incompatible "
+        "AutoSchema used on View"
+    ), line
+    assert line.endswith(WITHOUT_GENERATED), line
+
+
+def test_parity_generated_in_the_config_is_the_default_and_the_flag_wins(tmp_path, settings):
+    settings.ROOT_URLCONF = INCOMPATIBLE_SCHEMA_URLS
+    config = project_config(tmp_path, 'tables = ["users"]\ngenerated = 0\n')
+    result = parity_run(config)  # no schema is asked for
+    assert result.exit_code == 0, result.output
+    assert "all 1 case(s) matched" in result.stdout
+    result = parity_run(config, "--generated", "3")
+    assert result.exit_code == 2 and result.stderr.strip().endswith(WITHOUT_GENERATED), result.output
+    config = project_config(tmp_path, 'tables = ["users"]\ngenerated = 3\n')
+    result = parity_run(config)
+    assert result.exit_code == 2 and result.stderr.strip().endswith(WITHOUT_GENERATED), result.output
+    assert parity_run(config, "--generated", "0").exit_code == 0
 
 
 def test_a_settings_module_not_importable(tmp_path):

@@ -208,6 +208,20 @@ def test_the_cli_says_which_pattern_it_left_to_the_legacy(project_dir, settings,
     assert again.exit_code == 0 and (project_dir / "routes.toml").read_text() == text  # noted once
 
 
+def test_the_cli_dry_run_prints_whole_lines(project_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cutover.cli import app
+
+    monkeypatch.chdir(project_dir)
+    preview = CliRunner().invoke(app, ["init", "--dry-run"])
+    assert preview.exit_code == 0 and preview.stdout.startswith("--- ") and preview.stdout.endswith("\n")
+    assert sorted(p.name for p in project_dir.iterdir()) == ["manage.py"]  # nothing written
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    again = CliRunner().invoke(app, ["init", "--dry-run"])
+    assert again.exit_code == 0 and again.stdout == "cutover init: nothing would change\n"
+
+
 def test_settings_that_do_not_import_are_one_line_and_nothing_is_written(tmp_path):
     import os
     import subprocess

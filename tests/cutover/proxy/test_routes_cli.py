@@ -138,6 +138,23 @@ def test_routes_shows_modes_addresses_and_parity(manifest: Path, tmp_path: Path,
     assert users["parity"]["status"] == "green" and "uncommitted changes" in users["gate"]
 
 
+def test_routes_shows_a_bracketed_pattern_and_file_name_as_written(tmp_path: Path):
+    """A regex's character class and a file's name are the project's text, not rich markup: nothing of
+    them is eaten, and no unknown "style" breaks the table."""
+    pattern = r"^/api/articles\\.([a-z0-9]+)/?$"  # in a TOML basic string, `\\.` is the regex's `\.`
+    manifest = tmp_path / "routes[prod].toml"
+    manifest.write_text(demo_text().replace('path = "^/api/users/[^/]+/$"', f'path = "{pattern}"'))
+    result = cli("routes", "--manifest", str(manifest), "--proxy-dir", str(tmp_path / "nginx"), "--report",
+                 str(tmp_path / "report.json"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert r"pattern ^/api/articles\.([a-z0-9]+)/?$" in result.stdout, result.stdout
+    assert f"routes ({manifest})" in result.stdout
+
+    moved = move(manifest, tmp_path, "user-detail", "--to", "canary", "--percent", "15", "--force")
+    assert moved.exit_code == 0, moved.output
+    assert f"user-detail: legacy -> canary 15% ({manifest} updated)" in moved.stdout
+
+
 # --- the parity gate --------------------------------------------------------------------------------------
 
 
