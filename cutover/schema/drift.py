@@ -60,7 +60,12 @@ def _describe(op: tuple[Any, ...]) -> Difference:
     if kind.startswith("modify_"):
         _, _schema, table, column, _info, old, new = op
         return Difference(kind, table, f"{column}: database {old!r}, mapping {new!r}")
-    if kind in ("add_index", "remove_index", "add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+    if kind in ("add_fk", "remove_fk"):
+        fk = op[1]
+        return Difference(
+            kind, fk.table.name if fk.table is not None else "?", f"{_fk_name(fk)} ({_fk_shape(fk)})"
+        )
+    if kind in ("add_index", "remove_index", "add_constraint", "remove_constraint"):
         obj = op[1]
         table = obj.table.name if obj.table is not None else "?"
         columns = ", ".join(str(c) for c in getattr(obj, "expressions", None) or obj.columns)
@@ -68,6 +73,55 @@ def _describe(op: tuple[Any, ...]) -> Difference:
     if kind in ("add_table", "remove_table"):
         return Difference(kind, op[1].name, "")
     return Difference(kind, "?", repr(op[1:]))
+
+
+def _fk_name(fk: Any) -> str:
+    return str(fk.name) if fk.name else "(unnamed)"
+
+
+def _fk_shape(fk: Any) -> str:
+    """``user_id -> users.id``: the key's columns and what they reference."""
+    columns = (
+        ", ".join(str(getattr(c, "name", c)) for c in fk.columns) if fk.columns else ", ".join(fk.column_keys)
+    )
+    targets = ", ".join(e.target_fullname for e in fk.elements)
+    return f"{columns} -> {targets}"
+
+
+def _fk_options(fk: Any) -> str:
+    """What SQL says of the key beyond its columns: deferrability and referential actions."""
+    parts = ["DEFERRABLE" if fk.deferrable else "NOT DEFERRABLE"]
+    if fk.deferrable:
+        parts.append(f"INITIALLY {(fk.initially or 'IMMEDIATE').upper()}")
+    parts += [f"ON DELETE {fk.ondelete.upper()}"] if fk.ondelete else []
+    parts += [f"ON UPDATE {fk.onupdate.upper()}"] if fk.onupdate else []
+    return " ".join(parts)
+
+
+def _paired_fks(ops: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[Difference]]:
+    """A key the database has and the mapping has too, but with other options or another name, comes out
+    of Alembic as a removal and an addition of the same columns: one difference, saying what differs."""
+
+    def key(fk: Any) -> tuple[str, str]:
+        return (fk.table.name if fk.table is not None else "?", _fk_shape(fk))
+
+    removed = {key(op[1]): op for op in ops if op[0] == "remove_fk"}
+    rest: list[tuple[Any, ...]] = []
+    paired: list[Difference] = []
+    for op in ops:
+        if op[0] == "add_fk" and key(op[1]) in removed:
+            mapped, found = op[1], removed.pop(key(op[1]))[1]
+            what = []
+            if _fk_options(found) != _fk_options(mapped):
+                what.append(f"database {_fk_options(found)}, mapping {_fk_options(mapped)}")
+            if mapped.name and found.name != mapped.name:
+                what.append(f"named {found.name} in the database, {mapped.name} in the mapping")
+            detail = f"{_fk_name(found)} ({_fk_shape(found)}): {'; '.join(what) or 'options'}"
+            paired.append(Difference("modify_fk", key(found)[0], detail))
+        elif op[0] != "remove_fk":
+            rest.append(op)
+    rest += [op for op in ops if op[0] == "remove_fk" and key(op[1]) in removed]
+    return rest, paired
 
 
 def _flatten(diffs: Iterable[Any]) -> Iterable[tuple[Any, ...]]:
@@ -104,4 +158,5 @@ def check_drift(url: DatabaseURL, metadata: MetaData) -> list[Difference]:
             diffs = compare_metadata(context, metadata)
     finally:
         engine.dispose()
-    return [_describe(op) for op in _flatten(diffs)]
+    rest, paired = _paired_fks(list(_flatten(diffs)))
+    return [*(_describe(op) for op in rest), *paired]

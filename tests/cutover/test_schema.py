@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, MetaData, String, Table
 from typer.testing import CliRunner
 
 from cutover.cli import app
@@ -55,6 +55,16 @@ def test_mapping_matches_django_migrations(migrated):
             "ALTER TABLE authtoken_token DROP CONSTRAINT authtoken_token_user_id_key",
             "ALTER TABLE authtoken_token ADD CONSTRAINT authtoken_token_user_id_key UNIQUE (user_id)",
             "authtoken_token: constraint authtoken_token_user_id_key (authtoken_token.user_id) mapped but missing from the database",
+        ),
+        (
+            # Django makes every key DEFERRABLE INITIALLY DEFERRED: one line saying so, not a removal and an
+            # addition of the same key
+            "ALTER TABLE authtoken_token ALTER CONSTRAINT authtoken_token_user_id_35299eff_fk_users_id"
+            " NOT DEFERRABLE",
+            "ALTER TABLE authtoken_token ALTER CONSTRAINT authtoken_token_user_id_35299eff_fk_users_id"
+            " DEFERRABLE INITIALLY DEFERRED",
+            "authtoken_token: fk authtoken_token_user_id_35299eff_fk_users_id (user_id -> users.id): database"
+            " NOT DEFERRABLE, mapping DEFERRABLE INITIALLY DEFERRED differs",
         ),
     ],
 )
@@ -155,3 +165,20 @@ def test_no_mapping_configured_is_one_line(tmp_path):
     assert result.output.strip() == (
         f"cutover: error: no SQLAlchemy mapping to check: pass --models module:Base or set [schema] models in {config}"
     )
+
+
+def test_a_hand_written_key_without_django_s_options_is_one_line_naming_them(migrated):
+    """A mapping written by hand: the key unnamed and not deferrable, where Django's is both."""
+    metadata = MetaData()
+    Base.metadata.tables["users"].to_metadata(metadata)
+    Table(
+        "authtoken_token", metadata,
+        Column("key", String(40), primary_key=True),
+        Column("created", DateTime(timezone=True), nullable=False),
+        Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False, unique=True),
+    )  # fmt: skip
+    keys = [str(d) for d in check_metadata(migrated, metadata) if ": fk " in str(d)]  # its indexes aside
+    assert keys == [
+        "authtoken_token: fk authtoken_token_user_id_35299eff_fk_users_id (user_id -> users.id): database"
+        " DEFERRABLE INITIALLY DEFERRED, mapping NOT DEFERRABLE differs"
+    ]
