@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,10 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
         )
         plans.append((case_file, None, text))
 
+    ignore = _gitignore(project.root)
+    if ignore is not None:
+        plans.append(ignore)
+
     for path, current, text in plans:
         if current == text:
             result.kept.append(path)
@@ -117,6 +122,33 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
         path.write_text(text, encoding="utf-8")
         result.written.append(path)
     return result
+
+
+# What the toolkit writes in the project that is no code: the parity report and audit log (.cutover/), the
+# stack's database cluster, nginx prefix and shadow store (.data/).
+IGNORED = (".cutover/", ".data/")
+
+
+def _gitignore(root: Path) -> tuple[Path, str | None, str] | None:
+    """``.gitignore`` with the toolkit's own folders added, when the project is a git work tree and its
+    ``.gitignore`` lacks them; None otherwise (nothing to change, or no git)."""
+    try:
+        inside = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    if inside.stdout.strip() != "true":
+        return None
+    path = root / ".gitignore"
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    present = {line.strip().lstrip("/") for line in (current or "").splitlines()}
+    missing = [entry for entry in IGNORED if entry not in present and entry.rstrip("/") not in present]
+    if not missing:
+        return None
+    head = (current or "") + ("\n" if current and not current.endswith("\n") else "")
+    block = "# cutover's own state: parity report and audit log, the stack's database and nginx prefix\n"
+    return path, current, head + block + "".join(f"{entry}\n" for entry in missing)
 
 
 def _identities(facts: ProjectFacts, users: Sequence[str]) -> list[str]:

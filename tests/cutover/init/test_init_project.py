@@ -3,6 +3,7 @@ writes, that running it again changes nothing, and what it does when the URLconf
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -240,3 +241,23 @@ def test_settings_that_do_not_import_are_one_line_and_nothing_is_written(tmp_pat
         f"cutover: error: the settings module 'missing_site.settings' is not importable from {tmp_path}"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manage.py"]
+
+
+def test_in_a_git_work_tree_the_toolkit_s_own_folders_are_ignored(project_dir):
+    """.cutover/ (the parity report, the audit log) and .data/ (the stack's cluster and nginx prefix) are no
+    code: added to .gitignore, after what it had, once; no .gitignore outside git."""
+    init(project_dir)
+    assert not (project_dir / ".gitignore").exists()  # not a git work tree
+    subprocess.run(["git", "init", "-q"], cwd=project_dir, check=True)
+    (project_dir / ".gitignore").write_text("__pycache__/\n/.data\n")
+    result = init(project_dir)
+    assert project_dir / ".gitignore" in result.written
+    lines = (project_dir / ".gitignore").read_text().splitlines()
+    assert lines[:2] == ["__pycache__/", "/.data"] and lines[-1] == ".cutover/" and ".data/" not in lines
+    (project_dir / ".cutover").mkdir()
+    (project_dir / ".cutover" / "parity-report.json").write_text("{}")
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=project_dir, text=True, capture_output=True,
+                           check=True).stdout  # fmt: skip
+    assert ".cutover" not in after and ".gitignore" in after
+    again = init(project_dir)
+    assert project_dir / ".gitignore" not in again.written and init(project_dir, dry_run=True).diff == ""
