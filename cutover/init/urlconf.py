@@ -111,7 +111,7 @@ def _regex_of(pattern: Any) -> str:
 def _view(callback: Any) -> tuple[str, tuple[str, ...], str]:
     cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)  # DRF's, Django's
     target = cls if cls is not None else callback
-    dotted = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    dotted = f"{getattr(target, '__module__', '?')}.{_name(target)}"
     actions = getattr(callback, "actions", None)  # a DRF viewset's method -> action map
     methods: tuple[str, ...]
     if cls is None:
@@ -121,16 +121,35 @@ def _view(callback: Any) -> tuple[str, tuple[str, ...], str]:
         handled = [m for m in (actions or names) if m in names and (actions or hasattr(cls, m))]
         if "options" in names and hasattr(cls, "options"):  # Django and DRF answer OPTIONS themselves
             handled.append("options")
-        methods = _with_implied(m.upper() for m in handled)
-    doc = inspect.getdoc(getattr(target, actions[next(iter(actions))], None)) if actions else None
-    doc = doc or inspect.getdoc(target) or ""
+        # HEAD as GET, where the view lets HEAD through (DRF's @api_view lists only the methods given)
+        methods = _with_implied((m.upper() for m in handled), head="head" in names)
+    doc = _own_doc(getattr(target, actions[next(iter(actions))], None)) if actions else ""
+    doc = doc or _own_doc(target)
     return dotted, methods, doc.split("\n\n", 1)[0].replace("\n", " ").strip()
 
 
-def _with_implied(methods: Any) -> tuple[str, ...]:
-    """The methods in a stable order; HEAD wherever GET is (Django and DRF answer it), OPTIONS for DRF."""
+def _name(target: Any) -> str:
+    """The view's name as its module has it: DRF's @api_view class is named after the function, but its
+    qualified name is its own (``WrappedAPIView``)."""
+    qualname = getattr(target, "__qualname__", None) or repr(target)
+    name = getattr(target, "__name__", None)
+    return name if name and qualname.rsplit(".", 1)[-1] != name else qualname
+
+
+def _own_doc(obj: Any) -> str:
+    """``obj``'s own docstring, cleaned; not one inherited (Django's ``View`` has one that describes
+    nothing of a subclass such as DRF's ``ObtainAuthToken``)."""
+    if obj is None:
+        return ""
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
+
+
+def _with_implied(methods: Any, head: bool = True) -> tuple[str, ...]:
+    """The methods in a stable order; HEAD wherever GET is (when ``head``: Django and DRF answer it),
+    OPTIONS for DRF."""
     seen = list(dict.fromkeys(methods))
-    if "GET" in seen and "HEAD" not in seen:
+    if head and "GET" in seen and "HEAD" not in seen:
         seen.insert(seen.index("GET") + 1, "HEAD")
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return tuple(sorted(seen, key=lambda m: (order.index(m) if m in order else len(order), m)))

@@ -43,6 +43,10 @@ class BlogPost(View):
         return HttpResponse(slug)
 
 
+class BlogDraft(BlogPost):
+    pass
+
+
 @api_view(["GET", "DELETE"])
 def tag(request, name):
     """A tag by its name."""
@@ -90,6 +94,7 @@ urlpatterns = [
     path("articles/<int:year>/", plain, name="article-year"),
     path("articles/<yyyy:year>/archive/", plain, name="article-archive"),
     path("blog/<slug:slug>/", BlogPost.as_view(), name="blog-post"),
+    path("drafts/<slug:slug>/", BlogDraft.as_view(), name="blog-draft"),
     path("files/<path:rest>", plain, name="file"),
     path("items/<uuid:id>/", plain, name="item"),
     path("tags/<str:name>/", tag, name="tag"),
