@@ -358,7 +358,7 @@ def _move(
         err_console.print(f"cutover: warning: {warning}", markup=False)
     before, after = outcome.before, outcome.after
     if not outcome.changed:
-        console.print(f"{route_id}: already {describe(after)}; nothing changed", markup=False)
+        console.print(outcome.unchanged_text(route_id), markup=False)
         return
     console.print(f"{route_id}: {describe(before)} -> {describe(after)} ({manifest} updated)", markup=False)
     name = outcome.front_door

@@ -340,7 +340,7 @@ class Dashboard:
 
 def _moved_text(route_id: str, outcome: MoveOutcome) -> str:
     if not outcome.changed:
-        return f"{route_id}: already {describe(outcome.after)}; nothing changed"
+        return outcome.unchanged_text(route_id)
     applied = {
         "live": f"switched live on {outcome.front_door}",
         "reloaded": f"{outcome.front_door} reloaded",

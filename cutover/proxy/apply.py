@@ -155,6 +155,7 @@ class MoveResult:
     after: Route
     reloaded: bool  # False when nginx is not running (the change applies at the next start) or moved live
     live: bool = False  # True when the running workers took the change without a reload
+    pushed_other: bool = False  # live: the running state of some route changed (hand edits of the file)
 
 
 def move_route(
@@ -186,7 +187,8 @@ def move_route(
             running = client.read()  # unreachable or refused: LiveError, nothing changed
             if running.structure == live.structure(target.apply_to(new_manifest)):
                 _move_live(manifest_path, nginx, client, running, new_text, manifest, new_manifest, config)
-                return MoveResult(before, new_manifest.route(route_id), False, live=True)
+                others = dict(running.routes) != live.states(new_manifest)
+                return MoveResult(before, new_manifest.route(route_id), False, live=True, pushed_other=others)
 
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet

@@ -41,13 +41,23 @@ class MoveOutcome:
     after: Route
     warnings: tuple[str, ...]  # what --force overrode
     readings: tuple[str, ...]  # what the gate read and found fine (shadow figures)
-    applied: str  # "live" | "reloaded" | "not running" | "unchanged"
+    applied: str  # how the front door took the manifest: "live" | "reloaded" | "not running" | "not changed"
     front_door: str  # "nginx" | "envoy"
     entry: AuditEntry | None
 
     @property
     def changed(self) -> bool:
         return self.before != self.after
+
+    def unchanged_text(self, route_id: str) -> str:
+        """What a move that leaves the route where it was did: nothing, or the manifest's other changes."""
+        text = f"{route_id}: already {describe(self.after)}"
+        door = self.front_door
+        if self.applied == "reloaded":
+            return f"{text}; {door} reloaded gracefully to apply the manifest's other edits"
+        if self.applied == "live":
+            return f"{text}; other routes switched live as the manifest now says (it was edited)"
+        return f"{text}; nothing changed"
 
 
 def describe(route: Route) -> str:
@@ -124,10 +134,10 @@ def move(
             record("failed", place, place, verdicts[-1] if verdicts else f"not reached: {exc}")
             raise
         before, after = result.before, result.after
-        if before == after:
-            applied = "unchanged"
-        elif result.live:
-            applied = "live"
+        # Said even when the route stays where it was: the manifest as it is now was put into service,
+        # with any hand edits of it (a reload for a new path or shadow share, a push for other modes).
+        if result.live:
+            applied = "live" if before != after or result.pushed_other else "not changed"
         elif result.reloaded:
             applied = "reloaded"
         else:

@@ -219,3 +219,27 @@ def test_what_was_pushed_to_a_stopped_front_door_is_forgotten_at_the_next_instal
     assert not (front_door.nginx.prefix / live.LIVE_DIR).exists()
     front_door.proc = front_door.nginx.start()
     assert served_by(front_door) == "modern"  # from the manifest, as rendered
+
+
+def test_a_move_that_leaves_its_route_says_what_it_did_put_into_service(front_door, tmp_path):
+    """`cutover move R --to <where R is>` still puts the whole manifest into service: it must not say
+    "nothing changed" when it applied the file's other edits."""
+    from cutover.proxy.moves import Actor, move
+
+    def again() -> str:
+        outcome = move(
+            "users", "legacy", None, manifest=front_door.manifest, door=front_door.nginx,
+            actor=Actor("t", "cli"), audit_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+        )  # fmt: skip
+        assert not outcome.changed
+        return outcome.unchanged_text("users")
+
+    assert again() == "users: already legacy; nothing changed"
+    text = front_door.manifest.read_text()
+    front_door.manifest.write_text(set_route_mode(text, "users-me", "modern", source="a hand edit"))
+    assert again() == "users: already legacy; other routes switched live as the manifest now says (it was edited)"
+    assert served_by(front_door, "/api/users/me/") == "modern"
+    text = front_door.manifest.read_text()
+    assert '"/api/users/me/"' in text
+    front_door.manifest.write_text(text.replace('"/api/users/me/"', '"/api/users/self/"'))  # a path: structure
+    assert again() == "users: already legacy; nginx reloaded gracefully to apply the manifest's other edits"
