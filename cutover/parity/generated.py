@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,26 @@ def route_for(routes: Sequence[Any], method: str, path: str) -> str | None:
     return next((r.id for r in location if r.covers(method)), None)
 
 
+@contextmanager
+def _spectacular_schema_class() -> Iterator[None]:
+    """drf-spectacular's ``AutoSchema`` as DRF's default schema class while the document is generated,
+    when the project's ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` is another (DRF's own, the default):
+    what a team would set to use drf-spectacular, here without editing its settings. A view that names its
+    own schema class keeps it (and is refused if it is not drf-spectacular's)."""
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.settings import api_settings
+
+    current = api_settings.DEFAULT_SCHEMA_CLASS
+    if isinstance(current, type) and issubclass(current, AutoSchema):
+        yield
+        return
+    api_settings.DEFAULT_SCHEMA_CLASS = AutoSchema
+    try:
+        yield
+    finally:
+        api_settings.DEFAULT_SCHEMA_CLASS = current
+
+
 def legacy_schema() -> dict[str, Any]:
     """The legacy's OpenAPI document, as drf-spectacular generates it (Django must be set up)."""
     try:
@@ -59,7 +80,7 @@ def legacy_schema() -> dict[str, Any]:
             + WITHOUT_GENERATED
         ) from None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _spectacular_schema_class():
             warnings.simplefilter("ignore")
             return SchemaGenerator().get_schema(request=None, public=True)  # type: ignore[no-any-return]
     except Exception as exc:

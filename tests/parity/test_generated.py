@@ -136,3 +136,20 @@ def test_the_demos_cases_are_deterministic_per_seed_and_spread_over_its_routes()
     assert [(c.path, c.query) for c in first] != [(c.path, c.query) for c in other]
     assert {c.route for c in first} == {"auth-token", "users", "user-detail", "users-me"}
     assert all(c.generated for c in first)
+
+
+def test_a_project_without_drf_spectacular_as_its_schema_class_still_gets_its_schema(settings):
+    """DRF's own AutoSchema as DEFAULT_SCHEMA_CLASS (DRF's default, common where drf-spectacular is installed
+    but not configured): drf-spectacular's is used for the document, the project's settings untouched."""
+    from rest_framework.schemas.openapi import AutoSchema as DrfAutoSchema
+    from rest_framework.settings import api_settings
+
+    from cutover.parity.generated import legacy_schema
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK, "DEFAULT_SCHEMA_CLASS": "rest_framework.schemas.openapi.AutoSchema"
+    }  # fmt: skip
+    assert api_settings.DEFAULT_SCHEMA_CLASS is DrfAutoSchema
+    document = legacy_schema()
+    assert "/api/users/{id}/" in document["paths"] and "get" in document["paths"]["/api/users/{id}/"]
+    assert api_settings.DEFAULT_SCHEMA_CLASS is DrfAutoSchema  # as the project set it
