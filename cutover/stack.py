@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shlex
 import subprocess
 import sys
@@ -100,9 +101,20 @@ def legacy_service(config: StackConfig, env: dict[str, str]) -> Service:
         *legacy_server_args(config.manifest),
         *(["--access-logfile", "-"] if config.app_access_logs else []),
         "--graceful-timeout", "10",
+        *_no_control_socket(),
         *legacy.args,
     )  # fmt: skip
     return _service("legacy", argv, env, config, config.legacy_port, legacy.health)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 27 opens a control socket at one path per user (``~/.gunicorn/gunicorn.ctl``) unless told
+    not to: every stack on the machine would take it from the one before. Older gunicorns have none."""
+    try:
+        major = int(importlib.metadata.version("gunicorn").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return []
+    return ["--no-control-socket"] if major >= 27 else []
 
 
 def modern_service(config: StackConfig, env: dict[str, str]) -> Service:

@@ -52,6 +52,11 @@ def test_legacy_service_gives_gunicorn_the_manifests_limits(tmp_path: Path):
     )
     missing = stack.legacy_service(stack.StackConfig(manifest=tmp_path / "none.toml"), env).argv
     assert " ".join(gunicorn_args(ProxySettings())) in " ".join(missing)
+    # gunicorn 27's per-user control socket is not opened (every stack would take it from the one before)
+    import gunicorn
+
+    assert int(gunicorn.__version__.split(".")[0]) >= 27 and "--no-control-socket" in argv
+    assert options.control_socket_disable is True
 
 
 def test_nginx_buffers_hold_the_largest_head_gunicorn_accepts():
