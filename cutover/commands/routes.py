@@ -26,7 +26,7 @@ from ..proxy.gate import ParityResult
 from ..proxy.inventory import project_inventory
 from ..proxy.manifest import Route, load_manifest
 from ..proxy.moves import Actor, describe, move
-from . import project_config
+from . import print_table, project_config
 
 console = Console(highlight=False, soft_wrap=True)  # a line is never wrapped: grep finds it
 
@@ -242,7 +242,7 @@ def routes_cmd(
             escape("\n".join(loaded.backends["legacy"].servers)),
             "",
         )
-        console.print(table)
+        print_table(console, table)
         if loaded.shadowed:
             # Copies go to the comparator only, never to a client; only safe methods are ever copied.
             servers = ", ".join(loaded.shadow_servers)

@@ -155,6 +155,21 @@ def test_routes_shows_a_bracketed_pattern_and_file_name_as_written(tmp_path: Pat
     assert f"user-detail: legacy -> canary 15% ({manifest} updated)" in moved.stdout
 
 
+def test_routes_keeps_each_route_on_one_line_in_an_80_column_log(tmp_path: Path, monkeypatch):
+    """Off a terminal rich takes 80 columns: the table is as wide as its cells instead, each route one line
+    with its id, pattern and place whole."""
+    from cutover.commands import routes as routes_command
+
+    monkeypatch.setattr(routes_command.console, "width", 80)  # what a CI log gets (conftest sets 200)
+    manifest = tmp_path / "routes.toml"
+    manifest.write_text(demo_text())
+    result = cli("routes", "--manifest", str(manifest), "--proxy-dir", str(tmp_path / "nginx"), "--report",
+                 str(tmp_path / "report.json"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    detail = [line for line in result.stdout.splitlines() if "user-detail" in line]
+    assert len(detail) == 1 and "pattern ^/api/users/[^/]+/$" in detail[0] and "…" not in detail[0], detail
+
+
 # --- the parity gate --------------------------------------------------------------------------------------
 
 
