@@ -243,6 +243,8 @@ def _build(route: str, raw: Mapping[str, Any], source: str, directory: Path) -> 
     if method not in METHODS:
         raise CaseError(f"{where}: unsupported method {method!r}")
     path = raw.get("path")
+    if path is None:
+        raise CaseError(f"{where}: no path (in the case or the file's [defaults])")
     if not isinstance(path, str) or not path.startswith("/"):
         raise CaseError(f"{where}: path must start with '/'")
     bodies = [k for k in ("body", "form", "raw") if k in raw]

@@ -127,6 +127,7 @@ def test_hooks_and_python_case_files(tmp_path):
         ('[[cases]]\nid = "x"\npath = "/"\n', "missing `route"),
         ('route = "r"\n[[cases]]\nid = "Bad Id"\npath = "/"\n', "id must be lowercase"),
         ('route = "r"\n[[cases]]\nid = "x"\npath = "no-slash"\n', "path must start with '/'"),
+        ('route = "r"\n[[cases]]\nid = "x"\n', "no path (in the case or the file's"),
         ('route = "r"\n[[cases]]\nid = "x"\npath = "/"\nmethod = "BREW"\n', "unsupported method 'BREW'"),
         (
             'route = "r"\n[[cases]]\nid = "x"\npath = "/"\nbody = {}\nraw = ""\n',
