@@ -96,7 +96,10 @@ def promote_cmd(
     ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Judge the current window and say what would happen; move nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Watch one window (--interval of traffic from now on), say what would happen; move nothing.",
+        ),
     ] = False,
     manifest: ManifestOpt = None,
     proxy_dir: ProxyDirOpt = None,
