@@ -128,10 +128,38 @@ def _render(parts: Iterable[Any]) -> str:
     return out
 
 
-def diff_paths(a: Any, b: Any) -> list[Difference]:
-    """Every difference between ``a`` and ``b``: deep, order-sensitive, types included."""
-    diff = DeepDiff(a, b, ignore_order=False, verbose_level=2, view="tree")
+# Values that are sets (capture.py keeps them sorted): a difference is the whole value, not an element by
+# its index in two lists of different lengths ("allow[3]: OPTIONS / <absent>" where the port's [3] is PATCH).
+_WHOLE = (("headers", "allow"), ("headers", "vary"))
+
+
+def _set_valued(a: Any, b: Any) -> tuple[Any, Any, list[Difference]]:
+    """``a`` and ``b`` without their set-valued parts, and those parts' differences, each whole."""
     found: list[Difference] = []
+    for outer, key in _WHOLE:
+        left, right = (x.get(outer) if isinstance(x, dict) else None for x in (a, b))
+        if not isinstance(left, dict) and not isinstance(right, dict):
+            continue
+        lv, rv = (x.get(key, _MISSING) if isinstance(x, dict) else _MISSING for x in (left, right))
+        if lv == rv:
+            continue
+        found.append(Difference(f"{outer}.{key}", lv, rv))
+        a = _without(a, outer, key)
+        b = _without(b, outer, key)
+    return a, b, found
+
+
+def _without(value: Any, outer: str, key: str) -> Any:
+    if not isinstance(value, dict) or not isinstance(value.get(outer), dict):
+        return value
+    return {**value, outer: {k: v for k, v in value[outer].items() if k != key}}
+
+
+def diff_paths(a: Any, b: Any) -> list[Difference]:
+    """Every difference between ``a`` and ``b``: deep, order-sensitive, types included; a set-valued header
+    (``Allow``, ``Vary``) as one difference of its whole value."""
+    a, b, found = _set_valued(a, b)
+    diff = DeepDiff(a, b, ignore_order=False, verbose_level=2, view="tree")
     for kind in diff:
         for item in diff[kind]:
             path = _render(item.path(output_format="list"))

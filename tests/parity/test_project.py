@@ -8,6 +8,8 @@ tables it compares; the package's own parity fixture restores the demo's rows be
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import textwrap
 import time
 import uuid
@@ -18,6 +20,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from cutover.config import load_config
+from cutover.database import django_admin
+from cutover.dburl import DatabaseURL
+from cutover.embedded import embedded_database
 from cutover.parity.capture import build_request
 from cutover.parity.cases import Auth, Case
 from cutover.parity.fixture import Factory, FixtureDatabase, FixtureError, FixtureFile, SqlFile, parse_sources
@@ -102,6 +108,49 @@ INSERT_X = (
 )
 
 
+def users_sql(root: Path, *users: tuple[int, str]) -> list[str]:
+    """A SQL fixture of users (on the fixture's own connection: a JSON one is loaded through Django's)."""
+    rows = ", ".join(
+        f"({pk}, '{name}', '{name}@example.com', '!unusable', '', '', false, true, false, now())"
+        for pk, name in users
+    )
+    (root / "users.sql").write_text(
+        "INSERT INTO users (id, username, email, password, first_name, last_name, is_staff, is_active,"
+        f" is_superuser, date_joined) VALUES {rows};\n"
+        "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users));\n"
+    )
+    return ["users.sql"]
+
+
+@pytest.fixture(scope="module")
+def quiet_database_url() -> Iterator[DatabaseURL]:
+    """A database migrated by Django on a cluster of this module's own. The WAL position a reset compares
+    is the cluster's, and the test run's cluster is shared with the other xdist worker, whose every write
+    moves it: the skip these tests look for is seen only where no one else writes."""
+    scratch = Path(tempfile.mkdtemp(prefix="cutover-quiet-pg-"))  # not under tmp_path: see pg_dir
+    try:
+        with embedded_database(scratch / "pgdata", name="quiet", throwaway=True) as url:
+            django_admin(url, load_config(), "migrate", "--noinput")
+            yield url
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture
+def open_quiet_database(quiet_database_url) -> Iterator:
+    made: list[FixtureDatabase] = []
+
+    def make(root: Path, entries: list[str], **options) -> FixtureDatabase:
+        options.setdefault("tables", USER_TABLES)
+        db = FixtureDatabase(quiet_database_url, root=root, sources=parse_sources(entries, root), **options)
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        db.close()
+
+
 def settle(db: FixtureDatabase, quiet: float = 0.5, limit: float = 20.0) -> None:
     """Wait until no session of the cluster has written WAL for ``quiet`` seconds. The position a reset
     compares is the cluster's: another session's writes (autovacuum, a checkpoint's end) make an untouched
@@ -123,10 +172,9 @@ def settle(db: FixtureDatabase, quiet: float = 0.5, limit: float = 20.0) -> None
             return
 
 
-def test_a_reset_restores_only_after_something_was_written(tmp_path, open_database):
+def test_a_reset_restores_only_after_something_was_written(tmp_path, open_quiet_database):
     """Skipping a restore is safe only if every kind of write is seen: each kind below must bring one."""
-    (tmp_path / "users.json").write_text(json.dumps([user_json(5, "maria"), user_json(9, "jonas")]))
-    db = open_database(tmp_path, ["users.json"])
+    db = open_quiet_database(tmp_path, users_sql(tmp_path, (5, "maria"), (9, "jonas")))
     fixture = db.fixture
     db.reset()
     for _ in range(3):
@@ -166,9 +214,8 @@ def test_a_reset_restores_only_after_something_was_written(tmp_path, open_databa
         restored = db.restores
 
 
-def test_a_case_s_setup_sql_is_a_state_of_its_own(tmp_path, open_database):
-    (tmp_path / "users.json").write_text(json.dumps([user_json(5, "maria")]))
-    db = open_database(tmp_path, ["users.json"])
+def test_a_case_s_setup_sql_is_a_state_of_its_own(tmp_path, open_quiet_database):
+    db = open_quiet_database(tmp_path, users_sql(tmp_path, (5, "maria")))
     fixture = db.fixture
     setup = ("UPDATE users SET first_name = 'Maria' WHERE id = 5",)
     db.reset(setup)
@@ -186,13 +233,12 @@ def test_a_case_s_setup_sql_is_a_state_of_its_own(tmp_path, open_database):
     assert db.restores == restored + 1 and db.snapshot() == fixture.rows
 
 
-def test_an_app_s_read_after_a_checkpoint_does_not_count_as_a_write(tmp_path, open_database, monkeypatch):
+def test_an_app_s_read_after_a_checkpoint_does_not_count_as_a_write(tmp_path, open_quiet_database, monkeypatch):
     """The first read of a committed row sets its hint bits, and when the page was last logged before the
     latest checkpoint began that writes WAL (data checksums, wal_log_hints): read after the parity CLI's
     runs, an untouched state looked written and was restored. A reset reads its rows itself before noting
     the position; here a checkpoint is made to fall between the setup and that read."""
-    (tmp_path / "users.json").write_text(json.dumps([user_json(5, "maria")]))
-    db = open_database(tmp_path, ["users.json"])
+    db = open_quiet_database(tmp_path, users_sql(tmp_path, (5, "maria")))
     db.fixture  # noqa: B018
     setup = ("UPDATE users SET first_name = 'Maria' WHERE id = 5",)
     settle_bits = db._settle_hint_bits

@@ -173,6 +173,19 @@ def test_comparison_is_deep_order_and_type_sensitive():
     assert diff_paths(legacy, json.loads(json.dumps(legacy))) == []
 
 
+def test_a_set_valued_header_differs_as_a_whole_not_by_index():
+    """Allow and Vary are sets, kept sorted: two lists of other lengths differ as wholes (the port's [3] is
+    PATCH where the legacy's is OPTIONS: "allow[3]: OPTIONS / <absent>" misled)."""
+    legacy = {"status": 200, "headers": {"allow": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "PUT"]}}
+    modern = {"status": 200, "headers": {"allow": ["DELETE", "GET", "HEAD", "PATCH"], "vary": ["cookie"]}}
+    found = diff_paths(legacy, modern)
+    assert [(d.path, d.legacy, d.modern) for d in found] == [
+        ("headers.allow", legacy["headers"]["allow"], modern["headers"]["allow"]),
+        ("headers.vary", "<absent>", ["cookie"]),
+    ]
+    assert diff_paths(legacy, {**legacy, "status": 201})[0].path == "status"  # the rest as before
+
+
 def test_noise_and_rules_excuse_only_their_paths():
     legacy = {"body": {"token": "a", "detail": "Not found.", "n": 1}}
     modern = {"body": {"token": "b", "detail": "Not Found", "n": 2}}
