@@ -9,18 +9,9 @@ from typing import Any
 import tomlkit
 
 from ..config import ProjectConfig
+from ..parity.identities import schemes_of
 
 __all__ = ["ProjectFacts", "config_text", "pyproject_text"]
-
-# DRF authentication classes (by the class they are, or derive from) -> the identity scheme that mints
-# what they take.
-_SCHEMES = (
-    ("rest_framework.authentication.TokenAuthentication", "token"),
-    ("rest_framework.authentication.SessionAuthentication", "session"),
-    ("rest_framework_simplejwt.authentication.JWTAuthentication", "jwt"),
-    ("rest_framework.authentication.BasicAuthentication", "basic"),
-)
-
 
 @dataclass(frozen=True)
 class ProjectFacts:
@@ -59,18 +50,9 @@ def _schemes() -> tuple[str, ...]:
         from rest_framework.settings import api_settings
     except ImportError:  # no DRF: Django's own session login
         return ("session",)
-    from django.utils.module_loading import import_string
+    return schemes_of(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
 
-    found: list[str] = []
-    for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
-        for dotted, scheme in _SCHEMES:
-            try:
-                base = import_string(dotted)
-            except ImportError:
-                continue
-            if isinstance(auth, type) and issubclass(auth, base) and scheme not in found:
-                found.append(scheme)
-    return tuple(found)
+
 
 
 def _tables(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -235,6 +235,32 @@ class ProjectScheme:
             if " " in value:
                 secrets.append(value.split(" ", 1)[1])
         return Credential(parts["headers"], parts["cookies"], tuple(secrets))
+
+
+# DRF authentication classes (by the class they are, or derive from) -> the identity scheme that mints
+# what they take.
+_SCHEMES = (
+    ("rest_framework.authentication.TokenAuthentication", "token"),
+    ("rest_framework.authentication.SessionAuthentication", "session"),
+    ("rest_framework_simplejwt.authentication.JWTAuthentication", "jwt"),
+    ("rest_framework.authentication.BasicAuthentication", "basic"),
+)
+
+
+def schemes_of(classes: Sequence[Any]) -> tuple[str, ...]:
+    """The built-in identity schemes whose credentials DRF authentication ``classes`` take."""
+    from django.utils.module_loading import import_string
+
+    found: list[str] = []
+    for auth in classes:
+        for dotted, scheme in _SCHEMES:
+            try:
+                base = import_string(dotted)
+            except ImportError:
+                continue
+            if isinstance(auth, type) and issubclass(auth, base) and scheme not in found:
+                found.append(scheme)
+    return tuple(found)
 
 
 BUILTIN: Mapping[str, Callable[..., Scheme]] = {

@@ -315,8 +315,43 @@ def _plan(project: ProjectConfig, options: SessionOptions, cases: list[Case], ru
         )
     if options.routes:
         cases = [c for c in cases if c.route in set(options.routes)]
+    notes.extend(_credentials_not_taken([c for c in cases if not c.generated], project))
     listed = [r.id for r in routes]
     return _Plan(cases, rules, listed + sorted(known - set(listed)), routes, notes)
+
+
+def _credentials_not_taken(cases: list[Case], project: ProjectConfig) -> list[str]:
+    """Written cases whose built-in credential the legacy view at their path does not take (``jwt:alice``
+    where the view authenticates by token and session): to that view the request is anonymous, and both
+    apps agreeing on a 401 would pass as parity of an authenticated request. Said, not refused: a case may
+    mean it."""
+    from urllib.parse import urlsplit
+
+    from django.urls import Resolver404, resolve
+
+    from .identities import BUILTIN, schemes_of
+
+    found: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for case in cases:
+        scheme = case.auth.scheme
+        if case.auth.anonymous or scheme not in BUILTIN or scheme in project.identities:
+            continue
+        try:
+            match = resolve(urlsplit(case.path).path)
+        except Resolver404:
+            continue
+        view = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
+        classes = getattr(view, "authentication_classes", None)
+        takes = schemes_of(classes) if classes is not None else ("session",)  # Django's own login
+        if scheme not in takes:
+            target = view or match.func
+            name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__name__', '?')}"
+            found.setdefault((scheme, name, takes), []).append(case.key)
+    return [
+        f"{len(keys)} case(s) send {scheme} credentials to {name}, which takes {', '.join(takes) or 'none'}: "
+        f"to it they are anonymous (first: {keys[0]})"
+        for (scheme, name, takes), keys in found.items()
+    ]
 
 
 def _runner_check(runner: ParityRunner, cases: list[Case]) -> list[Case]:

@@ -326,3 +326,29 @@ def test_redaction_of_headers_bodies_and_known_secrets():
     assert redactor.text("DRF's obtain-token view") == "DRF's obtain-token view"
     assert redactor.at("rows.authtoken_token.2.row.key", "<40 characters, hex>") == "<40 characters, hex>"
     assert redactor.at("body.token", "f" * 40) == REDACTED
+
+
+def test_a_credential_the_view_does_not_take_is_said():
+    """The demo's views authenticate by token and session: a jwt or basic case is anonymous to them, and a
+    401 from both apps would pass as parity of an authenticated request. The project's own schemes, paths
+    Django does not resolve and anonymous cases are left alone."""
+    from cutover.parity.session import _credentials_not_taken
+
+    from .conftest import PROJECT
+
+    me = "/api/users/me/"
+    cases = [
+        Case(id="jwt", route="users-me", path=me, auth=Auth("jwt", "alice")),
+        Case(id="jwt-again", route="users-me", path=me + "?format=json", auth=Auth("jwt", "bob")),
+        Case(id="token", route="users-me", path=me, auth=Auth("token", "alice")),
+        Case(id="session", route="users-me", path=me, auth=Auth("session", "alice")),
+        Case(id="basic", route="users", path="/api/users/", auth=Auth("basic", "alice")),
+        Case(id="own", route="users-me", path=me, auth=Auth("tampered-token", "alice")),
+        Case(id="nowhere", route="users-me", path="/no/such/path/", auth=Auth("jwt", "alice")),
+        Case(id="anonymous", route="users-me", path=me),
+    ]
+    view = "legacy_django.users.views.UserViewSet, which takes token, session"
+    assert _credentials_not_taken(cases, PROJECT) == [
+        f"2 case(s) send jwt credentials to {view}: to it they are anonymous (first: users-me/jwt)",
+        f"1 case(s) send basic credentials to {view}: to it they are anonymous (first: users/basic)",
+    ]
