@@ -22,14 +22,9 @@ from cutover.database import child_env
 from cutover.runner import Service, Supervisor
 from cutover.stack import StackConfig, legacy_service, modern_service
 from tests.parity.apps import this_run_database_url
+from tests.ports import free_port
 
 MODERN_APP = "tests.cross.live_modern:app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _modern_argv(argv: Sequence[str]) -> list[str]:

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from cutover.dburl import DatabaseURL
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "examples" / "catalog"
@@ -141,12 +141,6 @@ def manage(
             f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
         )
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

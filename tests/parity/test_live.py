@@ -6,7 +6,6 @@ are left exactly as they were) and only safe cases run; with it, every case of t
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import psycopg
@@ -17,17 +16,12 @@ from cutover.cli import app
 from cutover.database import child_env
 from cutover.parity.fixture import FixtureDatabase
 from cutover.runner import Service, Supervisor, python_module
+from tests.ports import free_port
 
 from .apps import this_run_database_url
 from .conftest import CASES_DIR
 
 pytestmark = pytest.mark.django_db
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,9 @@ from cutover.proxy.doors import kind_of
 from cutover.proxy.envoy_door import Envoy
 from cutover.proxy.manifest import load_manifest
 from cutover.proxy.nginx import Nginx
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
