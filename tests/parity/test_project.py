@@ -14,6 +14,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -46,20 +47,28 @@ def user_json(pk: int, username: str, password: str = "!unusable") -> dict:
     }  # fmt: skip
 
 
-@pytest.fixture
-def open_database(parity_database_url, django_db_blocker) -> Iterator:
+@contextmanager
+def _opener(url: DatabaseURL) -> Iterator:
+    """``make(root, entries, **options)``: a fixture database on ``url``; each one made is closed after."""
     made: list[FixtureDatabase] = []
 
     def make(root: Path, entries: list[str], **options) -> FixtureDatabase:
         options.setdefault("tables", USER_TABLES)
-        db = FixtureDatabase(parity_database_url, root=root, sources=parse_sources(entries, root), **options)
+        db = FixtureDatabase(url, root=root, sources=parse_sources(entries, root), **options)
         made.append(db)
         return db
 
-    with django_db_blocker.unblock():
+    try:
         yield make
+    finally:
         for db in made:
             db.close()
+
+
+@pytest.fixture
+def open_database(parity_database_url, django_db_blocker) -> Iterator:
+    with django_db_blocker.unblock(), _opener(parity_database_url) as make:
+        yield make
 
 
 # --- fixture sources ------------------------------------------------------------------------------------
@@ -138,17 +147,8 @@ def quiet_database_url() -> Iterator[DatabaseURL]:
 
 @pytest.fixture
 def open_quiet_database(quiet_database_url) -> Iterator:
-    made: list[FixtureDatabase] = []
-
-    def make(root: Path, entries: list[str], **options) -> FixtureDatabase:
-        options.setdefault("tables", USER_TABLES)
-        db = FixtureDatabase(quiet_database_url, root=root, sources=parse_sources(entries, root), **options)
-        made.append(db)
-        return db
-
-    yield make
-    for db in made:
-        db.close()
+    with _opener(quiet_database_url) as make:
+        yield make
 
 
 def settle(db: FixtureDatabase, quiet: float = 0.5, limit: float = 20.0) -> None:
