@@ -186,9 +186,11 @@ def move_route(
             client = live.AdminClient(target.admin, live.ensure_token(nginx.prefix))
             running = client.read()  # unreachable or refused: LiveError, nothing changed
             if running.structure == live.structure(target.apply_to(new_manifest)):
-                _move_live(manifest_path, nginx, client, running, new_text, manifest, new_manifest, config)
-                others = dict(running.routes) != live.states(new_manifest)
-                return MoveResult(before, new_manifest.route(route_id), False, live=True, pushed_other=others)
+                changed = _move_live(
+                    manifest_path, nginx, client, running, new_text, manifest, new_manifest, config
+                )
+                after = new_manifest.route(route_id)
+                return MoveResult(before, after, False, live=True, pushed_other=changed)
 
         previous_config = nginx.installed_text()
         nginx.install(config)  # nginx -t first: on rejection nothing has changed yet
@@ -215,8 +217,9 @@ def _move_live(
     manifest: Manifest,
     new_manifest: Manifest,
     config: str,
-) -> None:
-    """Push the new manifest's state of every movable route, read it back, then write the files."""
+) -> bool:
+    """Push the new manifest's state of every movable route, read it back, then write the files; whether
+    the running state changed."""
     candidate = nginx.stage(config)  # nginx -t on what the next start will load; rejected: nothing changed
     wanted = live.states(new_manifest)
     try:
@@ -238,6 +241,7 @@ def _move_live(
         _restore(client, running, manifest)
         raise
     os.replace(candidate, nginx.conf_path)
+    return dict(running.routes) != wanted
 
 
 def _move_envoy(

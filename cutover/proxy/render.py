@@ -480,11 +480,12 @@ def _location_blocks(locations: list[_Location], shadowed: set[str], movable: se
     return lines
 
 
-def _proxy_to(location_key: str, shadowed: set[str], movable: bool = False) -> list[str]:
+def _proxy_to(location_key: str, shadowed: set[str], movable: bool) -> list[str]:
     lines = [f"    set $cutover_location {location_key};"]
     if movable:
-        # The live state, when the admin server wrote one for this revision; .legacy last, so that a
-        # bucket caught between its two files mid-change goes to legacy. Only `set` inside these ifs.
+        # The live state, when the admin server wrote one for this revision (a route's files are swapped
+        # in whole, so a bucket has one of the two); .legacy last, so that a bucket left with both by hand
+        # goes to legacy. Only `set` inside these ifs.
         lines += [
             "    set $cutover_live_backend $cutover_rendered_backend;",
             "    if (-f $cutover_live_file.modern) {",
