@@ -25,7 +25,7 @@ from .compat import (
 )
 from .errors import AuthenticationFailed, PermissionDenied
 from .hosts import server_host
-from .reads import Reads, UserLike
+from .reads import ReadAhead, Reads, UserLike
 from .sessions import SessionState
 from .settings import Settings
 
@@ -38,7 +38,7 @@ class Auth:
     via: Literal["token", "session"] | None = None
 
 
-async def _token_user(reads: Reads, header: str) -> Auth | None:
+async def _token_user(reads: Reads, header: str, ahead: ReadAhead | None = None) -> Auth | None:
     parts = header.encode("latin-1").split()
     if not parts or parts[0].lower() != b"token":
         return None
@@ -52,12 +52,26 @@ async def _token_user(reads: Reads, header: str) -> Auth | None:
         raise AuthenticationFailed(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    user = await reads.row(queries.user_by_token(), {"key": key}) if crud.storable(key) else None
+    user = await _user_by_token(reads, key, ahead) if crud.storable(key) else None
     if user is None:
         raise AuthenticationFailed("Invalid token.")
     if not user.is_active:
         raise AuthenticationFailed("User inactive or deleted.")
     return Auth(user, "token")
+
+
+async def _user_by_token(reads: Reads, key: str, ahead: ReadAhead | None) -> UserLike | None:
+    """The token's user; with ``ahead``, in the same round trip as the view's read (``ahead.row``)."""
+    if ahead is None:
+        return await reads.row(queries.user_by_token(), {"key": key})
+    user = None
+    for row in await reads.rows(ahead.statement, {**ahead.params, "key": key}):
+        if row["which"] == queries.TOKEN_USER:
+            user = row
+        else:
+            ahead.row = row
+    ahead.done = True
+    return user
 
 
 async def session_user(request: Request, db: AsyncSession, settings: Settings) -> User | None:
@@ -84,10 +98,14 @@ async def session_user(request: Request, db: AsyncSession, settings: Settings) -
 
 
 async def authenticate(
-    request: Request, settings: Settings, on_body_access: Callable[[], None] | None = None
+    request: Request,
+    settings: Settings,
+    on_body_access: Callable[[], None] | None = None,
+    ahead: ReadAhead | None = None,
 ) -> Auth:
-    """``request.user`` in DRF: token first (errors are 401), then the session (CSRF failures are 403)."""
-    token = await _token_user(request.app.state.reads, request.headers.get("authorization", ""))
+    """``request.user`` in DRF: token first (errors are 401), then the session (CSRF failures are 403).
+    ``ahead``: the view's next read, made with the token lookup when there is one (:class:`ReadAhead`)."""
+    token = await _token_user(request.app.state.reads, request.headers.get("authorization", ""), ahead)
     if token is not None:
         return token
     session: SessionState = request.state.session

@@ -19,7 +19,7 @@ from .authentication import Auth, authenticate
 from .errors import NotAuthenticated
 from .negotiation import JSON, Negotiated, select_renderer
 from .parsing import parse_body, read_body
-from .reads import Reads, UserLike
+from .reads import ReadAhead, Reads, UserLike
 
 __all__ = ["SessionDep", "View", "authenticated", "read_pool", "request_data"]
 
@@ -55,10 +55,11 @@ class View:
         request.state.negotiated = negotiated
         return negotiated
 
-    async def user(self, request: Request) -> UserLike:
-        """``IsAuthenticated``: anonymous requests get 401 (``WWW-Authenticate: Token``)."""
+    async def user(self, request: Request, ahead: ReadAhead | None = None) -> UserLike:
+        """``IsAuthenticated``: anonymous requests get 401 (``WWW-Authenticate: Token``). ``ahead``: the
+        view's next read, made in the token lookup's round trip (:class:`~fastapi_app.reads.ReadAhead`)."""
         self.negotiate(request)
-        auth = await authenticated(request)
+        auth = await authenticated(request, ahead)
         if auth.user is None:
             raise NotAuthenticated()
         return auth.user
@@ -77,7 +78,7 @@ async def request_data(request: Request) -> Any:
     return request.state.data
 
 
-async def authenticated(request: Request) -> Auth:
+async def authenticated(request: Request, ahead: ReadAhead | None = None) -> Auth:
     """DRF's ``perform_authentication`` (for every view, even those allowing anyone)."""
     body: bytes | Exception = b""
     if request.method == "POST":
@@ -93,4 +94,4 @@ async def authenticated(request: Request) -> Auth:
         if not hasattr(request.state, "data"):
             request.state.data = parse_body(body, request.headers.get("content-type"), request.state.parsers)
 
-    return await authenticate(request, request.app.state.settings, on_body_access)
+    return await authenticate(request, request.app.state.settings, on_body_access, ahead)

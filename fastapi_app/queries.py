@@ -18,13 +18,31 @@ from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 
 from shared_db.models import Token, User
 
 from .filtering import ORDERING_FIELDS, SEARCH_FIELDS
 
-__all__ = ["CACHED_TERMS", "count_users", "page_of_users", "user_by_id", "user_by_token"]
+__all__ = [
+    "CACHED_TERMS",
+    "TOKEN_USER",
+    "count_users",
+    "page_of_users",
+    "token_user_and",
+    "user_by_id",
+    "user_by_token",
+]
 
 # Statements for searches of up to this many terms are kept (and their compiled SQL with them, see
 # reads.compiled); a longer search, whose statement grows with every term, is built for its request only,
@@ -71,6 +89,19 @@ def user_by_token() -> Select[User]:
 def user_by_id(is_active: bool | None = None, terms: int = 0) -> Select[User]:
     """DRF's ``get_object``: the filtered queryset, then ``pk=:pk`` (ordering does not matter for one row)."""
     return select(User).where(*_where(is_active, terms), User.id == bindparam("pk"))
+
+
+# ``token_user_and``'s rows: ``which`` is TOKEN_USER for the token's user, else the other statement's row.
+TOKEN_USER = 0
+
+
+@by_shape(maxsize=64)
+def token_user_and(is_active: bool | None = None, terms: int = 0) -> CompoundSelect:
+    """``user_by_token`` and ``user_by_id`` in one round trip, each row tagged with ``which``: 0 for the
+    token's user, 1 for the looked-up one (reads.ReadAhead; docs/performance.md, "One round trip")."""
+    token = user_by_token().add_columns(literal_column(str(TOKEN_USER)).label("which"))
+    other = user_by_id(is_active, terms).add_columns(literal_column("1").label("which"))
+    return union_all(token, other)
 
 
 @by_shape(maxsize=64)

@@ -30,12 +30,12 @@ from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 import asyncpg
-from sqlalchemy import Select
+from sqlalchemy import CompoundSelect, Select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from .settings import Settings
 
-__all__ = ["Reads", "Row", "UserLike", "compiled"]
+__all__ = ["ReadAhead", "Reads", "Row", "UserLike", "compiled"]
 
 _DIALECT = asyncpg_dialect()
 # What a connection the server closed under the pool raises on its next use.
@@ -83,11 +83,32 @@ class Compiled:
         return [params[name] for name in self.names]
 
 
+# What the read pool runs: a SELECT, or a UNION of them (queries.token_user_and).
+Statement = Select[Any] | CompoundSelect
+
+
+@dataclass
+class ReadAhead:
+    """A row a view will read after authentication, asked for in the token lookup's round trip.
+
+    ``statement`` is :func:`~fastapi_app.queries.token_user_and` for the view's lookup and ``params`` the
+    lookup's values (the token's ``key`` is added by the lookup). A token lookup that makes the read sets
+    ``done`` and ``row`` (None: no such row); authentication by anything else leaves ``done`` False, and the
+    view reads the row itself. Reading it early changes nothing the client sees: the row only answers the
+    request once authentication and the permission check have passed, as DRF's ``get_object`` after
+    ``initial()``."""
+
+    statement: CompoundSelect
+    params: dict[str, Any]
+    done: bool = False
+    row: Row | None = None
+
+
 # Keyed by the statement object, and only while it lives: queries.py decides which statements are kept.
-_COMPILED: WeakKeyDictionary[Select[Any], Compiled] = WeakKeyDictionary()
+_COMPILED: WeakKeyDictionary[Statement, Compiled] = WeakKeyDictionary()
 
 
-def compiled(statement: Select[Any]) -> Compiled:
+def compiled(statement: Statement) -> Compiled:
     """``statement`` as asyncpg runs it, compiled once per statement (queries.py builds one per shape)."""
     try:
         return _COMPILED[statement]
@@ -122,16 +143,16 @@ class Reads:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def row(self, statement: Select[Any], params: Mapping[str, Any]) -> Row | None:
+    async def row(self, statement: Statement, params: Mapping[str, Any]) -> Row | None:
         return await self._run("fetchrow", statement, params)  # type: ignore[no-any-return]
 
-    async def rows(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Row]:
+    async def rows(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
         return await self._run("fetch", statement, params)  # type: ignore[no-any-return]
 
-    async def value(self, statement: Select[Any], params: Mapping[str, Any]) -> Any:
+    async def value(self, statement: Statement, params: Mapping[str, Any]) -> Any:
         return await self._run("fetchval", statement, params)
 
-    async def _run(self, method: str, statement: Select[Any], params: Mapping[str, Any]) -> Any:
+    async def _run(self, method: str, statement: Statement, params: Mapping[str, Any]) -> Any:
         query = compiled(statement)
         arguments = query.arguments(params)
         for attempt in (1, 2):

@@ -18,7 +18,7 @@ from ..errors import APIException, NotFound, PermissionDenied
 from ..filtering import UserFilters
 from ..metadata import user_metadata
 from ..pagination import paginate
-from ..reads import Reads, UserLike
+from ..reads import ReadAhead, Reads, UserLike
 from ..responses import api_response
 from ..schemas import render_user, validate_user_input
 from . import method_fallback
@@ -35,7 +35,7 @@ NO_MATCH = "No User matches the given query."
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def _lookup(request: Request) -> tuple[Select[User], dict[str, Any]]:
+def _lookup_values(request: Request) -> tuple[UserFilters, dict[str, Any]]:
     """DRF's ``get_object``: the list's filters apply, then ``pk`` (Python's ``int()``, as Django converts
     it); a pk that does not convert is DRF's bare 404, one out of bigint's range Django's empty result."""
     filters = UserFilters.from_params(request.query_params)
@@ -45,7 +45,22 @@ def _lookup(request: Request) -> tuple[Select[User], dict[str, Any]]:
         raise NotFound() from None
     if not crud.BIGINT_MIN <= pk <= crud.BIGINT_MAX:
         raise NotFound(NO_MATCH)  # Django 5 turns an out-of-range integer lookup into an empty result
-    return queries.user_by_id(filters.is_active, len(filters.terms)), {**filters.parameters(), "pk": pk}
+    return filters, {**filters.parameters(), "pk": pk}
+
+
+def _lookup(request: Request) -> tuple[Select[User], dict[str, Any]]:
+    filters, params = _lookup_values(request)
+    return queries.user_by_id(filters.is_active, len(filters.terms)), params
+
+
+def read_ahead(request: Request) -> ReadAhead | None:
+    """The lookup to make with the token lookup (:class:`ReadAhead`); None when the lookup itself fails:
+    it fails again after authentication, where DRF fails it (a 401 comes before the 404)."""
+    try:
+        filters, params = _lookup_values(request)
+    except APIException:
+        return None
+    return ReadAhead(queries.token_user_and(filters.is_active, len(filters.terms)), params)
 
 
 async def read_object(request: Request, reads: Reads) -> UserLike:
@@ -121,8 +136,13 @@ DETAIL_PATH = "/{pk:drfpk}/"
 
 @router.get(DETAIL_PATH, summary="One user")
 async def retrieve_user(request: Request) -> Response:
-    await DETAIL.user(request)
-    return api_response(request, render_user(await read_object(request, read_pool(request))))
+    ahead = read_ahead(request)
+    await DETAIL.user(request, ahead)
+    if ahead is None or not ahead.done:
+        return api_response(request, render_user(await read_object(request, read_pool(request))))
+    if ahead.row is None:
+        raise NotFound(NO_MATCH)
+    return api_response(request, render_user(ahead.row))
 
 
 async def _update(request: Request, requester: UserLike, db: AsyncSession, *, partial: bool) -> Response:

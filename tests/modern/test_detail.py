@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.hashers import check_password
 from rest_framework.authtoken.models import Token
 
+from fastapi_app import queries
 from legacy_django.users.models import User
 from tests.modern.conftest import orm
 
@@ -120,3 +121,63 @@ async def test_me(modern, alice, auth_header):
     assert post.headers["allow"] == "GET, HEAD, OPTIONS"
     assert (await modern.put("/api/users/me/", json={}, headers=await auth_header(alice))).status_code == 405
     assert (await modern.post("/api/users/me/", json={})).status_code == 401
+
+
+# -- the token's user and the detail row in one round trip (fastapi_app.reads.ReadAhead) ------------------
+
+
+@pytest.fixture
+def statements(modern_app):
+    """The statements the app's read pool runs, in order (the real pool, counted at its one entry point)."""
+    reads = modern_app.state.reads
+    run, seen = reads._run, []
+
+    async def counted(method, statement, params):
+        seen.append(statement)
+        return await run(method, statement, params)
+
+    reads._run = counted
+    return seen
+
+
+async def test_a_token_detail_read_is_one_statement(modern, alice, mallory, auth_header, statements):
+    headers = await auth_header(mallory)
+    statements.clear()
+    found = await modern.get(f"/api/users/{alice.pk}/", headers=headers)
+    assert found.status_code == 200 and found.json()["username"] == "alice"
+    assert statements == [queries.token_user_and(None, 0)]
+    missing = await modern.get("/api/users/999999/", headers=headers)
+    assert missing.json() == {"detail": "No User matches the given query."}
+    filtered = await modern.get(f"/api/users/{alice.pk}/?search=nobody", headers=headers)
+    assert filtered.status_code == 404
+    assert len(statements) == 3
+    searched = await modern.get(f"/api/users/{alice.pk}/?search=lidd&is_active=true", headers=headers)
+    assert searched.status_code == 200 and searched.json()["last_name"] == "Liddell"
+    self_read = await modern.get(f"/api/users/{mallory.pk}/", headers=headers)
+    assert self_read.json()["username"] == "mallory"  # the token's user and the row are the same user
+
+
+@pytest.mark.parametrize("pk", ["999999", "abc", "99999999999999999999"])
+async def test_authentication_still_fails_before_the_lookup(modern, pk, statements):
+    # DRF's initial() runs before get_object: a bad token is a 401 whatever the row, never a 404.
+    response = await modern.get(f"/api/users/{pk}/", headers={"Authorization": "Token " + "0" * 40})
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+
+
+async def test_an_inactive_token_user_is_refused_though_the_row_was_read(
+    modern, alice, mallory, auth_header, statements
+):
+    headers = await auth_header(mallory)
+    mallory.is_active = False
+    await orm(mallory.save)
+    response = await modern.get(f"/api/users/{alice.pk}/", headers=headers)
+    assert response.status_code == 401 and response.json() == {"detail": "User inactive or deleted."}
+    assert len(statements) == 1
+
+
+async def test_a_session_detail_read_reads_the_row_itself(modern, alice, django_session, statements):
+    cookie = {"Cookie": f"sessionid={await orm(django_session, alice)}"}
+    response = await modern.get(f"/api/users/{alice.pk}/", headers=cookie)
+    assert response.status_code == 200 and response.json()["username"] == "alice"
+    # No token lookup, so no read ahead: the session's user came from the ORM, the row from its own read.
+    assert statements == [queries.user_by_id(None, 0)]
