@@ -1,16 +1,23 @@
-"""One router per resource; ``method_fallback`` answers the methods a view does not implement."""
+"""One router per resource; ``method_fallback`` answers the methods a view does not implement; every
+route is a :class:`ViewRoute`."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..deps import View, authenticated
 from ..errors import MethodNotAllowed, NotAuthenticated
 
-__all__ = ["method_fallback"]
+__all__ = ["ViewRoute", "method_fallback"]
 
 
 class DRFLookupConvertor(Convertor[str]):
@@ -30,6 +37,49 @@ class DRFLookupConvertor(Convertor[str]):
 
 
 register_url_convertor("drfpk", DRFLookupConvertor())
+
+
+class ViewRoute(APIRoute):
+    """FastAPI's route, calling a view that takes only the request (and returns its response) directly.
+
+    The port's views take the ``Request`` and nothing else FastAPI would fill in (no parameters, no
+    dependencies): they do DRF's work themselves, ``initial()`` first (deps.py). For them FastAPI's
+    request handler would only solve an empty set of dependencies, which costs CPU on every request
+    (measured: docs/performance.md, "FastAPI's handler"). A view with anything to solve (``SessionDep``,
+    a typed parameter, a body) gets FastAPI's own handler, unchanged. Routing, the app's exception
+    handlers and the rest of FastAPI's request cycle (``request_response``) are FastAPI's either way."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if not _takes_only_the_request(self):
+            return super().get_route_handler()
+        view = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            response = await view(request)
+            if not isinstance(response, Response):  # a view returns its response, as DRF's do
+                raise TypeError(f"{view.__qualname__} returned {type(response).__name__}, not a Response")
+            return response
+
+        return handle
+
+
+def _takes_only_the_request(route: APIRoute) -> bool:
+    d = route.dependant
+    solved = (d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params, d.dependencies)
+    others = (
+        d.websocket_param_name,
+        d.http_connection_param_name,
+        d.response_param_name,
+        d.background_tasks_param_name,
+        d.security_scopes_param_name,
+    )
+    return (
+        d.request_param_name is not None
+        and not any(solved)
+        and all(name is None for name in others)
+        and route.body_field is None
+        and inspect.iscoroutinefunction(route.endpoint)
+    )
 
 
 class _MethodFallback:

@@ -19,12 +19,12 @@ from ..fields import EMPTY, CharField, FieldErrors
 from ..metadata import TOKEN_METADATA
 from ..negotiation import FORM, JSON, MULTIPART
 from ..responses import api_response
-from . import method_fallback
+from . import ViewRoute, method_fallback
 
 __all__ = ["fallbacks", "router"]
 
 PATH = "/api/auth/token/"
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=ViewRoute)
 # ObtainAuthToken: no permission classes, its own parsers (form, multipart, JSON).
 TOKEN = View("POST, OPTIONS", parsers=(FORM, MULTIPART, JSON))
 FIELDS = {"username": CharField(), "password": CharField(trim_whitespace=False)}

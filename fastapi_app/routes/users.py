@@ -21,12 +21,12 @@ from ..pagination import paginate
 from ..reads import ReadAhead, Reads, UserLike
 from ..responses import api_response
 from ..schemas import render_user, validate_user_input
-from . import method_fallback
+from . import ViewRoute, method_fallback
 
 __all__ = ["router", "fallbacks"]
 
 PREFIX = "/api/users"
-router = APIRouter(prefix=PREFIX, tags=["users"])
+router = APIRouter(prefix=PREFIX, tags=["users"], route_class=ViewRoute)
 
 LIST = View("GET, POST, HEAD, OPTIONS")
 ME = View("GET, HEAD, OPTIONS")
