@@ -9,21 +9,21 @@ the ORM object (``user.is_staff``). Writes stay on the ORM (:mod:`fastapi_app.db
 The statements are the SQLAlchemy Core statements of :mod:`fastapi_app.queries`, compiled once per
 statement for the asyncpg dialect (``$n`` parameters, the same SQL the ORM would send).
 
-Pool: ``DB_READ_POOL_SIZE`` connections per worker (10 by default), opened on demand. A read holds its
-connection for one statement, so the wait for a free one is bounded by the statements queued ahead of it;
-there is no separate acquire timeout (asyncpg runs a timed acquire as a task of its own: a quarter of the
-read path's CPU in a py-spy profile). A read never leaves session state behind, so a connection goes back
-to the pool without asyncpg's ``RESET ALL`` round trip (an open transaction, which no read starts, would
-still be rolled back). Stale statements after a Django
-migration need no pool check here: outside a transaction asyncpg re-prepares a statement whose result
-type changed and retries it once. A connection the server closed under the pool (a restart, an idle
-timeout) is dropped, the pool's other connections are expired (they reconnect when next taken), and the
-read, safe to repeat, runs once more on a new connection.
+Pool: ``DB_READ_POOL_SIZE`` connections per worker (10 by default), opened on demand
+(:class:`~fastapi_app.read_pool.ReadPool`, not asyncpg's pool: a checkout and a return without a task, a
+proxy or a timer, see that module). A read holds its connection for one statement, so the wait for a
+free one is bounded by the statements queued ahead of it; there is no separate acquire timeout. A read
+never leaves session state behind, so a connection goes back to the pool without a ``RESET ALL`` round
+trip (one left in a transaction, which no read starts, would be closed instead). Stale statements after a
+Django migration need no pool check here: outside a transaction asyncpg re-prepares a statement whose
+result type changed and retries it once. A connection the server closed under the pool (a restart, an
+idle timeout) is dropped, the pool's other connections are expired (they reconnect when next taken), and
+the read, safe to repeat, runs once more on a new connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ import asyncpg
 from sqlalchemy import CompoundSelect, Select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
+from .read_pool import ReadPool
 from .settings import Settings
 
 __all__ = ["ReadAhead", "Reads", "Row", "UserLike", "compiled"]
@@ -118,27 +119,23 @@ def compiled(statement: Statement) -> Compiled:
         return out
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    return None  # see the module docstring: reads change no session state
+_SERVER_SETTINGS = {"application_name": "fastapi_app", "timezone": "UTC"}
 
 
 class Reads:
     """The read pool of one worker process: each call borrows a connection for one statement."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: ReadPool) -> None:
         self.pool = pool
 
     @classmethod
     async def open(cls, settings: Settings) -> Reads:
-        pool = await asyncpg.create_pool(
-            settings.database_url(""),
-            min_size=0,
-            max_size=settings.DB_READ_POOL_SIZE,
-            reset=_keep_session,
-            record_class=Row,
-            server_settings={"application_name": "fastapi_app", "timezone": "UTC"},
-        )
-        return cls(pool)
+        url = settings.database_url("")
+
+        def connect() -> Awaitable[asyncpg.Connection]:
+            return asyncpg.connect(url, record_class=Row, server_settings=_SERVER_SETTINGS)
+
+        return cls(ReadPool(connect, settings.DB_READ_POOL_SIZE))
 
     async def close(self) -> None:
         await self.pool.close()
