@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 from django.db import connection
 from sqlalchemy.exc import DBAPIError
 
 from fastapi_app.db import reset_pool
+from fastapi_app.main import create_app
 from tests.modern.conftest import orm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,3 +97,11 @@ async def test_a_connection_killed_under_the_pool_is_replaced(modern, modern_app
     assert response.status_code == 200 and response.json()["username"] == "alice"
     response = await modern.patch(f"/api/users/{alice.id}/", json={}, headers=headers)  # the ORM's pool
     assert response.status_code == 200 and response.json()["username"] == "alice"
+
+
+async def test_what_startup_made_is_frozen_while_the_app_runs(modern_settings, transactional_db):
+    app = create_app(modern_settings)
+    before = gc.get_freeze_count()
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > before  # out of the collector's sight while serving
+    assert gc.get_freeze_count() == 0  # and back in it after shutdown
