@@ -1,9 +1,11 @@
 """The demo's floor: the users API's three benchmarked endpoints on bare Starlette + asyncpg.
 
-The same queries the legacy issues (token joined to its user, then the user by id; ``COUNT(*)`` and one
-page with the search filter; the sign-up's two uniqueness checks and the insert) and the same JSON, with
-nothing in between: no ORM, no validation framework, no dependency injection. Whatever the FastAPI port
-costs above this is the price of its abstractions; this is the fastest the stack can go in Python.
+The same reads as the port (the token's user and the user by id in one statement, as the port reads them;
+``COUNT(*)`` and one page with the search filter; the sign-up's two uniqueness checks and the insert) and
+the same JSON as the legacy, with nothing in between: no ORM, no validation framework, no dependency
+injection. It takes every shortcut the port takes (the one statement, the frozen startup heap), so that
+whatever the FastAPI port costs above this is the price of its abstractions and its parity work; this is
+the fastest the stack can go in Python.
 
 Run under uvicorn (``uvicorn bench_demo.floor:app``) with ``DATABASE_URL`` set; ``cutover bench`` starts
 it as the demo's ``[bench] floor`` (pyproject.toml). It is a benchmark fixture, not a third
