@@ -41,6 +41,7 @@ MAX_PAGE_SIZE = 100
 PBKDF2_ITERATIONS = 1_000_000  # Django 5.2's PBKDF2PasswordHasher.iterations
 # Per worker process, held open; FLOOR_POOL_SIZE sizes it for a far database (the project config's
 # [bench.env]); docs/performance.md for the sizing rule and the budget against max_connections.
+GC_YOUNG_THRESHOLD = 10_000  # as the port's (fastapi_app/main.py)
 POOL_SIZE = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
 
 USER_COLUMNS = "id, username, email, first_name, last_name, is_active, is_staff, date_joined, last_login"
@@ -267,12 +268,16 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(
         url, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session
     )
-    # As the port does (fastapi_app/main.py): what startup made, out of the collector's sight.
+    # As the port does (fastapi_app/main.py): what startup made, out of the collector's sight, and the
+    # young generation collected less often; both undone at shutdown.
+    thresholds = gc.get_threshold()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
         await app.state.pool.close()
 

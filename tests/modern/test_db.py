@@ -10,7 +10,7 @@ from django.db import connection
 from sqlalchemy.exc import DBAPIError
 
 from fastapi_app.db import reset_pool
-from fastapi_app.main import create_app
+from fastapi_app.main import GC_YOUNG_THRESHOLD, create_app
 from tests.modern.conftest import orm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,7 +101,9 @@ async def test_a_connection_killed_under_the_pool_is_replaced(modern, modern_app
 
 async def test_what_startup_made_is_frozen_while_the_app_runs(modern_settings, transactional_db):
     app = create_app(modern_settings)
-    before = gc.get_freeze_count()
+    before, thresholds = gc.get_freeze_count(), gc.get_threshold()
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > before  # out of the collector's sight while serving
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD != thresholds[0]
     assert gc.get_freeze_count() == 0  # and back in it after shutdown
+    assert gc.get_threshold() == thresholds
