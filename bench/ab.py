@@ -1,6 +1,6 @@
 """A/B of ASGI apps under uvicorn: server CPU per request on the demo's `detail` scenario, windows alternated.
 
-Used to measure each change to the port before and after (docs/performance.md, "The port, three changes"):
+Used to measure each change to the port before and after (docs/performance.md, "The port, four changes"):
 the code before the change runs from a git worktree (``--app-dir``), the code after from this checkout,
 the floor beside both, each on its own free port with 2 workers, against the bench's own database
 (.data/bench-postgres, prepared as ``cutover bench`` prepares it). Each round runs a 4 s wrk window per

@@ -153,9 +153,7 @@ async def user_detail(request: Request) -> Response:
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn:
         if user_id is None:  # authentication still answers first
-            return await _authenticate(request, conn) or _json(
-                404, {"detail": "No User matches the given query."}
-            )
+            return await _authenticate(request, conn) or _json(404, NO_MATCH)
         rows = await conn.fetch(TOKEN_AND_USER, key, user_id)
     token = next((r for r in rows if r["which"] == 0), None)
     if (denied := _token_refused(token)) is not None:

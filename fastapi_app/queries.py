@@ -98,7 +98,7 @@ TOKEN_USER = 0
 @by_shape(maxsize=64)
 def token_user_and(is_active: bool | None = None, terms: int = 0) -> CompoundSelect:
     """``user_by_token`` and ``user_by_id`` in one round trip, each row tagged with ``which``: 0 for the
-    token's user, 1 for the looked-up one (reads.ReadAhead; docs/performance.md, "One round trip")."""
+    token's user, 1 for the looked-up one (reads.ReadAhead; docs/performance.md, "The port, four changes")."""
     token = user_by_token().add_columns(literal_column(str(TOKEN_USER)).label("which"))
     other = user_by_id(is_active, terms).add_columns(literal_column("1").label("which"))
     return union_all(token, other)

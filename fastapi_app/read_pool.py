@@ -4,7 +4,7 @@ Why not ``asyncpg.Pool``: its checkout and return cost more than a one-statement
 runs as a task of its own under ``asyncio.shield`` (a task and two turns of the event loop per read) and
 re-arms an idle timer; every checkout makes a proxy object and a future. Here a checkout takes an idle
 connection from a list and a return puts it back (or hands it to the oldest waiting read), both without
-awaiting: measured in docs/performance.md ("The read pool"). What a read needs of a pool is kept:
+awaiting: measured in docs/performance.md ("The port, four changes"). What a read needs of a pool is kept:
 
 - at most ``size`` connections, opened when a read finds none idle; a read that finds none idle and the
   pool full waits its turn (first come, first served: a returned connection goes to the oldest waiter,

@@ -45,7 +45,7 @@ class ViewRoute(APIRoute):
     The port's views take the ``Request`` and nothing else FastAPI would fill in (no parameters, no
     dependencies): they do DRF's work themselves, ``initial()`` first (deps.py). For them FastAPI's
     request handler would only solve an empty set of dependencies, which costs CPU on every request
-    (measured: docs/performance.md, "FastAPI's handler"). A view with anything to solve (``SessionDep``,
+    (measured: docs/performance.md, "The port, four changes"). A view with anything to solve (``SessionDep``,
     a typed parameter, a body) gets FastAPI's own handler, unchanged. Routing, the app's exception
     handlers and the rest of FastAPI's request cycle (``request_response``) are FastAPI's either way."""
 
