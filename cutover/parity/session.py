@@ -31,6 +31,7 @@ from .cases import Case, CaseError, check_routes, load_cases
 from .compare import load_rules
 from .fixture import Fixture, FixtureDatabase, parse_sources
 from .identities import Credential, Csrf, IdentityError
+from .pbkdf2_memo import memoised_pbkdf2
 from .redact import Redactor
 from .runner import CaseResult, ParityRunner
 from .tables import Tables
@@ -382,6 +383,8 @@ def _set_up_in_process(stack: ExitStack, project: ProjectConfig, options: Sessio
 
     cases, rules, _ = _read_cases(project, options)
     sources = parse_sources(project.parity.fixture, project.root, f"{project.where}: [parity] fixture")
+    # Entered first, so the blocking check's patch (entered later) wraps it and is undone before it is.
+    stack.enter_context(memoised_pbkdf2())
     modern_spec = options.modern_app or project.modern.asgi
     if not modern_spec:
         raise CutoverError(

@@ -19,6 +19,7 @@ from cutover.dburl import DatabaseURL
 from cutover.parity.cases import load_cases
 from cutover.parity.compare import load_rules
 from cutover.parity.fixture import FixtureDatabase, parse_sources
+from cutover.parity.pbkdf2_memo import memoised_pbkdf2
 from cutover.parity.redact import Redactor
 from cutover.parity.runner import ParityRunner
 from cutover.parity.targets import ASGITarget, WSGITarget, allowed_origin, django_wsgi_target
@@ -29,6 +30,14 @@ HERE = Path(__file__).parent
 PROJECT = load_config(HERE)
 CASES_DIR = PROJECT.parity.cases
 RULES_FILE = PROJECT.parity.rules
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _pbkdf2_memoised() -> Iterator[None]:
+    """PBKDF2 memoised as `cutover parity` has it in-process: the engine tests' wrong hashes (another
+    password, fewer iterations) are caught under it too."""
+    with memoised_pbkdf2():
+        yield
 
 
 def demo_fixture_database(url: DatabaseURL) -> FixtureDatabase:
