@@ -416,7 +416,10 @@ class FixtureDatabase:
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SET CONSTRAINTS ALL DEFERRED")
             names = sql.SQL(", ").join(sql.Identifier(t) for t in tables.truncated)
-            cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+            # Without RESTART IDENTITY: every sequence it would restart (those the tables' columns own) is
+            # set past the rows below anyway, and restarting one gives it a new file (2-4 ms of the
+            # demo's 27 ms TRUNCATE).
+            cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(names))
             for table, columns, data in self._saved:
                 query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
                     sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
