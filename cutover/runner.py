@@ -96,12 +96,30 @@ class Service:
         return None if self.process is None else self.process.poll()
 
     def ready(self, timeout: float = 1.0) -> bool:
-        """Whether the service answers HTTP at its URL now (any status counts)."""
+        """Whether the service answers HTTP at its URL now (any status counts), and it is this service
+        that answers: a process of its group listens on the URL's port."""
         try:
             httpx.get(self.url, timeout=timeout)
         except httpx.TransportError:
             return False
-        return True
+        return self.listener() != "another process"
+
+    def listener(self) -> str:
+        """Who listens on the URL's port: ``"this service"`` (a process of its group), ``"another
+        process"``, or ``"unknown"`` (not started here, or the processes cannot be looked at)."""
+        if self.process is None:
+            return "unknown"
+        port = urlsplit(self.url).port or 80
+        looked = False
+        for proc in group_members(self.process.pid):
+            try:
+                connections = proc.net_connections(kind="inet")
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue
+            looked = True
+            if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections):
+                return "this service"
+        return "another process" if looked else "unknown"
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -112,6 +130,11 @@ class Service:
             if self.ready():
                 return
             time.sleep(0.1)
+        if self.listener() == "another process":
+            raise CutoverError(
+                f"{self.name} did not start listening at {self.url} within {timeout:.0f}s: "
+                "another process answers on that port"
+            )
         raise CutoverError(f"{self.name} did not answer at {self.url} within {timeout:.0f}s")
 
     def stop(self, grace: float = 10.0) -> None:

@@ -175,3 +175,29 @@ def test_signals_during_shutdown_do_not_cut_it_short(tmp_path: Path):
             except ProcessLookupError:
                 pass
         proc.wait(timeout=10)
+
+
+def test_a_port_taken_by_another_process_after_the_check_is_not_taken_for_the_service():
+    """The port is free when checked and taken before the service binds it (here: the service never
+    binds at all): what answers there is not the service, which is not ready, and is named so."""
+    foreign = server("foreign")
+    foreign.start()
+    try:
+        foreign.wait_ready(timeout=20)
+        assert foreign.listener() == "this service"
+        # The service "binds late": a process that holds no socket, with the foreign server's URL.
+        late = Service(
+            "modern", [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), foreign.url
+        )
+        late.start()
+        try:
+            assert late.listener() == "another process"
+            assert not late.ready()
+            with pytest.raises(
+                CutoverError, match="^modern did not start listening at .* another process answers"
+            ):
+                late.wait_ready(timeout=1)
+        finally:
+            late.stop(grace=1)
+    finally:
+        foreign.stop(grace=1)
