@@ -46,6 +46,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
+from ..errors import CutoverError
+
 __all__ = [
     "EXTRA_FUNCTIONS",
     "METADATA",
@@ -290,6 +292,13 @@ class BlockingDetector:
     # --- activation ---------------------------------------------------------------------------------
 
     def __enter__(self) -> BlockingDetector:
+        try:
+            import blockbuster  # noqa: F401 - a dependency of the toolkit's; a broken install is one line
+        except ImportError:
+            raise CutoverError(
+                "the blocking check needs blockbuster, which is not installed: pip install blockbuster "
+                "(a dependency of the toolkit's), or run with --no-blocking-check"
+            ) from None
         try:
             for function in _functions():
                 patch = _Patch(self, function)

@@ -177,6 +177,17 @@ def test_the_functions_are_restored_afterwards():
     assert (time.sleep, hashlib.pbkdf2_hmac, asyncio.events.Handle._run) == before
 
 
+def test_without_blockbuster_the_check_is_one_line_naming_the_way_out(monkeypatch):
+    from cutover.errors import CutoverError
+
+    before = (time.sleep, asyncio.events.Handle._run)
+    monkeypatch.setitem(sys.modules, "blockbuster", None)  # what `import blockbuster` meets when absent
+    with pytest.raises(CutoverError, match=r"needs blockbuster, which is not installed: .*--no-blocking-check$"):
+        with BlockingDetector(Path.cwd()):
+            pass
+    assert (time.sleep, asyncio.events.Handle._run) == before  # nothing patched, nothing left behind
+
+
 def test_blocking_policy_is_validated_in_one_line():
     assert parse_config({"parity": {"blocking": "warn"}}, root=HERE, source=None).parity.blocking == "warn"
     assert parse_config({}, root=HERE, source=None).parity.blocking == "fail"
