@@ -121,8 +121,9 @@ def stop_postmaster(data_dir: Path, timeout: float = 30.0) -> None:
             break
         logger.warning("PostgreSQL in %s did not stop on signal %s", data_dir, signum)
     # Backends leave right after their postmaster; wait, so that nothing holds the data directory.
+    deadline = time.monotonic() + 5.0
     for backend in backends:
-        _exited(backend, 5.0)
+        _exited(backend, max(0.0, deadline - time.monotonic()))
 
 
 def _exited(process: psutil.Process, timeout: float) -> bool:
