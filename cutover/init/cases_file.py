@@ -1,6 +1,7 @@
 """Starter parity cases for one route, so that ``cutover parity`` runs as soon as ``cutover init`` has:
-the route read anonymously and as each identity given, an object that does not exist, HEAD and OPTIONS
-where the route takes them (a port's ``@app.get`` answers neither), and, for write methods, an empty body.
+the route read anonymously and as each identity given, an object that does not exist, a key its model
+field cannot hold (Django's 404, a typed port parameter's 422), HEAD and OPTIONS where the route takes
+them (a port's ``@app.get`` answers neither), and, for write methods, an empty body.
 They only ask both apps the same question; what the answers must be is left to the team, which adds the
 cases that matter (docs/parity.md)."""
 
@@ -26,10 +27,12 @@ def starter_cases(
     identities: Sequence[str],
     view: str = "",
     values: Mapping[str, str] | None = None,
+    malformed: str | None = None,
 ) -> str:
     """The case file's text for ``route``, whose sample ``path`` Django resolves (``missing``: the same
-    shape naming nothing); ``identities`` are ``SCHEME:USER`` strings; ``values`` what each parameter of
-    ``path`` was given, made up by ``init``."""
+    shape naming nothing; ``malformed``: with a key the lookup's field cannot hold); ``identities`` are
+    ``SCHEME:USER`` strings; ``values`` what each parameter of ``path`` was given, made up by ``init``.
+    The lookups are sent anonymously and as the first identity (an anonymous one may only meet a 401)."""
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"Starter cases written by `cutover init` for {route.id}: {path}"))
     if view:
@@ -61,7 +64,9 @@ def starter_cases(
         for identity in identities:
             cases.append(_case(f"as-{identity.replace(':', '-')}", read, auth=identity))
         if missing:
-            cases.append(_case("not-found", read, path=missing))
+            cases.extend(_anonymous_and_first("not-found", read, identities, path=missing))
+        if malformed:
+            cases.extend(_anonymous_and_first("malformed-key", read, identities, path=malformed))
         if "HEAD" in methods:  # Django answers HEAD wherever it answers GET; the body is not compared
             cases.extend(_anonymous_and_first("head", "HEAD", identities))
     for method in methods:
@@ -80,10 +85,12 @@ def starter_cases(
     return tomlkit.dumps(doc)
 
 
-def _anonymous_and_first(case_id: str, method: str, identities: Sequence[str]) -> list[tomlkit.items.Table]:
+def _anonymous_and_first(
+    case_id: str, method: str, identities: Sequence[str], **values: object
+) -> list[tomlkit.items.Table]:
     """``method`` anonymously, and as the first identity (an anonymous request may only meet a 401)."""
-    first = [_case(f"{case_id}-as-{i.replace(':', '-')}", method, auth=i) for i in identities[:1]]
-    return [_case(case_id, method), *first]
+    first = [_case(f"{case_id}-as-{i.replace(':', '-')}", method, **values, auth=i) for i in identities[:1]]
+    return [_case(case_id, method, **values), *first]
 
 
 def _case(case_id: str, method: str, **values: object) -> tomlkit.items.Table:

@@ -19,7 +19,7 @@ from .cases_file import starter_cases
 from .config_file import ProjectFacts, config_text, pyproject_text
 from .manifest_file import merge_manifest, new_manifest, note_skipped
 from .routes import Skipped, propose_routes
-from .samples import missing_path, sample, sample_path
+from .samples import malformed_path, missing_path, sample, sample_path
 from .urlconf import Endpoint, endpoints, pinned_prefixes, resolves
 
 __all__ = ["InitOptions", "InitResult", "init_project"]
@@ -103,8 +103,9 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
             result.kept.append(case_file)
             continue
         text = starter_cases(
-            route, found_sample.path, missing_path(endpoint), identities, endpoint.view, found_sample.values
-        )
+            route, found_sample.path, missing_path(endpoint), identities, endpoint.view, found_sample.values,
+            malformed_path(endpoint),
+        )  # fmt: skip
         plans.append((case_file, None, text))
 
     ignore = _gitignore(project.root)

@@ -27,12 +27,21 @@ PORTED = {"user-list", "user-detail", "user-me", "auth-token"}
 
 
 @pytest.fixture(scope="module")
-def head_and_options(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
+def starter(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
     root: Path = tmp_path_factory.mktemp("init-demo")
     (root / "manage.py").write_text("# the demo's manage.py\n")
     init_project(load_config(start=root, environ={}), InitOptions(users=("alice",)))
-    cases = [c for c in load_cases(root / "parity" / "cases") if c.route in PORTED]
-    return [c for c in cases if c.method in ("HEAD", "OPTIONS")]
+    return [c for c in load_cases(root / "parity" / "cases") if c.route in PORTED]
+
+
+@pytest.fixture(scope="module")
+def head_and_options(starter: list[Case]) -> list[Case]:
+    return [c for c in starter if c.method in ("HEAD", "OPTIONS")]
+
+
+@pytest.fixture(scope="module")
+def lookups(starter: list[Case]) -> list[Case]:
+    return [c for c in starter if c.route == "user-detail" and c.id.startswith(("not-found", "malformed-key"))]
 
 
 def test_init_writes_head_and_options_for_every_ported_route(head_and_options):
@@ -94,3 +103,63 @@ def test_each_is_a_mismatch_on_a_port_that_only_answers_get(head_and_options, ge
     for result in results.values():
         assert result.modern is not None and result.modern.data["status"] == 405
         assert "status" in {d.path for d in result.mismatches}
+
+
+def test_init_writes_the_lookups_anonymously_and_as_the_first_identity(lookups):
+    assert sorted((c.id, c.path, str(c.auth)) for c in lookups if c.method == "GET") == [
+        ("malformed-key", "/api/users/not-a-key/", "anonymous"),  # the demo's key is an integer
+        ("malformed-key-as-token-alice", "/api/users/not-a-key/", "token:alice"),
+        ("not-found", "/api/users/999999999/", "anonymous"),
+        ("not-found-as-token-alice", "/api/users/999999999/", "token:alice"),
+    ]
+
+
+def test_the_lookups_match_on_the_faithful_port(lookups, parity_runner, redactor):
+    results = {case.id: parity_runner.run_case(case) for case in lookups if case.method == "GET"}
+    assert {k: r.outcome for k, r in results.items()} == dict.fromkeys(results, "match"), "\n".join(
+        render_result(r, redactor) for r in results.values() if r.outcome != "match"
+    )
+    status = {k: r.legacy.data["status"] for k, r in results.items() if r.legacy is not None}
+    assert status == {"not-found": 401, "malformed-key": 401, "not-found-as-token-alice": 404,
+                      "malformed-key-as-token-alice": 404}  # fmt: skip
+
+
+class _TypedKeyPort:
+    """The port with its detail route's key a typed FastAPI path parameter (``pk: int``) where it is no
+    number: FastAPI's 422 where Django answers 404."""
+
+    def __init__(self, port: Any) -> None:
+        from fastapi import FastAPI
+
+        self.port = port
+        self.typed = FastAPI()
+
+        @self.typed.get("/api/users/{pk}/")
+        async def read(pk: int) -> dict[str, int]:
+            return {"pk": pk}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        parts = scope.get("path", "").strip("/").split("/")
+        if scope["type"] == "http" and len(parts) == 3 and not parts[2].isdigit():
+            await self.typed(scope, receive, send)
+        else:
+            await self.port(scope, receive, send)
+
+
+def test_a_typed_key_on_the_port_is_a_mismatch_the_malformed_lookup_finds(
+    lookups, legacy_target, parity_database, origin, django_db_blocker
+):
+    with django_db_blocker.unblock():
+        target = ASGITarget(_TypedKeyPort(apps.modern_app()), "typed-key", origin=origin)
+    try:
+        runner = ParityRunner(legacy_target, target, parity_database, detect_noise=False)
+        results = {case.id: runner.run_case(case) for case in lookups if case.method == "GET"}
+    finally:
+        with django_db_blocker.unblock():
+            target.close()
+    outcomes = {k: r.outcome for k, r in results.items()}
+    assert outcomes == {"not-found": "match", "not-found-as-token-alice": "match",
+                        "malformed-key": "mismatch", "malformed-key-as-token-alice": "mismatch"}  # fmt: skip
+    typed = results["malformed-key-as-token-alice"]
+    assert typed.modern is not None and typed.modern.data["status"] == 422
+    assert "status" in {d.path for d in typed.mismatches}
