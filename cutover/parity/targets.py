@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from .wsgi_transport import ServerWSGITransport
+
 __all__ = [
     "ASGITarget",
     "LiveTarget",
@@ -105,7 +107,7 @@ class WSGITarget(_SyncTarget):
         self, app: Callable[..., Any], name: str = "legacy", *, on_close: Callable[[], Any] | None = None,
         origin: str = IN_PROCESS_ORIGIN,
     ) -> None:  # fmt: skip
-        super().__init__(name, httpx.WSGITransport(app=app, raise_app_exceptions=False), origin)
+        super().__init__(name, ServerWSGITransport(app), origin)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parity-{name}")
         self._on_close = on_close
 
