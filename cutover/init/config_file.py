@@ -21,6 +21,7 @@ class ProjectFacts:
     csrf_cookie: str
     schemes: tuple[str, ...]  # identity schemes the project's DRF authentication takes
     tables: tuple[str, ...]  # the project's own apps' tables
+    missing_for_generated: tuple[str, ...] = ()  # what generated cases need and is not installed
 
     @classmethod
     def read(cls, project: ProjectConfig) -> ProjectFacts:
@@ -42,7 +43,18 @@ class ProjectFacts:
             csrf_cookie=settings.CSRF_COOKIE_NAME,
             schemes=_schemes(),
             tables=tuple(project_tables(project.root)),
+            missing_for_generated=_missing_for_generated(),
         )
+
+
+def _missing_for_generated() -> tuple[str, ...]:
+    """The distributions generated cases need (the legacy's OpenAPI schema by drf-spectacular, turned into
+    requests by schemathesis) that this environment lacks."""
+    from importlib.util import find_spec
+
+    needed = {"djangorestframework": "rest_framework", "drf-spectacular": "drf_spectacular",
+              "schemathesis": "schemathesis"}  # fmt: skip
+    return tuple(name for name, module in needed.items() if find_spec(module) is None)
 
 
 def _schemes() -> tuple[str, ...]:
@@ -73,6 +85,13 @@ def _tables(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) 
     parity.add(tomlkit.comment('rules = "parity/rules.toml"   # differences you accept, with their reasons'))
     parity.add(tomlkit.comment('fixture = ["fixtures/data.json"]   # the data every case starts from'))
     parity.add(tomlkit.comment('blocking = "fail"   # or "warn": a blocking call on the port\'s event loop'))
+    if facts.missing_for_generated:
+        missing = " and ".join(facts.missing_for_generated)
+        parity.add(tomlkit.comment(f"No generated cases: they need {missing}, not installed here; install,"))
+        parity.add(tomlkit.comment("then remove this line (40 a run by default, --generated N)."))
+        parity.add("generated", 0)
+    else:
+        parity.add(tomlkit.comment("generated = 40   # cases drawn from the OpenAPI schema a run"))
     if facts.tables:
         parity.add(tomlkit.comment(f"tables (default, the project's own apps): {', '.join(facts.tables)}"))
     schemes = ", ".join(facts.schemes) or "none"

@@ -4,6 +4,7 @@ writes, that running it again changes nothing, and what it does when the URLconf
 from __future__ import annotations
 
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -95,6 +96,21 @@ def test_a_made_up_sample_value_is_marked_in_its_case_file(project_dir, settings
     )
     assert "REPLACE" not in (cases / "thing-list.toml").read_text()  # no parameter, nothing made up
     assert "CHECK" not in (cases / "thing-list.toml").read_text()
+
+
+def test_generated_cases_are_left_on_where_they_can_run(project_dir):
+    init(project_dir)
+    assert "# generated = 40   # cases drawn from the OpenAPI schema" in (project_dir / "cutover.toml").read_text()
+    assert load_config(start=project_dir, environ={}).parity.generated == 40
+
+
+def test_without_what_generated_cases_need_init_turns_them_off_and_says_why(project_dir, monkeypatch):
+    """A project without drf-spectacular: `cutover parity` right after `init` runs, not a setup error."""
+    monkeypatch.setitem(sys.modules, "drf_spectacular", None)  # what find_spec meets when it is absent
+    init(project_dir)
+    text = (project_dir / "cutover.toml").read_text()
+    assert "# No generated cases: they need drf-spectacular, not installed here; install,\n" in text
+    assert load_config(start=project_dir, environ={}).parity.generated == 0
 
 
 def test_running_it_again_changes_nothing(project_dir):
