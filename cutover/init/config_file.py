@@ -22,6 +22,7 @@ class ProjectFacts:
     schemes: tuple[str, ...]  # identity schemes the project's DRF authentication takes
     tables: tuple[str, ...]  # the project's own apps' tables
     missing_for_generated: tuple[str, ...] = ()  # what generated cases need and is not installed
+    drf: bool = True  # whether the project's API is DRF's (rest_framework in INSTALLED_APPS)
 
     @classmethod
     def read(cls, project: ProjectConfig) -> ProjectFacts:
@@ -44,23 +45,33 @@ class ProjectFacts:
             schemes=_schemes(),
             tables=tuple(project_tables(project.root)),
             missing_for_generated=_missing_for_generated(),
+            drf=_uses_drf(),
         )
 
 
+def _uses_drf() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("rest_framework")
+
+
 def _missing_for_generated() -> tuple[str, ...]:
-    """The distributions generated cases need (the legacy's OpenAPI schema by drf-spectacular, turned into
-    requests by schemathesis) that this environment lacks."""
+    """What generated cases need (a DRF API, whose OpenAPI schema drf-spectacular makes and schemathesis
+    turns into requests) and this project or environment lacks."""
     from importlib.util import find_spec
 
-    needed = {"djangorestframework": "rest_framework", "drf-spectacular": "drf_spectacular",
-              "schemathesis": "schemathesis"}  # fmt: skip
+    if not _uses_drf():
+        return ("a DRF API (rest_framework in INSTALLED_APPS)",)
+    needed = {"drf-spectacular": "drf_spectacular", "schemathesis": "schemathesis"}
     return tuple(name for name, module in needed.items() if find_spec(module) is None)
 
 
 def _schemes() -> tuple[str, ...]:
+    if not _uses_drf():  # no DRF API: Django's own session login
+        return ("session",)
     try:
         from rest_framework.settings import api_settings
-    except ImportError:  # no DRF: Django's own session login
+    except ImportError:
         return ("session",)
     return schemes_of(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
 
@@ -87,17 +98,21 @@ def _tables(facts: ProjectFacts, modern: str | None, manifest: str, cases: str) 
     parity.add(tomlkit.comment('blocking = "fail"   # or "warn": a blocking call on the port\'s event loop'))
     if facts.missing_for_generated:
         missing = " and ".join(facts.missing_for_generated)
-        parity.add(tomlkit.comment(f"No generated cases: they need {missing}, not installed here; install,"))
-        parity.add(tomlkit.comment("then remove this line (40 a run by default, --generated N)."))
+        parity.add(tomlkit.comment(f"No generated cases: they need {missing}, not here; once there,"))
+        parity.add(tomlkit.comment("remove this line (40 a run by default, --generated N)."))
         parity.add("generated", 0)
     else:
         parity.add(tomlkit.comment("generated = 40   # cases drawn from the OpenAPI schema a run"))
     if facts.tables:
         parity.add(tomlkit.comment(f"tables (default, the project's own apps): {', '.join(facts.tables)}"))
+    else:
+        parity.add(tomlkit.comment("tables: none (the project's own apps have no models): responses only,"))
+        parity.add(tomlkit.comment('nothing reset between cases; name what the API writes: ["auth_user"]'))
     schemes = ", ".join(facts.schemes) or "none"
+    whose = "your DRF authentication" if facts.drf else "Django"
     parity.add(
         tomlkit.comment(
-            f"identities your DRF authentication takes: {schemes} "
+            f"identities {whose} takes: {schemes} "
             f"(session cookie {facts.session_cookie!r}, CSRF cookie {facts.csrf_cookie!r})"
         )
     )

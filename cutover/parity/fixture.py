@@ -371,6 +371,8 @@ class FixtureDatabase:
     # --- reset and snapshot ------------------------------------------------------------------------------
 
     def _truncate(self, tables: Tables) -> None:
+        if not tables.truncated:
+            return
         names = sql.SQL(", ").join(sql.Identifier(t) for t in tables.truncated)
         self.conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
 
@@ -419,7 +421,8 @@ class FixtureDatabase:
             # Without RESTART IDENTITY: every sequence it would restart (those the tables' columns own) is
             # set past the rows below anyway, and restarting one gives it a new file (2-4 ms of the
             # demo's 27 ms TRUNCATE).
-            cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(names))
+            if tables.truncated:
+                cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(names))
             for table, columns, data in self._saved:
                 query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
                     sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)

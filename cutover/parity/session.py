@@ -247,6 +247,12 @@ def _wsgi_app(project: ProjectConfig) -> Any:
 
 # --- cases -----------------------------------------------------------------------------------------------
 
+NO_TABLES = (
+    "no table is compared or reset: the project's own apps have no models ([parity] tables names none); "
+    "responses are compared, and if the API writes to a table (Django's users, say), name it in "
+    "[parity] tables, or its writes carry over from case to case"
+)
+
 
 @dataclass
 class _Plan:
@@ -409,6 +415,8 @@ def _set_up_in_process(stack: ExitStack, project: ProjectConfig, options: Sessio
     database = _fixture_database(stack, project, url, sources)
     database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
     plan = _plan(project, options, cases, rules)
+    if not database.fixture.tables.compared:
+        plan.notes.append(NO_TABLES)
     try:
         origin = allowed_origin()
     except ValueError as exc:
@@ -602,6 +610,8 @@ def run_live(
         if live.csrf_secret:
             fixture.csrf = replace(fixture.csrf, secret=live.csrf_secret)
         plan = _plan(project, options, cases, rules)
+        if database is not None and not database.fixture.tables.compared:
+            plan.notes.append(NO_TABLES)
         skipped: list[Case] = []
         selected = plan.cases
         if database is None:

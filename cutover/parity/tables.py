@@ -176,12 +176,9 @@ def discover_tables(
     ``tables`` and ``hashed`` are the config's (None: the defaults); ``where`` names the config in errors.
     """
     user_table, username_column, password_column = _user_columns()
+    # No table (an API of its own apps without models, or `tables = []`): responses are compared and
+    # nothing is reset; the session says so (session.NO_TABLES).
     names = list(tables) if tables is not None else project_tables(root)
-    if not names:
-        raise TableError(
-            "no table to compare: the project's own apps have no models; name them in [parity] tables"
-            f" ({where})"
-        )
     present = _existing(conn, names)
     missing = [n for n in names if n not in present]
     if missing:

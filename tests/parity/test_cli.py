@@ -237,6 +237,20 @@ def test_a_table_in_the_config_not_in_the_database(tmp_path):
     assert "table 'orders' in [parity] tables is not in the database" in refused(config)
 
 
+def test_no_table_compares_responses_and_says_nothing_is_reset(tmp_path):
+    """An API whose own apps have no models (or `tables = []`): responses are compared, nothing is reset,
+    and the run says so rather than refusing to run."""
+    config = project_config(tmp_path, "tables = []\n")
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "parity", "--database-url", this_run_database_url().libpq(), "--generated",
+              "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "no table is compared or reset: the project's own apps have no models" in result.stdout
+    assert "all 1 case(s) matched" in result.stdout
+    assert json.loads((tmp_path / "report.json").read_text())["routes"]["users-me"]["status"] == "green"
+
+
 def test_an_identity_not_in_the_fixture(tmp_path):
     tables = 'tables = ["users", "authtoken_token", "django_session"]\n'
     config = project_config(tmp_path, f'fixture = ["tests.parity.fixture_demo:build"]\n{tables}')

@@ -109,7 +109,7 @@ def test_without_what_generated_cases_need_init_turns_them_off_and_says_why(proj
     monkeypatch.setitem(sys.modules, "drf_spectacular", None)  # what find_spec meets when it is absent
     init(project_dir)
     text = (project_dir / "cutover.toml").read_text()
-    assert "# No generated cases: they need drf-spectacular, not installed here; install,\n" in text
+    assert "# No generated cases: they need drf-spectacular, not here; once there,\n" in text
     assert load_config(start=project_dir, environ={}).parity.generated == 0
 
 
@@ -277,3 +277,22 @@ def test_in_a_git_work_tree_the_toolkit_s_own_folders_are_ignored(project_dir):
     assert ".cutover" not in after and ".gitignore" in after
     again = init(project_dir)
     assert project_dir / ".gitignore" not in again.written and init(project_dir, dry_run=True).diff == ""
+
+
+def test_a_project_without_drf_or_models_gets_a_config_that_runs(tmp_path):
+    """A plain Django project (JsonResponse views, no models of its own): no generated cases (no schema to
+    draw from), responses only, Django's session login; the config loads as written."""
+    from cutover.init.config_file import ProjectFacts, config_text
+
+    facts = ProjectFacts(
+        settings="plain_site.settings", wsgi="plain_site.wsgi:application", session_cookie="sessionid",
+        csrf_cookie="csrftoken", schemes=("session",), tables=(),
+        missing_for_generated=("a DRF API (rest_framework in INSTALLED_APPS)",), drf=False,
+    )  # fmt: skip
+    text = config_text(facts, None, "routes.toml", "parity/cases")
+    assert "# No generated cases: they need a DRF API (rest_framework in INSTALLED_APPS), not here" in text
+    assert "# tables: none (the project's own apps have no models): responses only," in text
+    assert "# identities Django takes: session" in text
+    (tmp_path / "cutover.toml").write_text(text)
+    parity = load_config(start=tmp_path, environ={}).parity
+    assert parity.generated == 0 and parity.tables is None
