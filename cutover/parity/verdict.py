@@ -257,10 +257,12 @@ def verdict(
         return judged("red", f"the latest parity report shows {route_id!r} red ({detail})")
     now = revision if revision is not None else current_revision(repo)
     where = repo if repo is not None else Path.cwd()
-    if made_from.dirty:
-        reason = "the parity report was made from a work tree with uncommitted changes"
-    elif now is None:
+    if now is None:
         reason = f"{where} is not a git work tree, so the code revision is unknown"
+    elif made_from.commit == "unknown":
+        reason = "the parity report does not say which revision it was made from (made outside git?)"
+    elif made_from.dirty:
+        reason = "the parity report was made from a work tree with uncommitted changes"
     elif now.dirty:
         reason = (
             f"the work tree has uncommitted changes (HEAD {now.commit[:12]}): parity cannot vouch for them"

@@ -104,6 +104,13 @@ def test_outside_a_git_work_tree_the_revision_is_unknown(tmp_path):
     assert not found.green and "is not a git work tree" in found.reason
 
 
+def test_a_report_made_outside_git_says_so_once_the_project_is_in_git(tmp_path, repo):
+    """Not "uncommitted changes": the report names no revision at all (it was made before `git init`)."""
+    path = report(tmp_path, Revision.from_dict(None))
+    found = verdict(path, "orders", repo=repo)
+    assert not found.green and "does not say which revision it was made from" in found.reason
+
+
 def test_current_revision_tracks_commit_and_uncommitted_changes(repo):
     clean = current_revision(repo)
     assert clean is not None and not clean.dirty and len(clean.commit) == 40 and clean.tree == ""
