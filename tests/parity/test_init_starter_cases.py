@@ -5,7 +5,7 @@ FastAPI's plain ``@app.get`` (``APIRoute`` adds no HEAD, and nothing answers OPT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,31 +65,35 @@ def test_they_match_on_the_faithful_port(head_and_options, parity_runner, redact
     assert {"name", "renders", "parses"} <= set(options.data["body"])  # DRF's metadata, compared
 
 
-class _GetOnlyPort:
-    """The port with HEAD and OPTIONS answered by a real FastAPI app whose one route is an ``@app.get``:
-    what a port written with ``@app.get`` answers them (FastAPI's 405)."""
+class _SplitPort:
+    """The port, with the requests ``takes`` picks answered by ``other`` instead: a real FastAPI app
+    written the way a porting mistake would be."""
 
-    def __init__(self, port: Any) -> None:
-        from fastapi import FastAPI
-
-        self.port = port
-        self.get_only = FastAPI()
-
-        @self.get_only.get("/{rest:path}")
-        async def read(rest: str) -> dict[str, str]:
-            return {"rest": rest}
+    def __init__(self, port: Any, other: Any, takes: Callable[[dict[str, Any]], bool]) -> None:
+        self.port, self.other, self.takes = port, other, takes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("HEAD", "OPTIONS"):
-            await self.get_only(scope, receive, send)
-        else:
-            await self.port(scope, receive, send)
+        app = self.other if scope["type"] == "http" and self.takes(scope) else self.port
+        await app(scope, receive, send)
+
+
+def _get_only_port(port: Any) -> _SplitPort:
+    """HEAD and OPTIONS answered as by a port of ``@app.get`` routes (FastAPI's 405)."""
+    from fastapi import FastAPI
+
+    get_only = FastAPI()
+
+    @get_only.get("/{rest:path}")
+    async def read(rest: str) -> dict[str, str]:
+        return {"rest": rest}
+
+    return _SplitPort(port, get_only, lambda scope: scope["method"] in ("HEAD", "OPTIONS"))
 
 
 @pytest.fixture(scope="module")
 def get_only_runner(legacy_target, parity_database, origin, django_db_blocker) -> Iterator[ParityRunner]:
     with django_db_blocker.unblock():
-        target = ASGITarget(_GetOnlyPort(apps.modern_app()), "get-only", origin=origin)
+        target = ASGITarget(_get_only_port(apps.modern_app()), "get-only", origin=origin)
     try:
         yield ParityRunner(legacy_target, target, parity_database, detect_noise=False)
     finally:
@@ -124,33 +128,29 @@ def test_the_lookups_match_on_the_faithful_port(lookups, parity_runner, redactor
                       "malformed-key-as-token-alice": 404}  # fmt: skip
 
 
-class _TypedKeyPort:
-    """The port with its detail route's key a typed FastAPI path parameter (``pk: int``) where it is no
-    number: FastAPI's 422 where Django answers 404."""
+def _typed_key_port(port: Any) -> _SplitPort:
+    """The detail route's key a typed FastAPI path parameter (``pk: int``) where it is no number:
+    FastAPI's 422 where Django answers 404."""
+    from fastapi import FastAPI
 
-    def __init__(self, port: Any) -> None:
-        from fastapi import FastAPI
+    typed = FastAPI()
 
-        self.port = port
-        self.typed = FastAPI()
+    @typed.get("/api/users/{pk}/")
+    async def read(pk: int) -> dict[str, int]:
+        return {"pk": pk}
 
-        @self.typed.get("/api/users/{pk}/")
-        async def read(pk: int) -> dict[str, int]:
-            return {"pk": pk}
+    def no_number(scope: dict[str, Any]) -> bool:
+        parts = scope["path"].strip("/").split("/")
+        return len(parts) == 3 and not parts[2].isdigit()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        parts = scope.get("path", "").strip("/").split("/")
-        if scope["type"] == "http" and len(parts) == 3 and not parts[2].isdigit():
-            await self.typed(scope, receive, send)
-        else:
-            await self.port(scope, receive, send)
+    return _SplitPort(port, typed, no_number)
 
 
 def test_a_typed_key_on_the_port_is_a_mismatch_the_malformed_lookup_finds(
     lookups, legacy_target, parity_database, origin, django_db_blocker
 ):
     with django_db_blocker.unblock():
-        target = ASGITarget(_TypedKeyPort(apps.modern_app()), "typed-key", origin=origin)
+        target = ASGITarget(_typed_key_port(apps.modern_app()), "typed-key", origin=origin)
     try:
         runner = ParityRunner(legacy_target, target, parity_database, detect_noise=False)
         results = {case.id: runner.run_case(case) for case in lookups if case.method == "GET"}
