@@ -7,6 +7,7 @@ cases that matter (docs/parity.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import tomlkit
@@ -95,7 +96,8 @@ def _anonymous_and_first(
 
 def _case(case_id: str, method: str, **values: object) -> tomlkit.items.Table:
     table = tomlkit.table()
-    table.add("id", case_id.lower().replace("_", "-"))
+    # What a case id may hold (cases.py): a user "alice@example.com" becomes "alice-example.com".
+    table.add("id", re.sub(r"[^a-z0-9._-]+", "-", case_id.lower().replace("_", "-")))
     if method != "GET":
         table.add("method", method)
     for key, value in values.items():

@@ -113,6 +113,15 @@ def test_without_what_generated_cases_need_init_turns_them_off_and_says_why(proj
     assert load_config(start=project_dir, environ={}).parity.generated == 0
 
 
+def test_a_user_named_by_email_gives_case_ids_the_loader_takes(project_dir):
+    """A user model whose USERNAME_FIELD is the email: the identity keeps it, the case id is made of
+    what an id may hold."""
+    init(project_dir, users=("alice@example.com",))
+    cases = load_cases(load_config(start=project_dir, environ={}).parity.cases)
+    me = {c.id: c for c in cases if c.route == "user-me"}
+    assert str(me["as-token-alice-example.com"].auth) == "token:alice@example.com"
+
+
 def test_running_it_again_changes_nothing(project_dir):
     init(project_dir, users=("alice",))
     before = {p: p.read_bytes() for p in project_dir.rglob("*.toml")}
