@@ -37,15 +37,16 @@ class ProjectFacts:
         if wsgi and ":" not in wsgi:
             module, _, attribute = wsgi.rpartition(".")
             wsgi = f"{module}:{attribute}"
+        drf = _uses_drf()
         return cls(
             settings=os.environ["DJANGO_SETTINGS_MODULE"],
             wsgi=wsgi or None,
             session_cookie=settings.SESSION_COOKIE_NAME,
             csrf_cookie=settings.CSRF_COOKIE_NAME,
-            schemes=_schemes(),
+            schemes=_schemes(drf),
             tables=tuple(project_tables(project.root)),
-            missing_for_generated=_missing_for_generated(),
-            drf=_uses_drf(),
+            missing_for_generated=_missing_for_generated(drf),
+            drf=drf,
         )
 
 
@@ -55,24 +56,22 @@ def _uses_drf() -> bool:
     return apps.is_installed("rest_framework")
 
 
-def _missing_for_generated() -> tuple[str, ...]:
+def _missing_for_generated(drf: bool) -> tuple[str, ...]:
     """What generated cases need (a DRF API, whose OpenAPI schema drf-spectacular makes and schemathesis
     turns into requests) and this project or environment lacks."""
     from importlib.util import find_spec
 
-    if not _uses_drf():
+    if not drf:
         return ("a DRF API (rest_framework in INSTALLED_APPS)",)
     needed = {"drf-spectacular": "drf_spectacular", "schemathesis": "schemathesis"}
     return tuple(name for name, module in needed.items() if find_spec(module) is None)
 
 
-def _schemes() -> tuple[str, ...]:
-    if not _uses_drf():  # no DRF API: Django's own session login
+def _schemes(drf: bool) -> tuple[str, ...]:
+    if not drf:  # no DRF API: Django's own session login
         return ("session",)
-    try:
-        from rest_framework.settings import api_settings
-    except ImportError:
-        return ("session",)
+    from rest_framework.settings import api_settings  # an installed app: importable
+
     return schemes_of(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
 
 

@@ -27,9 +27,9 @@ _MISSING = (
 _KEY_NAME = re.compile(r"(?:^|_)(?:pk|id)$", re.IGNORECASE)
 # The values that fit a DRF lookup's model field, tried first where the view tells the field.
 _FITS = {
-    "uuid": (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),),
-    "integer": (re.compile(r"[0-9]+"),),
-    "text": (re.compile(r"[a-z][a-z-]*"),),
+    "uuid": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    "integer": re.compile(r"[0-9]+"),
+    "text": re.compile(r"[a-z][a-z-]*"),
 }
 # A lookup value the URL takes but the field cannot hold: Django's lookup fails it as a 404, where a
 # port's typed path parameter (``pk: int``, ``id: UUID``) answers 422.
@@ -117,7 +117,7 @@ def _candidates(
     if name == "format":  # DRF's format suffix
         return ("json",)
     if kind in _FITS:  # the values that fit the lookup's field first, the others after
-        fits = tuple(v for v in values if any(p.fullmatch(v) for p in _FITS[kind]))
+        fits = tuple(v for v in values if _FITS[kind].fullmatch(v))
         values = (*fits, *(v for v in values if v not in fits))
         if kind != "text":
             return values
