@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .dburl import ENV_VAR
-from .embedded import embedded_database
+from .embedded import embedded_database, scratch_root
 
 
 @pytest.hookimpl(wrapper=True)
@@ -23,7 +23,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     if not os.environ.get(ENV_VAR):
         # Closed in reverse: forget the URL, stop and delete the cluster, remove its scratch directory.
         stack = ExitStack()
-        scratch = Path(tempfile.mkdtemp(prefix="cutover-test-pg-"))
+        scratch = Path(tempfile.mkdtemp(prefix="cutover-test-pg-", dir=scratch_root()))
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         url = stack.enter_context(embedded_database(scratch / "pgdata", throwaway=True))
         os.environ[ENV_VAR] = url.libpq()

@@ -13,6 +13,7 @@ from rich.console import Console
 from ..config import ConfigError, ProjectConfig
 from ..database import parse_url, provisioned_database
 from ..dburl import DatabaseURL
+from ..embedded import scratch_root
 from ..errors import CutoverError, one_line, reports_errors
 from ..exit_codes import ExitCode
 from ..imports import import_string
@@ -32,7 +33,8 @@ def _migrated_database(stack: ExitStack, url: DatabaseURL | None, project: Proje
     the legacy's migrations, stopped and deleted when ``stack`` closes."""
     if url is None:
         # What the legacy's migrations build, on a cluster of its own: never a developer's data.
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cutover-schema-")))
+        made = tempfile.TemporaryDirectory(prefix="cutover-schema-", dir=scratch_root())
+        scratch = Path(stack.enter_context(made))
         data_dir, throwaway = scratch / "pgdata", True
     else:
         data_dir, throwaway = Path("unused"), False

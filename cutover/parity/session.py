@@ -188,9 +188,12 @@ def _check_same_database(url: Any) -> None:
 
 @contextmanager
 def _throwaway_database() -> Iterator[Any]:
-    from cutover.embedded import embedded_database
+    from cutover.embedded import embedded_database, scratch_root
 
-    with tempfile.TemporaryDirectory(prefix="cutover-parity-pg-") as scratch, ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cutover-parity-pg-", dir=scratch_root()) as scratch,
+        ExitStack() as stack,
+    ):
         try:
             url = stack.enter_context(
                 embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True)

@@ -83,3 +83,44 @@ def test_an_exited_process_not_yet_reaped_counts_as_stopped():
         running.kill()
         running.wait()
         exited.wait()
+
+
+def test_a_throwaway_cluster_goes_to_a_ram_disk_with_room(monkeypatch, tmp_path):
+    """/dev/shm (here a stand-in directory) when it has room and TMPDIR is unset; else tempfile's own."""
+    from cutover import embedded
+
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(embedded, "RAM_DISK", tmp_path)
+    monkeypatch.setattr(embedded, "RAM_DISK_ROOM", 1 << 20)
+    assert embedded.scratch_root() == str(tmp_path)
+    monkeypatch.setattr(embedded, "RAM_DISK_ROOM", 1 << 62)  # more than any disk has free
+    assert embedded.scratch_root() is None
+    monkeypatch.setattr(embedded, "RAM_DISK_ROOM", 1 << 20)
+    monkeypatch.setattr(embedded, "RAM_DISK", tmp_path / "absent")
+    assert embedded.scratch_root() is None
+    monkeypatch.setattr(embedded, "RAM_DISK", tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "chosen"))
+    assert embedded.scratch_root() is None, "an explicit TMPDIR is the user's choice"
+
+
+def test_the_parity_cluster_lives_in_the_scratch_root_and_keeps_its_wal_small(monkeypatch):
+    """The wiring: the parity session's throwaway cluster is made where scratch_root says, with the WAL
+    bound that keeps it from filling a RAM disk, and is gone afterwards."""
+    import shutil
+    import tempfile
+
+    from cutover import embedded
+    from cutover.parity.session import _throwaway_database
+
+    ram = Path(tempfile.mkdtemp(prefix="ramdisk-"))
+    try:
+        monkeypatch.delenv("TMPDIR", raising=False)
+        monkeypatch.setattr(embedded, "RAM_DISK", ram)
+        monkeypatch.setattr(embedded, "RAM_DISK_ROOM", 1 << 20)
+        with _throwaway_database() as url, psycopg.connect(url.libpq()) as conn:
+            data_dir = Path(conn.execute("SHOW data_directory").fetchone()[0])
+            assert data_dir.is_relative_to(ram)
+            assert conn.execute("SHOW max_wal_size").fetchone() == ("256MB",)
+        assert list(ram.iterdir()) == []
+    finally:
+        shutil.rmtree(ram, ignore_errors=True)
