@@ -118,3 +118,41 @@ def test_two_jobs_report_what_blocked_each_job_s_port(tmp_path, scratch, cases):
         expected = {case: {e["function"] for e in calls} for case, calls in _blocking(first, route).items()}
         assert found.keys() == expected.keys(), route
         assert all(found[c] & expected[c] for c in found), route  # the same culprits (a socket call may vary)
+
+
+def test_jobs_start_without_running_the_parent_s_main_script_again(tmp_path):
+    """spawn imports the parent's main script in each job first; the console script's is the whole CLI
+    (0.65 s a job), which a job never uses. A script that counts its own imports shows it left alone."""
+    import subprocess
+    import sys
+    import textwrap
+
+    marks = tmp_path / "imports"
+    script = tmp_path / "main_script.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import multiprocessing, os, sys
+        with open({str(marks)!r}, "a") as out:
+            out.write(f"{{os.getpid()}}\\n")
+        from cutover.parity.shards import _main_left_alone
+
+        if __name__ == "__main__":
+            context = multiprocessing.get_context("spawn")
+            left_alone = sys.argv[1] == "left-alone"
+            spec = sys.modules["__main__"].__spec__
+            if left_alone:
+                with _main_left_alone():
+                    job = context.Process(target=os.getpid)
+                    job.start()
+            else:
+                job = context.Process(target=os.getpid)
+                job.start()
+            job.join()
+            assert job.exitcode == 0
+            assert sys.modules["__main__"].__spec__ is spec
+    """)
+    )
+    for mode, imports in (("plain", 2), ("left-alone", 1)):
+        marks.unlink(missing_ok=True)
+        subprocess.run([sys.executable, str(script), mode], check=True, timeout=60)
+        assert len(marks.read_text().split()) == imports, mode
