@@ -159,6 +159,8 @@ def diff_paths(a: Any, b: Any) -> list[Difference]:
     """Every difference between ``a`` and ``b``: deep, order-sensitive, types included; a set-valued header
     (``Allow``, ``Vary``) as one difference of its whole value."""
     a, b, found = _set_valued(a, b)
+    if _identical(a, b):
+        return found
     diff = DeepDiff(a, b, ignore_order=False, verbose_level=2, view="tree")
     for kind in diff:
         for item in diff[kind]:
@@ -167,6 +169,26 @@ def diff_paths(a: Any, b: Any) -> list[Difference]:
             right = item.t2 if not _is_notpresent(item.t2) else _MISSING
             found.append(Difference(path, left, right))
     return sorted(found, key=lambda d: d.path)
+
+
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same without asking DeepDiff, which takes 1.5 ms for a case's two
+    observations and finds nothing in most cases: the same types all the way down, dicts with the same
+    keys, lists and tuples alike in order, equal plain values, any other value (a datetime, a Decimal)
+    equal with the same repr (an aware datetime's zone, a Decimal's exponent). Stricter than DeepDiff:
+    False only means "ask it"."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(value, b[key]) for key, value in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    if isinstance(a, _PLAIN):
+        return bool(a == b)
+    return bool(a == b) and repr(a) == repr(b)
 
 
 def _is_notpresent(value: Any) -> bool:

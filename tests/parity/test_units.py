@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cutover.parity.capture import _Normaliser, build_request, observe, row_changes
 from cutover.parity.cases import Auth, Case, CaseError, load_cases, parse_auth
@@ -184,6 +188,51 @@ def test_a_set_valued_header_differs_as_a_whole_not_by_index():
         ("headers.vary", "<absent>", ["cookie"]),
     ]
     assert diff_paths(legacy, {**legacy, "status": 201})[0].path == "status"  # the rest as before
+
+
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=True, width=16),
+    st.text(max_size=2),
+    st.binary(max_size=2),
+    st.decimals(places=1, min_value=-2, max_value=2, allow_nan=False),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=1))])),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES, _VALUES)
+def test_the_shortcut_for_equal_observations_misses_nothing_deepdiff_finds(a, b):
+    """diff_paths skips DeepDiff for observations alike all the way down: drawn pairs (1 and True, 1 and
+    1.0, one instant in two zones, Decimal 1 and 1.0, NaN) show it never hides what DeepDiff reports,
+    and that it answers for an observation compared with an exact copy of itself."""
+    from deepdiff import DeepDiff
+
+    from cutover.parity.compare import _identical
+
+    if _identical(a, b):
+        assert not DeepDiff(a, b, ignore_order=False, verbose_level=2, view="tree")
+    assert bool(diff_paths(a, b)) == bool(DeepDiff(a, b, ignore_order=False, verbose_level=2, view="tree"))
+    assert diff_paths(a, copy.deepcopy(a)) == []
+
+
+def test_the_shortcut_tells_apart_what_equality_does_not():
+    from cutover.parity.compare import _identical
+
+    instant = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    assert not _identical({"n": 1}, {"n": True}) and not _identical([1], [1.0])
+    assert not _identical(instant, instant.astimezone(timezone(timedelta(hours=1))))
+    assert not _identical(Decimal("1.0"), Decimal("1.00")) and not _identical({"a": 1}, {"a": 1, "b": 2})
+    row = {"rows": [{"at": instant, "n": Decimal("1.0"), "tags": ("a", b"b")}]}
+    assert _identical(row, copy.deepcopy(row))
+    assert diff_paths({"n": 1}, {"n": True})[0].path == "n"
 
 
 def test_noise_and_rules_excuse_only_their_paths():
