@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psutil
@@ -21,7 +22,7 @@ from psycopg import sql
 
 from .dburl import DatabaseURL
 
-__all__ = ["DEFAULT_DATA_DIR", "embedded_database", "ensure_database", "scratch_root"]
+__all__ = ["DEFAULT_DATA_DIR", "embedded_database", "ensure_database", "scratch_root", "throwaway_database"]
 
 DEFAULT_DATA_DIR = Path(".data") / "postgres"
 DEFAULT_DB_NAME = "app"
@@ -95,6 +96,21 @@ def embedded_database(
             if hasattr(server, "_postmaster_info"):
                 server._postmaster_info = None
         server.cleanup()
+
+
+@contextmanager
+def throwaway_database(prefix: str, name: str = DEFAULT_DB_NAME) -> Iterator[DatabaseURL]:
+    """A throwaway cluster in a scratch directory of its own (under :func:`scratch_root`), database
+    ``name`` made on it; stopped and deleted, directory and all, when the context exits. CutoverError
+    (one line) when it cannot start."""
+    from .errors import CutoverError, described
+
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=scratch_root()) as scratch, ExitStack() as stack:
+        try:
+            url = stack.enter_context(embedded_database(Path(scratch) / "pgdata", name=name, throwaway=True))
+        except Exception as exc:  # only the start is the database's fault, not what runs on it
+            raise CutoverError(f"cannot start the throwaway database: {described(exc)}") from exc
+        yield url
 
 
 def _not_durable(server: DatabaseURL) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -208,18 +208,21 @@ def _draw(operation: Any, wanted: int, seed: int) -> list[Any]:
     return drawn
 
 
-def _fixture_ids(template: str, params: Mapping[str, Any]) -> Callable[[Case, Any], Case]:
-    """A hook: integer parameters become primary keys of the fixture's rows (chosen by the drawn value)."""
+@dataclass(frozen=True)
+class _FixtureIds:
+    """A hook: integer parameters become primary keys of the fixture's rows (chosen by the drawn value).
+    A class, not a closure: a generated case travels between the processes of ``--jobs``."""
 
-    def hook(case: Case, fixture: Any) -> Case:
+    template: str
+    params: Mapping[str, Any]
+
+    def __call__(self, case: Case, fixture: Any) -> Case:
         keys = fixture.integer_keys() if fixture is not None else ()
         chosen = {
             name: keys[abs(value) % len(keys)] if keys and isinstance(value, int) and value % 4 else value
-            for name, value in params.items()
+            for name, value in self.params.items()
         }
-        return case.with_changes(path=template.format(**chosen))
-
-    return hook
+        return case.with_changes(path=self.template.format(**chosen))
 
 
 def _to_case(example: Any, operation: Any, route: str, auth: Auth, seed: int, index: int, n: int) -> Case:
@@ -241,7 +244,7 @@ def _to_case(example: Any, operation: Any, route: str, auth: Auth, seed: int, in
         auth=auth,
         description=f"generated: {operation.method.upper()} {operation.path}, seed {seed}",
         generated=True,
-        hook=_fixture_ids(operation.path, params) if integers else None,
+        hook=_FixtureIds(operation.path, params) if integers else None,
         **body,
     )
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,7 +66,6 @@ class SessionOptions:
         None  # in-process: a migrated database to use (it is reset) instead of a throwaway
     )
     modern_app: str | None = None  # in-process: the ASGI app instead of [modern] asgi
-    shard: tuple[int, int] = (0, 1)  # in-process: run every shard[1]-th case from shard[0] (one job's share)
     blocking_check: bool = True  # in-process: watch the modern app's event loop for blocking calls
 
 
@@ -129,6 +127,25 @@ class AsyncCheckResult:
 Progress = Callable[[int], Callable[[CaseResult], Any]]  # total -> on_result
 
 
+class Feed(Protocol):
+    """Where one job of ``--jobs`` takes its cases from and sends each result (cutover/parity/shards.py).
+
+    Every job plans the same written cases; only the planning job (``plans``) draws the generated ones,
+    which it publishes for the others. Cases are then taken one at a time, by position in the plan
+    (written ones first, then generated), until none is left."""
+
+    @property
+    def plans(self) -> bool:
+        """Whether this job draws the generated cases."""
+
+    def publish(self, written: int, generated: list[Case]) -> None: ...
+
+    def take(self) -> tuple[int, Case | None] | None:
+        """The next case: its position and, for a generated one, the case itself; None when done."""
+
+    def result(self, position: int, result: CaseResult) -> None: ...
+
+
 # --- Django in this process ------------------------------------------------------------------------------
 
 
@@ -186,21 +203,10 @@ def _check_same_database(url: Any) -> None:
         )
 
 
-@contextmanager
-def _throwaway_database() -> Iterator[Any]:
-    from cutover.embedded import embedded_database, scratch_root
+def _throwaway_database() -> Any:
+    from cutover.embedded import throwaway_database
 
-    with (
-        tempfile.TemporaryDirectory(prefix="cutover-parity-pg-", dir=scratch_root()) as scratch,
-        ExitStack() as stack,
-    ):
-        try:
-            url = stack.enter_context(
-                embedded_database(Path(scratch) / "pgdata", name="parity", throwaway=True)
-            )
-        except Exception as exc:  # only the start is the database's fault, not what runs on it
-            raise CutoverError(f"cannot start the throwaway database: {described(exc)}") from exc
-        yield url
+    return throwaway_database("cutover-parity-pg-", name="parity")
 
 
 def _migrate() -> None:
@@ -289,12 +295,19 @@ def _manifest_routes(project: ProjectConfig) -> tuple[Any, ...]:
     return load_manifest(project.proxy.manifest).routes
 
 
-def _plan(project: ProjectConfig, options: SessionOptions, cases: list[Case], rules: list[Any]) -> _Plan:
+def _plan(
+    project: ProjectConfig, options: SessionOptions, cases: list[Case], rules: list[Any], *,
+    draws: bool = True,
+) -> _Plan:  # fmt: skip
+    """The cases to run: the written ones, then (``draws``) the generated ones, of the routes asked for.
+    A job of ``--jobs`` that does not draw them plans the written ones alone, unchecked against
+    ``--route`` (the drawing job checks that, with every case)."""
     from .generated import WITHOUT_GENERATED, SchemaError, generated_cases
 
     routes = _manifest_routes(project)
     notes: list[str] = []
     count = project.parity.generated if options.generated is None else options.generated
+    count = count if draws else 0
     if count:
         if not routes:
             raise CutoverError(
@@ -319,7 +332,7 @@ def _plan(project: ProjectConfig, options: SessionOptions, cases: list[Case], ru
         seen.add(case.key)
     known = {c.route for c in cases}
     unknown = [r for r in options.routes if r not in known]
-    if unknown:
+    if unknown and draws:
         raise CutoverError(
             f"no cases for route(s) {', '.join(unknown)} (routes with cases: {', '.join(sorted(known))})"
         )
@@ -385,7 +398,10 @@ class _InProcess:
     origin: str
 
 
-def _set_up_in_process(stack: ExitStack, project: ProjectConfig, options: SessionOptions) -> _InProcess:
+def _set_up_in_process(
+    stack: ExitStack, project: ProjectConfig, options: SessionOptions, *, draws: bool = True,
+    started: Any | None = None,
+) -> _InProcess:  # fmt: skip
     from django.conf import settings
 
     from .targets import allowed_origin
@@ -410,14 +426,14 @@ def _set_up_in_process(stack: ExitStack, project: ProjectConfig, options: Sessio
         settings_module(project)  # before a database is started for nothing
         explicit = url is not None
         if url is None:
-            url = stack.enter_context(_throwaway_database())
+            url = started or stack.enter_context(_throwaway_database())
         configure_django(project, url)
         if project.database.migrates(explicit_url=explicit):
             _migrate()
     app = _asgi_app(modern_spec, project.root)
     database = _fixture_database(stack, project, url, sources)
     database.fixture  # noqa: B018 - tables checked and the fixture loaded before anything else
-    plan = _plan(project, options, cases, rules)
+    plan = _plan(project, options, cases, rules, draws=draws)
     if not database.fixture.tables.compared:
         plan.notes.append(NO_TABLES)
     try:
@@ -443,17 +459,20 @@ def _modern_target(
 
 
 def run_in_process(
-    project: ProjectConfig, options: SessionOptions, progress: Progress | None = None
-) -> SessionResult:
+    project: ProjectConfig, options: SessionOptions, progress: Progress | None = None,
+    feed: Feed | None = None, started: Any | None = None,
+) -> SessionResult:  # fmt: skip
     """Run the parity cases with both apps in this process (see the module docstring).
 
     With ``options.blocking_check`` the modern app's event loop is watched meanwhile
-    (:mod:`cutover.parity.blocking`): what blocked it is reported per case, beside the comparison.
+    (:mod:`cutover.parity.blocking`): what blocked it is reported per case, beside the comparison. With a
+    ``feed`` (one job of ``--jobs``), the cases run are those the feed hands out, and each result goes to it;
+    ``started`` is then the URL of the job's throwaway database, started while the job imported this.
     """
     from .targets import django_wsgi_target
 
     with ExitStack() as stack:
-        setup = _set_up_in_process(stack, project, options)
+        setup = _set_up_in_process(stack, project, options, draws=feed is None or feed.plans, started=started)
         legacy_target = django_wsgi_target(app=_wsgi_app(project), origin=setup.origin)
         stack.callback(legacy_target.close)
         _quieten_django(stack)
@@ -465,9 +484,10 @@ def run_in_process(
             legacy_target, modern_target, setup.database, rules=setup.plan.rules, detect_noise=options.noise
         )
         selected = _runner_check(runner, setup.plan.cases)
-        first, step = options.shard
-        selected = selected[first::step]
-        results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
+        if feed is None:
+            results = runner.run(selected, on_result=progress(len(selected)) if progress else None)
+        else:
+            results = _run_fed(runner, feed, setup.plan.cases, selected)
         blocking: dict[str, list[BlockingCall]] = {}
         if isinstance(modern_target, WatchedTarget):
             for result in results:
@@ -478,6 +498,24 @@ def run_in_process(
             project, options, results, [], runner.fixture, "in-process", names, setup.plan.routes,
             setup.plan.notes, blocking=blocking if detector is not None else None,
         )  # fmt: skip
+
+
+def _run_fed(runner: ParityRunner, feed: Feed, planned: list[Case], prepared: list[Case]) -> list[CaseResult]:
+    """The cases ``feed`` hands out, each run as it comes, its result sent back."""
+    written = [case for case in prepared if not case.generated]
+    feed.publish(len(written), [case for case in planned if case.generated])
+    results = []
+    try:
+        while (task := feed.take()) is not None:
+            position, shipped = task
+            # A generated case comes as drawn; the planning job has already checked it can run.
+            case = written[position] if shipped is None else _runner_check(runner, [shipped])[0]
+            result = runner.run_case(case)
+            results.append(result)
+            feed.result(position, result)
+    finally:
+        runner.close()
+    return results
 
 
 def run_async_check(

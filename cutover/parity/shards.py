@@ -3,16 +3,19 @@
 Why processes: a session's apps are global to the process that runs them (Django's settings and database
 connections, the port's engine), so one process serves one database. Each job is a process of its own
 (started fresh, not forked from one holding connections) that runs :func:`~.session.run_in_process` on a
-throwaway database of its own: it migrates it, loads the fixture, mints the credentials, plans the same
-cases (the written ones, and the generated ones from the same seed: the same list in every job) and runs
-every Nth of them. Every case still starts from exactly the fixture state of its job's database; the
-minted secrets differ between jobs (random token keys), and the merged report scrubs every job's.
+throwaway database of its own: it migrates it, loads the fixture, mints the credentials and plans the
+written cases (the same list in every job). The first job alone draws the generated cases and publishes
+them (drawing 40 takes a second of CPU, which the other jobs spend on cases meanwhile). Every case still
+starts from exactly the fixture state of its job's database; the minted secrets differ between jobs
+(random token keys), and the merged report scrubs every job's.
 
-The results come back over a queue as each case ends (the progress bar moves with them) and are put back
-in the order the cases were planned, with what blocked each job's port (each job watches its own event
-loop); the report, the JUnit file and the table are made once, here, as a single session makes them. A
-job that fails to set up ends the run with its one-line error; a job that dies is named with its exit
-code.
+The cases are handed out one at a time, over a queue, to whichever job is free (the written ones as soon
+as one job has planned them, the generated ones once drawn): a job that drew the cases, or met the
+sign-ups' password hashing, takes fewer, and the jobs end together. The results come back over another
+queue as each case ends (the progress bar moves with them) and are put back in the order the cases were
+planned, with what blocked each job's port (each job watches its own event loop); the report, the JUnit
+file and the table are made once, here, as a single session makes them. A job that fails to set up ends
+the run with its one-line error; a job that dies is named with its exit code.
 """
 
 from __future__ import annotations
@@ -23,19 +26,23 @@ import queue as queues
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from importlib.machinery import ModuleSpec
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import ProjectConfig
 from ..errors import CutoverError, described
-from .runner import CaseResult
-from .session import Progress, SessionOptions, SessionResult, finish, run_in_process
+
+if TYPE_CHECKING:  # imported where used: a job starts its database first, then imports these meanwhile
+    from .cases import Case
+    from .runner import CaseResult
+    from .session import Progress, SessionOptions, SessionResult
 
 __all__ = ["run_in_jobs"]
 
 _POLL = 0.5  # seconds between looks at the jobs while no message comes
+_PLANNER = 0  # the job that draws the generated cases
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ def run_in_jobs(
     project: ProjectConfig, options: SessionOptions, jobs: int, progress: Progress | None = None
 ) -> SessionResult:
     """The cases of one in-process session, spread over ``jobs`` processes (see the module doc)."""
+    from .session import run_in_process
+
     if jobs == 1:
         return run_in_process(project, options, progress)
     if options.database_url:
@@ -58,19 +67,21 @@ def run_in_jobs(
         )
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
+    tasks: Any = context.Queue()
     workers = [
-        context.Process(target=_job, args=(project, options, index, jobs, messages), daemon=True)
+        context.Process(target=_job, args=(project, options, index, jobs, messages, tasks), daemon=True)
         for index in range(jobs)
     ]
     with _main_left_alone():
         for worker in workers:
             worker.start()
     try:
-        return _collect(project, options, workers, messages, progress)
+        return _collect(project, options, workers, messages, tasks, progress)
     finally:
         _stop(workers)
-        messages.close()
-        messages.join_thread()
+        for channel in (messages, tasks):
+            channel.close()
+            channel.join_thread()
 
 
 @contextmanager
@@ -109,12 +120,12 @@ def _stop(workers: list[Any]) -> None:
 
 
 def _collect(
-    project: ProjectConfig, options: SessionOptions, workers: list[Any], messages: Any,
+    project: ProjectConfig, options: SessionOptions, workers: list[Any], messages: Any, tasks: Any,
     progress: Progress | None,
 ) -> SessionResult:  # fmt: skip
     results: dict[int, CaseResult] = {}
     done: dict[int, tuple[Any, ...]] = {}
-    totals: dict[int, int] = {}
+    written: int | None = None
     on_result = None
     while len(done) < len(workers):
         try:
@@ -129,9 +140,25 @@ def _collect(
         if kind == "error":
             raise CutoverError(payload[0])
         if kind == "planned":
-            totals[index] = payload[0]
-            if len(totals) == len(workers) and progress is not None:
-                on_result = progress(sum(totals.values()))
+            count, generated = payload
+            if written is None:  # the first job ready: the written cases go out at once
+                written = count
+                for position in range(count):
+                    tasks.put((position, None))
+            elif count != written:
+                raise CutoverError(
+                    f"parity job {index + 1} of {len(workers)} planned {count} written cases, "
+                    f"another {written}: the case files changed while the jobs started"
+                )
+            if index == _PLANNER:  # the generated cases, drawn by this job alone, then the end
+                for offset, case in enumerate(generated):
+                    tasks.put((count + offset, case))
+                for _ in workers:
+                    tasks.put(None)
+                if progress is not None:
+                    on_result = progress(count + len(generated))
+                    for position in sorted(results):  # those that ended before the total was known
+                        on_result(results[position])
         elif kind == "result":
             position, result = payload
             results[position] = result
@@ -139,9 +166,11 @@ def _collect(
                 on_result(result)
         elif kind == "done":
             done[index] = tuple(payload)
+    from .session import finish
+
     ordered = [results[position] for position in sorted(results)]
     secrets = frozenset().union(*(payload[0] for payload in done.values()))
-    _, names, routes, notes, _, checked = done[0]
+    _, names, routes, notes, _, checked = done[_PLANNER]
     blocking = {key: calls for payload in done.values() for key, calls in payload[4].items()}
     return finish(
         project, options, ordered, [], _Secrets(secrets), "in-process", names, routes, notes,
@@ -149,19 +178,51 @@ def _collect(
     )  # fmt: skip
 
 
-def _job(project: ProjectConfig, options: SessionOptions, index: int, jobs: int, messages: Any) -> None:
-    """One job: its share of the cases, every result sent as it ends; nothing written (the parent does)."""
+@dataclass
+class _JobFeed:
+    """One job's side of the queues (:class:`~.session.Feed`)."""
 
-    def progress(total: int) -> Any:
-        messages.put(("planned", index, total))
-        count = iter(range(total))
-        return lambda result: messages.put(("result", index, index + next(count) * jobs, result))
+    index: int
+    messages: Any
+    tasks: Any
+
+    @property
+    def plans(self) -> bool:
+        return self.index == _PLANNER
+
+    def publish(self, written: int, generated: list[Case]) -> None:
+        self.messages.put(("planned", self.index, written, generated if self.plans else []))
+
+    def take(self) -> tuple[int, Case | None] | None:
+        task: tuple[int, Case | None] | None = self.tasks.get()
+        return task
+
+    def result(self, position: int, result: CaseResult) -> None:
+        self.messages.put(("result", self.index, position, result))
+
+
+def _job(
+    project: ProjectConfig, options: SessionOptions, index: int, jobs: int, messages: Any, tasks: Any
+) -> None:
+    """One job: the cases the queue hands it, every result sent as it ends; nothing written (the parent
+    does). Its throwaway database starts on a thread while the session's modules are imported: the start
+    mostly waits (initdb, then pg_ctl polling the new server), the imports take 0.4 s of CPU."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..embedded import throwaway_database
 
     # Started by a shell in the background (or by a test runner), SIGINT may come in ignored: _stop needs it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    mine = replace(options, write_report=False, junit=None, shard=(index, jobs))
+    mine = replace(options, write_report=False, junit=None)
     try:
-        found = run_in_process(project, mine, progress)
+        with ExitStack() as stack, ThreadPoolExecutor(1, thread_name_prefix="parity-job-start") as pool:
+            database = throwaway_database("cutover-parity-pg-", name="parity")
+            starting = pool.submit(stack.enter_context, database)
+            from .session import run_in_process
+
+            found = run_in_process(
+                project, mine, feed=_JobFeed(index, messages, tasks), started=starting.result()
+            )
     except KeyboardInterrupt:  # stopped by the parent: the session's own clean-up has run
         return
     except CutoverError as exc:

@@ -11,9 +11,11 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cutover.errors import CutoverError
 from cutover.parity.cases import Case
 
 from .test_blocking import cases  # noqa: F401, F811  (a fixture: case files of each route)
@@ -64,6 +66,104 @@ def test_two_jobs_find_what_one_finds_in_the_same_order(tmp_path, scratch):
     no_secrets(spread.output)
     no_secrets((two / "report.json").read_text() + (two / "junit.xml").read_text())
     assert list(scratch.glob("cutover-parity-pg-*")) == []  # each job removed its database
+
+
+def test_two_jobs_run_the_generated_cases_one_job_drew(tmp_path, scratch):
+    """Only the first job draws the generated cases; the other runs those it is handed, found alike."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    route = ("--route", "user-detail", "--no-report", "--modern-app", "tests.parity.apps:modern_app")
+    single = in_process(one, "--generated", "24", *route, "--junit", str(one / "junit.xml"))
+    spread = invoke("--jobs", "2", "--generated", "24", *route, "--junit", str(two / "junit.xml"))
+    assert (single.exit_code, spread.exit_code) == (0, 0), single.output + spread.output
+    ran = cases_of(two / "junit.xml")
+    assert ran == cases_of(one / "junit.xml")
+    assert sum("gen-" in (name or "") for name, _ in ran) >= 4, ran
+    assert list(scratch.glob("cutover-parity-pg-*")) == []
+
+
+class _Worker:
+    exitcode = None
+
+
+def _collected(messages: list[tuple], jobs: int = 2, progress=None) -> tuple[Any, list]:
+    """The parent's side alone: ``messages`` as the jobs would send them; what it handed out."""
+    import queue
+
+    from cutover.config import load_config
+    from cutover.parity import shards
+    from cutover.parity.session import SessionOptions
+
+    inbox, tasks = queue.Queue(), queue.Queue()
+    for message in messages:
+        inbox.put(message)
+    found = shards._collect(
+        load_config(), SessionOptions(write_report=False), [_Worker() for _ in range(jobs)], inbox, tasks,
+        progress,
+    )  # fmt: skip
+    handed = []
+    while not tasks.empty():
+        handed.append(tasks.get())
+    return found, handed
+
+
+def _done(index: int) -> tuple:
+    return ("done", index, frozenset(), ("legacy", "modern"), ["r"], [f"note {index}"], {}, False)
+
+
+def test_the_written_cases_go_out_as_soon_as_one_job_planned_them_the_drawn_ones_after():
+    from cutover.parity.runner import CaseResult
+
+    drawn = [Case("gen-1", "r"), Case("gen-2", "r")]
+    results = {p: CaseResult(Case(f"c{p}", "r"), "match") for p in range(5)}
+    seen = []
+    found, handed = _collected(
+        [
+            ("planned", 1, 3, []),  # the other job is ready first: the written cases go out
+            ("result", 1, 2, results[2]),  # ended before the total was known
+            ("planned", 0, 3, drawn),
+            *[("result", 0, p, results[p]) for p in (0, 1, 3, 4)],
+            _done(1), _done(0),
+        ],
+        progress=lambda total: seen.append(total) or (lambda result: seen.append(result.case.id)),
+    )  # fmt: skip
+    assert handed == [(0, None), (1, None), (2, None), (3, drawn[0]), (4, drawn[1]), None, None]
+    assert [r.case.id for r in found.results] == ["c0", "c1", "c2", "c3", "c4"]  # in planned order
+    assert seen[0] == 5 and sorted(seen[1:]) == ["c0", "c1", "c2", "c3", "c4"]  # every result, once
+    assert found.notes == ["note 0"]  # the drawing job's notes (the schema's operations left out, say)
+
+
+def test_jobs_that_planned_different_written_cases_end_the_run_with_one_line():
+    with pytest.raises(CutoverError, match="planned 4 written cases, another 3"):
+        _collected([("planned", 0, 3, []), ("planned", 1, 4, [])])
+
+
+def test_a_job_that_does_not_draw_plans_the_written_cases_alone():
+    """The drawing job checks --route against every case; the others do not draw, nor refuse a route
+    only generated cases take."""
+    from cutover.config import load_config
+    from cutover.parity.session import SessionOptions, _plan
+
+    project = load_config()
+    written = [Case("a", "user-detail", path="/api/users/1/")]
+    options = SessionOptions(routes=("users-me",), generated=8)
+    plan = _plan(project, options, written, [], draws=False)
+    assert plan.cases == []  # the route asked for has no written case here, and nothing was drawn
+    with pytest.raises(CutoverError, match="no cases for route"):
+        _plan(project, SessionOptions(routes=("nope",), generated=0), written, [])
+
+
+def test_a_drawn_case_with_fixture_ids_travels_to_another_job():
+    """A generated case whose path takes a fixture row's key carries its hook in the pickle."""
+    from cutover.parity.generated import _FixtureIds
+
+    class Rows:
+        def integer_keys(self):
+            return (7, 9)
+
+    case = Case("gen-1", "user-detail", path="/api/users/5/", hook=_FixtureIds("/api/users/{id}/", {"id": 5}))
+    again = pickle.loads(pickle.dumps(case))
+    assert again.prepared(Rows()).path == case.prepared(Rows()).path == "/api/users/9/"
 
 
 @pytest.mark.parametrize(
