@@ -138,6 +138,33 @@ def test_the_demos_cases_are_deterministic_per_seed_and_spread_over_its_routes()
     assert all(c.generated for c in first)
 
 
+def test_drawing_stops_once_it_has_its_cases_and_they_are_the_same():
+    """Hypothesis is stopped at the last example kept: every operation of the demo gives exactly the
+    examples a drawing to the end gives, after trying fewer."""
+    import schemathesis
+
+    from cutover.parity.generated import _draw, legacy_schema
+
+    operations = [r.ok() for r in schemathesis.openapi.from_dict(legacy_schema()).get_all_operations()]
+    assert len(operations) >= 5
+    tried = {True: 0, False: 0}
+    for index, operation in enumerate(operations):
+        drawn = {}
+        for stop in (True, False):
+
+            def counted(example, stop=stop):
+                tried[stop] += 1
+                return example
+
+            counting = SimpleNamespace(as_strategy=lambda op=operation: op.as_strategy().map(counted))
+            drawn[stop] = [
+                (e.method, e.path_parameters, e.query, e.body)
+                for e in _draw(counting, 4, 7 + index, stop=stop)
+            ]
+        assert drawn[True] == drawn[False] and len(drawn[True]) == 4, operation.path
+    assert tried[True] < tried[False]
+
+
 def test_a_project_without_drf_spectacular_as_its_schema_class_still_gets_its_schema(settings):
     """DRF's own AutoSchema as DEFAULT_SCHEMA_CLASS (DRF's default, common where drf-spectacular is installed
     but not configured): drf-spectacular's is used for the document, the project's settings untouched."""
