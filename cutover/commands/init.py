@@ -59,7 +59,16 @@ def register(app: typer.Typer) -> None:
                 )
             for skipped in result.skipped:
                 console.print(f"left to [default] (legacy): {skipped.reason}", markup=False)
-            if not result.written:
+            cases_kept = result.cases_kept
+            if user and cases_kept:
+                # --user shapes new starter files only: a file that exists is the user's and stays as it is.
+                console.print(
+                    f"--user {', '.join(user)}: {len(cases_kept)} starter case file(s) exist and are never "
+                    f"rewritten (first: {cases_kept[0].relative_to(project.root)}); delete one to have it "
+                    "written again with these users, or add their cases by hand",
+                    markup=False,
+                )
+            elif not result.written:
                 console.print("cutover init: everything is up to date", markup=False)
 
         run()

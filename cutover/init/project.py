@@ -41,6 +41,7 @@ class InitOptions:
 class InitResult:
     written: list[Path] = field(default_factory=list)  # created or changed
     kept: list[Path] = field(default_factory=list)  # already there, left as they are
+    cases_kept: list[Path] = field(default_factory=list)  # starter case files already there (never rewritten)
     added: list[str] = field(default_factory=list)  # route ids new in the manifest
     marked: list[str] = field(default_factory=list)  # route ids no URL serves any more
     skipped: list[Skipped] = field(default_factory=list)  # endpoints the front door cannot express
@@ -101,6 +102,7 @@ def init_project(project: ProjectConfig, options: InitOptions) -> InitResult:
         case_file = cases_dir / f"{route.id}.toml"
         if case_file.exists():
             result.kept.append(case_file)
+            result.cases_kept.append(case_file)
             continue
         text = starter_cases(
             route, found_sample.path, missing_path(endpoint), identities, endpoint.view, found_sample.values,

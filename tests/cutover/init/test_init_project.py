@@ -234,6 +234,27 @@ def test_the_cli_says_which_pattern_it_left_to_the_legacy(project_dir, settings,
     assert again.exit_code == 0 and (project_dir / "routes.toml").read_text() == text  # noted once
 
 
+def test_users_named_after_the_case_files_exist_are_told_the_files_stay(project_dir, monkeypatch):
+    """--user shapes new starter files; a second run with it says the files there are kept, and which
+    way to get the users' cases, instead of "everything is up to date"."""
+    from typer.testing import CliRunner
+
+    from cutover.cli import app
+
+    monkeypatch.chdir(project_dir)
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    cases = sorted((project_dir / "parity" / "cases").glob("*.toml"))
+    before = {path: path.read_text() for path in cases}
+    again = CliRunner().invoke(app, ["init", "--user", "alice"], env={"COLUMNS": "300"})
+    assert again.exit_code == 0, again.output
+    (line,) = again.stdout.splitlines()
+    assert line.startswith(f"--user alice: {len(cases)} starter case file(s) exist and are never rewritten")
+    assert "delete one to have it written again" in line
+    assert {path: path.read_text() for path in cases} == before
+    plain = CliRunner().invoke(app, ["init"])
+    assert plain.stdout == "cutover init: everything is up to date\n"
+
+
 def test_the_cli_dry_run_prints_whole_lines(project_dir, monkeypatch):
     from typer.testing import CliRunner
 
