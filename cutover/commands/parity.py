@@ -93,13 +93,12 @@ def parity(
         bool, typer.Option("--noise/--no-noise", help="Run the legacy twice to detect noise.")
     ] = True,
     jobs: Annotated[
-        int,
+        str,
         typer.Option(
-            min=1,
-            max=32,
-            help="In-process mode: run the cases in N processes at once, each on a throwaway database.",
+            help="In-process mode: run the cases in N processes at once, each on a throwaway database; "
+            "auto: one per 50 cases planned, at most one per core (one with --database-url).",
         ),
-    ] = 1,
+    ] = "auto",
     token: Annotated[
         list[str],
         typer.Option(help="Live mode: USER=KEY, a DRF token for the cases' `token:USER` (repeatable)."),
@@ -120,14 +119,15 @@ def parity(
 ) -> None:
     """Prove both apps give identical results: a table per route, a diff per mismatch."""
     from ..parity.session import LiveOptions, SessionOptions, run_live
-    from ..parity.shards import run_in_jobs
+    from ..parity.shards import auto_jobs, run_in_jobs
 
     @reports_errors
     def run() -> None:
         if (legacy is None) != (modern is None):
             raise CutoverError("live mode needs both --legacy URL and --modern URL")
         live = legacy is not None
-        if live and jobs != 1:
+        wanted = _jobs(jobs)
+        if live and wanted not in (None, 1):
             raise CutoverError("--jobs is for in-process mode (live servers share one database)")
         if not live and (reset_database_url or token or session or csrf_secret or secret_key):
             raise CutoverError(
@@ -150,10 +150,11 @@ def parity(
             with _progress_bar() as progress:
                 found = run_live(project, options, settings, progress=progress)
         else:
+            count = auto_jobs(project, options) if wanted is None else wanted
             started = time.monotonic()
             with _progress_bar() as progress:
-                found = run_in_jobs(project, options, jobs, progress=progress)
-        _print(found, time.monotonic() - started)
+                found = run_in_jobs(project, options, count, progress=progress)
+        _print(found, time.monotonic() - started, 1 if live else count)
         if found.failed:
             raise typer.Exit(ExitCode.FAILED)
 
@@ -185,7 +186,20 @@ def _progress_bar() -> Iterator[Callable[[int], Callable[[Any], None]]]:
         yield start
 
 
-def _print(found: Any, seconds: float) -> None:
+def _jobs(value: str) -> int | None:
+    """``--jobs``: a number of jobs, or None for auto."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 32:
+        raise CutoverError(f"--jobs must be a number from 1 to 32, or auto; got {value!r}")
+    return count
+
+
+def _print(found: Any, seconds: float, jobs: int = 1) -> None:
     from ..parity.render import render_blocking, render_result
 
     results = found.results
@@ -237,6 +251,8 @@ def _print(found: Any, seconds: float) -> None:
         console.print(f"junit: {found.junit}", markup=False)
     # The whole run, its setup included (a throwaway database, migrations, the fixture): what a CI job waits.
     pace = f"in {seconds:.1f} s, {len(results) / seconds:.1f} cases/s" if seconds > 0 else ""
+    if pace and jobs > 1:
+        pace += f" ({jobs} jobs)"
     if found.blocked:
         verdict = "not green" if found.blocking_policy == "fail" else 'a warning ([parity] blocking = "warn")'
         console.print(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # imported where used: a job starts its database first, then 
     from .runner import CaseResult
     from .session import Progress, SessionOptions, SessionResult
 
-__all__ = ["run_in_jobs"]
+__all__ = ["auto_jobs", "run_in_jobs"]
 
 _POLL = 0.5  # seconds between looks at the jobs while no message comes
 _PLANNER = 0  # the job that draws the generated cases
@@ -51,6 +51,38 @@ class _Secrets:
 
     def secrets(self) -> set[str]:
         return set(self.values)
+
+
+CASES_PER_JOB = 50  # below this a job's start (a cluster, migrations, the fixture) costs more than it saves
+
+
+def auto_jobs(project: ProjectConfig, options: SessionOptions) -> int:
+    """``--jobs auto``: one job per 50 cases planned, at most one per core this process may use; one with
+    a named database (jobs cannot share it). The cases are counted as planned without Django: the written
+    ones of the routes asked for, and the generated ones when no route is named (which routes those take
+    is known only once drawn). A case directory that cannot be read is one job, whose session says why."""
+    from .cases import CaseError, load_cases
+
+    if options.database_url:
+        return 1
+    cases_dir = options.cases or project.parity.cases
+    try:
+        written = load_cases(cases_dir) if cases_dir.is_dir() else []
+    except CaseError:
+        return 1
+    if options.routes:
+        planned = sum(case.route in options.routes for case in written)
+    else:
+        generated = project.parity.generated if options.generated is None else options.generated
+        planned = len(written) + max(generated, 0)
+    return max(1, min(_cores(), planned // CASES_PER_JOB))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def run_in_jobs(

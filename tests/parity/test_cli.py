@@ -126,7 +126,12 @@ def test_a_route_run_keeps_the_other_routes_of_a_report_of_the_same_revision(tmp
     [
         (["--legacy", "http://127.0.0.1:8001"], "live mode needs both --legacy URL and --modern URL"),
         (["--reset-database-url", "postgresql://x@localhost/x"], "need --legacy/--modern"),
-        (["--route", "users"], "Django is already configured in this process: pass --database-url"),
+        (
+            ["--route", "users", "--jobs", "1"],
+            "Django is already configured in this process: pass --database-url",
+        ),
+        (["--jobs", "0"], "--jobs must be a number from 1 to 32, or auto; got '0'"),
+        (["--jobs", "many"], "--jobs must be a number from 1 to 32, or auto; got 'many'"),
         (["--database-url", "mysql://x@localhost/x"], "must be a postgresql:// URL"),
         (["--database-url", "postgresql://x@localhost/other"], "names 'other'"),
     ],

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cutover.errors import CutoverError
-from cutover.parity.cases import Case
+from cutover.parity.cases import Case, load_cases
 
 from .test_blocking import cases  # noqa: F401, F811  (a fixture: case files of each route)
 from .test_cli import ALTERED, in_process, invoke, no_secrets
@@ -256,3 +256,38 @@ def test_jobs_start_without_running_the_parent_s_main_script_again(tmp_path):
         marks.unlink(missing_ok=True)
         subprocess.run([sys.executable, str(script), mode], check=True, timeout=60)
         assert len(marks.read_text().split()) == imports, mode
+
+
+def test_auto_takes_a_job_per_fifty_cases_planned_up_to_the_cores(monkeypatch, tmp_path):
+    """--jobs auto (the default) counts the cases as planned, without Django."""
+    from cutover.config import load_config
+    from cutover.parity import shards
+    from cutover.parity.session import SessionOptions
+
+    project = load_config()
+    monkeypatch.setattr(shards, "_cores", lambda: 8)
+    written = len(load_cases(project.parity.cases))
+    assert written >= 200  # the demo's
+    assert shards.auto_jobs(project, SessionOptions(generated=0)) == min(8, written // 50)
+    assert shards.auto_jobs(project, SessionOptions(generated=400)) == 8  # the cores bound it
+    monkeypatch.setattr(shards, "_cores", lambda: 2)
+    assert shards.auto_jobs(project, SessionOptions(generated=0)) == 2
+    # A route or two: their written cases alone (which routes generated cases take is known once drawn).
+    users_me = sum(c.route == "users-me" for c in load_cases(project.parity.cases))
+    assert users_me < 50 and shards.auto_jobs(project, SessionOptions(routes=("users-me",))) == 1
+    # A named database cannot be shared: one job.
+    assert shards.auto_jobs(project, SessionOptions(database_url="postgresql://u@h/x", generated=0)) == 1
+    few = tmp_path / "cases"
+    few.mkdir()
+    (few / "me.toml").write_text('route = "users-me"\n[[cases]]\nid = "me"\npath = "/api/users/me/"\n')
+    assert shards.auto_jobs(project, SessionOptions(cases=few, generated=0)) == 1
+    (few / "broken.toml").write_text("route = \n")
+    assert shards.auto_jobs(project, SessionOptions(cases=few, generated=0)) == 1  # the session says why
+
+
+def test_the_pace_line_says_how_many_jobs_ran(scratch):
+    result = invoke("--jobs", "2", "--no-report", "--route", "users-me", "--generated", "0")
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"all \d+ case\(s\) matched in [\d.]+ s, [\d.]+ cases/s \(2 jobs\)$", result.stdout.strip()
+    )
