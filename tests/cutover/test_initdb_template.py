@@ -68,3 +68,16 @@ def test_another_build_s_template_is_removed_when_this_build_s_is_made(root):
     other.chmod(0o755)
     made = initdb_template.template(root)
     assert made is not None and not other.exists()
+
+
+def test_a_template_thinned_out_since_it_was_made_is_made_again(root):
+    """A temporary-directory cleaner may delete old files: a template missing one is not copied."""
+    made = initdb_template.template(root)
+    assert made is not None
+    victim = next(p for p in (made / "base").rglob("*") if p.is_file())
+    victim.unlink()
+    again = initdb_template.template(root)
+    assert again == made and victim.is_file()  # made anew, whole
+    (made / "global" / "pg_control").write_bytes(b"short")  # a file changed in size
+    assert initdb_template.template(root) == made
+    assert (made / "global" / "pg_control").stat().st_size > 5
