@@ -54,13 +54,16 @@ class _Secrets:
 
 
 CASES_PER_JOB = 50  # below this a job's start (a cluster, migrations, the fixture) costs more than it saves
+MAX_AUTO_JOBS = 8  # auto's ceiling: past it each job's start outweighs its share on any suite measured
+JOB_MEMORY = 512 << 20  # what one job may take: the interpreter with both apps (~250 MB) and its cluster
 
 
 def auto_jobs(project: ProjectConfig, options: SessionOptions) -> int:
-    """``--jobs auto``: one job per 50 cases planned, at most one per core this process may use; one with
-    a named database (jobs cannot share it). The cases are counted as planned without Django: the written
-    ones of the routes asked for, and the generated ones when no route is named (which routes those take
-    is known only once drawn). A case directory that cannot be read is one job, whose session says why."""
+    """``--jobs auto``: one job per 50 cases planned, at most one per core this process may use, one per
+    512 MiB of memory available and eight in all; one with a named database (jobs cannot share it). The
+    cases are counted as planned without Django: the written ones of the routes asked for, and the
+    generated ones when no route is named (which routes those take is known only once drawn). A case
+    directory that cannot be read is one job, whose session says why."""
     from .cases import CaseError, load_cases
 
     if options.database_url:
@@ -75,7 +78,13 @@ def auto_jobs(project: ProjectConfig, options: SessionOptions) -> int:
     else:
         generated = project.parity.generated if options.generated is None else options.generated
         planned = len(written) + max(generated, 0)
-    return max(1, min(_cores(), planned // CASES_PER_JOB))
+    return max(1, min(_cores(), _memory() // JOB_MEMORY, MAX_AUTO_JOBS, planned // CASES_PER_JOB))
+
+
+def _memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 def _cores() -> int:

@@ -266,10 +266,18 @@ def test_auto_takes_a_job_per_fifty_cases_planned_up_to_the_cores(monkeypatch, t
 
     project = load_config()
     monkeypatch.setattr(shards, "_cores", lambda: 8)
+    monkeypatch.setattr(shards, "_memory", lambda: 1 << 40)  # this machine's own free memory aside
     written = len(load_cases(project.parity.cases))
     assert written >= 200  # the demo's
     assert shards.auto_jobs(project, SessionOptions(generated=0)) == min(8, written // 50)
     assert shards.auto_jobs(project, SessionOptions(generated=400)) == 8  # the cores bound it
+    monkeypatch.setattr(shards, "_cores", lambda: 64)
+    assert shards.auto_jobs(project, SessionOptions(generated=4000)) == shards.MAX_AUTO_JOBS == 8
+    monkeypatch.setattr(shards, "_memory", lambda: 3 * shards.JOB_MEMORY + 1)
+    assert shards.auto_jobs(project, SessionOptions(generated=4000)) == 3  # so does the memory free
+    monkeypatch.setattr(shards, "_memory", lambda: 100 << 20)
+    assert shards.auto_jobs(project, SessionOptions(generated=4000)) == 1
+    monkeypatch.setattr(shards, "_memory", lambda: 1 << 40)
     monkeypatch.setattr(shards, "_cores", lambda: 2)
     assert shards.auto_jobs(project, SessionOptions(generated=0)) == 2
     # A route or two: their written cases alone (which routes generated cases take is known once drawn).
