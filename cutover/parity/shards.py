@@ -55,7 +55,7 @@ class _Secrets:
 
 CASES_PER_JOB = 50  # below this a job's start (a cluster, migrations, the fixture) costs more than it saves
 MAX_AUTO_JOBS = 8  # auto's ceiling: past it each job's start outweighs its share on any suite measured
-JOB_MEMORY = 512 << 20  # what one job may take: the interpreter with both apps (~250 MB) and its cluster
+JOB_MEMORY = 512 << 20  # twice a demo job: its interpreter with both apps (135-170 MB), its cluster (~80 MB)
 
 
 def auto_jobs(project: ProjectConfig, options: SessionOptions) -> int:
