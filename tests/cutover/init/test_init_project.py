@@ -100,7 +100,10 @@ def test_a_made_up_sample_value_is_marked_in_its_case_file(project_dir, settings
 
 def test_generated_cases_are_left_on_where_they_can_run(project_dir):
     init(project_dir)
-    assert "# generated = 40   # cases drawn from the OpenAPI schema" in (project_dir / "cutover.toml").read_text()
+    assert (
+        "# generated = 40   # cases drawn from the OpenAPI schema"
+        in (project_dir / "cutover.toml").read_text()
+    )
     assert load_config(start=project_dir, environ={}).parity.generated == 40
 
 
