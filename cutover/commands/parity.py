@@ -96,7 +96,8 @@ def parity(
         str,
         typer.Option(
             help="In-process mode: run the cases in N processes at once, each on a throwaway database; "
-            "auto: one per 50 cases planned, at most one per core (one with --database-url).",
+            "auto: one per 50 cases planned, at most one per core, per 512 MiB free and 8 in all "
+            "(one with --database-url).",
         ),
     ] = "auto",
     token: Annotated[

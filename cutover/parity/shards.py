@@ -232,7 +232,7 @@ class _JobFeed:
         return self.index == _PLANNER
 
     def publish(self, written: int, generated: list[Case]) -> None:
-        self.messages.put(("planned", self.index, written, generated if self.plans else []))
+        self.messages.put(("planned", self.index, written, generated))
 
     def take(self) -> tuple[int, Case | None] | None:
         task: tuple[int, Case | None] | None = self.tasks.get()
