@@ -54,8 +54,11 @@ class _Secrets:
 
 
 CASES_PER_JOB = 50  # below this a job's start (a cluster, migrations, the fixture) costs more than it saves
-MAX_AUTO_JOBS = 8  # auto's ceiling: past it each job's start outweighs its share on any suite measured
-JOB_MEMORY = 512 << 20  # twice a demo job: its interpreter with both apps (135-170 MB), its cluster (~80 MB)
+# auto's ceiling, a guess: only one and two jobs were measured (a 2-core machine), and every job adds a
+# start (a cluster, migrations, the fixture) and its memory.
+MAX_AUTO_JOBS = 8
+JOB_MEMORY = 512 << 20  # about twice a demo job: its interpreter with both apps (135-170 MB), its
+# cluster (its server processes 27 MB, its files on the RAM disk about 40 MB and more as tables grow)
 
 
 def auto_jobs(project: ProjectConfig, options: SessionOptions) -> int:
