@@ -67,14 +67,18 @@ class _OneWrite:
     __slots__ = ("_transport", "_cycle", "_head", "_waiting")
 
     def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
-        self._transport, self._cycle = transport, cycle
+        self._transport, self._cycle = transport, cycle  # the cycle until its response starts
         self._head: bytes | None = None
         self._waiting = True
 
     def write(self, data: bytes) -> None:
         if self._waiting and self._cycle.response_started:
             self._waiting = False
-            if self._cycle.scope["method"] != "HEAD":
+            held = self._cycle.scope["method"] != "HEAD"
+            # The cycle holds this transport: let go of it now, or every request's objects (its scope,
+            # its state, FastAPI's exit stacks) stay in a reference cycle that only the collector frees.
+            self._cycle = None
+            if held:
                 self._head = data
                 return
         if self._head is not None:

@@ -5,9 +5,11 @@ anywhere; methods gunicorn refuses get its page; everything else is uvicorn's ht
 from __future__ import annotations
 
 import asyncio
+import gc
 import http.client
 import io
 import json
+import weakref
 from typing import Any
 
 import pytest
@@ -289,3 +291,29 @@ async def test_an_app_failing_after_its_head_closes_the_connection_after_the_hea
     transport = await connect(fails, request("GET"))
     assert transport.closed
     assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"]
+
+
+async def test_a_finished_request_is_freed_without_the_garbage_collector():
+    # The response's transport held its request's cycle, which holds the transport: every request's
+    # objects (scope, state, FastAPI's exit stacks) were garbage only the collector could free
+    # (tests/modern/test_no_cycles.py has the whole app; docs/performance.md the measurement).
+    class Marker:
+        pass
+
+    alive: list[weakref.ref[Marker]] = []
+
+    async def marks(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["marker"] = marker = Marker()
+        alive.append(weakref.ref(marker))
+        del marker
+        await echo(scope, receive, send)
+
+    gc.disable()
+    try:
+        transport = await connect(marks, request("GET", "/a"), request("HEAD", "/b"), request("GET", "/c"))
+        assert [write.split(b"\r\n", 1)[0] for write in transport.writes] == [b"HTTP/1.1 200 OK"] * 3
+        # The last request's cycle is still the connection's own (the protocol and its parser hold each
+        # other until the collector runs, as in uvicorn); the ones before it are gone.
+        assert len(alive) == 3 and [ref() is None for ref in alive[:2]] == [True, True]
+    finally:
+        gc.enable()
