@@ -40,6 +40,40 @@ SECURITY_HEADERS = (
 )
 
 
+_X_FRAME_OPTIONS = (b"x-frame-options", b"DENY")
+_RAW_SECURITY_HEADERS = tuple((name.encode(), value.encode()) for name, value in SECURITY_HEADERS)
+
+
+def _add_legacy_headers(message: Message, xframe: bool, session: SessionState, new_csrf_cookie: bool) -> None:
+    """The headers Django's middleware adds to a response (the module's docstring), on its raw list.
+
+    Header names in an ASGI message are lower case (Starlette's ``MutableHeaders`` compares them so too):
+    one set of them answers every "is it there" of a response, where ``MutableHeaders`` scans the list
+    for each."""
+    raw: list[tuple[bytes, bytes]] = list(message["headers"])
+    message["headers"] = raw
+    present = {name for name, _ in raw}
+    if xframe and b"x-frame-options" not in present:
+        raw.append(_X_FRAME_OPTIONS)
+    extra = session.response_headers()
+    # Made inside CommonMiddleware like X-Frame-Options: the redirect and bad-host page lack it.
+    if new_csrf_cookie and xframe:
+        extra += [("set-cookie", _new_csrf_cookie()), ("vary", "Cookie")]
+    if extra:
+        out = MutableHeaders(raw=raw)
+        for name, value in extra:
+            if name == "vary":
+                existing = out.get("vary")
+                if not existing or "cookie" not in existing.lower():
+                    out["Vary"] = f"{existing}, {value}" if existing else value
+            else:
+                out.append(name, value)
+        present = {name for name, _ in raw}
+    for header in _RAW_SECURITY_HEADERS:
+        if header[0] not in present:
+            raw.append(header)
+
+
 def _new_csrf_cookie() -> str:
     expires = formatdate(time() + CSRF_COOKIE_AGE, usegmt=True)
     value = new_csrf_secret()
@@ -75,23 +109,7 @@ class LegacyMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                if state.get("xframe", True) and "x-frame-options" not in out:
-                    out["X-Frame-Options"] = "DENY"
-                extra = session.response_headers()
-                # Made inside CommonMiddleware like X-Frame-Options: the redirect and bad-host page lack it.
-                if new_csrf_cookie and state.get("xframe", True):
-                    extra += [("set-cookie", _new_csrf_cookie()), ("vary", "Cookie")]
-                for name, value in extra:
-                    if name == "vary":
-                        existing = out.get("vary")
-                        if not existing or "cookie" not in existing.lower():
-                            out["Vary"] = f"{existing}, {value}" if existing else value
-                    else:
-                        out.append(name, value)
-                for name, value in SECURITY_HEADERS:
-                    if name not in out:
-                        out[name] = value
+                _add_legacy_headers(message, state.get("xframe", True), session, new_csrf_cookie)
             await send(message)
 
         host = allowed_host(headers, scope, self.allowed_hosts)
