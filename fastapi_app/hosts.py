@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from .compat.csrf import get_host, request_is_secure
@@ -23,11 +24,16 @@ def server_host(scope: Mapping[str, object]) -> str:
     return f"{host}:{port}" if port and port != default else host
 
 
-def allowed_host(
-    headers: Mapping[str, str], scope: Mapping[str, object], allowed: Sequence[str]
-) -> str | None:
-    """``request.get_host()``, or ``None`` where Django raises ``DisallowedHost`` (a 400)."""
-    return get_host(headers, allowed, server_host=server_host(scope))
+_HOST_HEADERS = ("x-forwarded-host", "host")
+
+
+def allowed_host(headers: Headers, scope: Mapping[str, object], allowed: Sequence[str]) -> str | None:
+    """``request.get_host()``, or ``None`` where Django raises ``DisallowedHost`` (a 400).
+
+    Only the two headers it reads are handed on (``headers`` finds them whatever their case), not a
+    lower-cased copy of every header the request has."""
+    read = {name: value for name in _HOST_HEADERS if (value := headers.get(name)) is not None}
+    return get_host(read, allowed, server_host=server_host(scope))
 
 
 def is_secure(request: Request) -> bool:

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
 from ..deps import View, authenticated
@@ -47,7 +47,15 @@ class ViewRoute(APIRoute):
     request handler would only solve an empty set of dependencies, which costs CPU on every request
     (measured: docs/performance.md, "The port, four changes"). A view with anything to solve (``SessionDep``,
     a typed parameter, a body) gets FastAPI's own handler, unchanged. Routing, the app's exception
-    handlers and the rest of FastAPI's request cycle (``request_response``) are FastAPI's either way."""
+    handlers and the rest of FastAPI's request cycle are FastAPI's either way, but for the two exit stacks
+    FastAPI's ``request_response`` opens around every call for its dependencies' cleanup: a view with
+    nothing solved has nothing to clean up, so it runs in Starlette's ``request_response`` (FastAPI's is a
+    copy of it with those stacks added), unless the route has a body size limit of its own."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if _takes_only_the_request(self) and self.max_body_size is None:
+            self.app = request_response(self.get_route_handler())
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         if not _takes_only_the_request(self):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRouter
 from starlette.responses import JSONResponse, Response
 
@@ -49,6 +49,18 @@ def _app() -> FastAPI:
     async def plain(request: Request) -> Response:
         return JSONResponse({"path": request.url.path})
 
+    @router.get("/stacks")
+    async def stacks(request: Request) -> Response:
+        return JSONResponse(sorted(key for key in request.scope if key.endswith("_astack")))
+
+    @router.get("/stacks-dep")
+    async def stacks_dep(request: Request, value: Annotated[str, Depends(dependency)]) -> Response:
+        return JSONResponse(sorted(key for key in request.scope if key.endswith("_astack")))
+
+    @router.get("/teapot")
+    async def teapot(request: Request) -> Response:
+        raise HTTPException(418, "short and stout")
+
     @router.get("/typed/{n}")
     async def typed(n: int) -> Response:
         return JSONResponse({"n": n})
@@ -84,3 +96,18 @@ async def test_what_has_something_to_solve_is_still_solved_by_fastapi():
 def test_which_routes_are_called_directly(path, plain):
     route = next(r for r in _app().router.routes if getattr(r, "path", None) == path)
     assert _is_plain(route) is plain
+
+
+async def test_a_plain_view_runs_without_fastapis_dependency_exit_stacks():
+    # FastAPI opens two exit stacks around every call for its dependencies' cleanup; a view with nothing
+    # solved runs in Starlette's request cycle without them, and the app's exception handlers still apply.
+    transport = httpx.ASGITransport(app=_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/stacks")).json() == ["fastapi_middleware_astack"]
+        assert (await client.get("/stacks-dep")).json() == [
+            "fastapi_function_astack",
+            "fastapi_inner_astack",
+            "fastapi_middleware_astack",
+        ]
+        teapot = await client.get("/teapot")
+        assert teapot.status_code == 418 and teapot.json() == {"detail": "short and stout"}
