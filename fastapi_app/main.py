@@ -15,7 +15,7 @@ from .db import create_engine, session_factory
 from .errors import install_handlers
 from .middleware import LegacyMiddleware
 from .reads import Reads
-from .routes import auth, users
+from .routes import auth, check_fallbacks, users
 from .settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # per request, see docs/performance.md). The fallbacks come after the typed routes: the other methods
     # on the same paths (405 after authentication, as DRF).
     app.router.routes.extend([*users.router.routes, *auth.router.routes, *users.fallbacks, *auth.fallbacks])
+    check_fallbacks(app.router.routes)
     app.add_middleware(
         LegacyMiddleware,
         allowed_hosts=settings.allowed_hosts,

@@ -11,13 +11,13 @@ from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, request_response
+from starlette.routing import BaseRoute, Match, Route, request_response
 from starlette.types import Receive, Scope, Send
 
 from ..deps import View, authenticated
 from ..errors import MethodNotAllowed, NotAuthenticated
 
-__all__ = ["ViewRoute", "method_fallback"]
+__all__ = ["ViewRoute", "check_fallbacks", "method_fallback"]
 
 
 class DRFLookupConvertor(Convertor[str]):
@@ -56,6 +56,15 @@ class ViewRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         if _takes_only_the_request(self) and self.max_body_size is None:
             self.app = request_response(self.get_route_handler())
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # A request with another method is never this route's: Starlette would match the path only to
+        # report a partial match, which its router uses for a 405 when no route matches whole. Every path
+        # of the port has a method fallback after its routes that matches whole (``method_fallback``;
+        # ``check_fallbacks`` proves it at startup), so the path is not matched here for nothing.
+        if scope["type"] == "http" and self.methods is not None and scope["method"] not in self.methods:
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         if not _takes_only_the_request(self):
@@ -114,3 +123,18 @@ def method_fallback(path: str, view: View, *, requires_login: bool) -> Route:
     the ``APPEND_SLASH`` emulation which URLs exist (``responses.slash_redirect_or_404``).
     """
     return Route(path, _MethodFallback(view, requires_login), include_in_schema=False)
+
+
+def check_fallbacks(routes: list[BaseRoute]) -> None:
+    """Every :class:`ViewRoute`'s path has a method fallback after it (``ViewRoute.matches`` relies on it:
+    without one, another method on the path would get a 404 instead of DRF's 405)."""
+    for index, route in enumerate(routes):
+        if isinstance(route, ViewRoute) and not any(
+            isinstance(later, Route)
+            and isinstance(later.endpoint, _MethodFallback)
+            and later.path == route.path
+            for later in routes[index + 1 :]
+        ):
+            raise RuntimeError(
+                f"{route.path} ({', '.join(sorted(route.methods or ()))}) has no method_fallback after it"
+            )

@@ -10,8 +10,9 @@ import pytest
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRouter
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
-from fastapi_app.routes import ViewRoute, auth, users
+from fastapi_app.routes import ViewRoute, auth, check_fallbacks, users
 
 
 def _route(router: APIRouter, path: str, method: str) -> ViewRoute:
@@ -111,3 +112,26 @@ async def test_a_plain_view_runs_without_fastapis_dependency_exit_stacks():
         ]
         teapot = await client.get("/teapot")
         assert teapot.status_code == 418 and teapot.json() == {"detail": "short and stout"}
+
+
+def test_a_view_route_does_not_match_another_method_at_all():
+    # Not even partly: the path's method fallback answers it (DRF's 405 after authentication: the port's
+    # tests/modern/test_http.py::test_methods_not_allowed_after_authentication), without the path matched
+    # here first for the partial match Starlette would report.
+    route = next(r for r in _app().router.routes if getattr(r, "path", None) == "/plain")
+    scope = {"type": "http", "path": "/plain", "root_path": "", "method": "GET"}
+    assert route.matches(scope)[0] is Match.FULL
+    assert route.matches({**scope, "method": "POST"}) == (Match.NONE, {})
+    assert route.matches({**scope, "path": "/other"})[0] is Match.NONE
+
+
+def test_a_view_route_without_a_method_fallback_is_refused_at_startup():
+    routes = _app().router.routes
+    with pytest.raises(RuntimeError, match=r"^/plain \(GET\) has no method_fallback after it$"):
+        check_fallbacks(routes)
+
+
+def test_the_ports_routes_all_have_their_fallbacks():
+    check_fallbacks([*users.router.routes, *auth.router.routes, *users.fallbacks, *auth.fallbacks])
+    with pytest.raises(RuntimeError, match="/api/auth/token/"):
+        check_fallbacks([*users.router.routes, *auth.router.routes, *users.fallbacks])
