@@ -200,6 +200,12 @@ def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
         cells = " | ".join(_num(values.get(c), "{:.2f}") for c in levels)
         distance = f"{'direct' if latency == 0 else format_latency(latency)} | " if far else ""
         lines.append(f"| {name} | {endpoint} | {distance}{cells} |")
+    if not cpu and any(len(p.rps_samples) > 1 for p in run.points):
+        lines += [
+            "",
+            "Where a point was measured in repeated rounds (every target in turn in each round), its ratio is "
+            "the median of the rounds' own ratios, not the ratio of the two medians.",
+        ]
     return [*lines, ""]
 
 

@@ -6,12 +6,13 @@ knows of each scenario (name, method, path, identity, whether it is the headline
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from .loadgen import LoadResult
 
-__all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "ratios"]
+__all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "paired_ratio", "ratios"]
 
 # Target names. The nginx targets are the same upstream servers behind the front door.
 LEGACY, MODERN, FLOOR = "legacy", "modern", "floor"
@@ -222,10 +223,23 @@ RATIOS = [
 ]
 
 
+def paired_ratio(a: Point, b: Point) -> float | None:
+    """The median of each round's own ratio, for two points measured in the same rounds (the headline's
+    repeats: every target measured in turn in each round, so a round's windows share the machine's load).
+
+    The ratio of the two medians can pair a window of one target from a quiet minute with one of the
+    other from a busy minute: on this machine that read 0.95x where the rounds' own ratios were 0.78-0.95x
+    (median 0.81x). None when the points were not repeated alike."""
+    if len(a.rps_samples) < 2 or len(a.rps_samples) != len(b.rps_samples) or not all(b.rps_samples):
+        return None
+    return statistics.median(x / y for x, y in zip(a.rps_samples, b.rps_samples, strict=True))
+
+
 def ratios(run: BenchRun, *, cpu: bool = False) -> list[Ratio]:
     """Ratios for every endpoint and concurrency where both sides were measured.
 
-    Of requests/s by default; with ``cpu``, of server CPU per request, bottom over top ("modern/legacy"
+    Of requests/s by default (of repeated points, the median of the rounds' own: :func:`paired_ratio`);
+    with ``cpu``, of server CPU per request, bottom over top ("modern/legacy"
     = how many times less CPU a modern request costs), which background load on a shared machine
     disturbs far less than throughput.
     """
@@ -242,7 +256,7 @@ def ratios(run: BenchRun, *, cpu: bool = False) -> list[Ratio]:
             b = run.point(endpoint, bottom, connections, latency)
             value: float | None = None
             if a and b and not cpu and b.rps > 0:
-                value = a.rps / b.rps
+                value = paired_ratio(a, b) or a.rps / b.rps
             elif a and b and cpu:
                 ca, cb = a.per_1k(a.server_cpu_s), b.per_1k(b.server_cpu_s)
                 value = cb / ca if ca and cb else None

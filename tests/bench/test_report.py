@@ -270,3 +270,26 @@ def test_without_a_floor_the_report_has_no_floor_column_or_check():
     assert [c.name for c in checks(run)] == ["modern/legacy req/s", "nginx cost (worst of legacy, modern)"]
     assert not [r.name for r in ratios(run) if "floor" in r.name]
     assert "floor" not in render_markdown(run)
+
+
+def test_a_repeated_points_ratio_is_the_median_of_its_rounds_own_ratios():
+    # Each round measures every target in turn: a round's two windows share the machine's load. The ratio
+    # of the two medians would pair modern's 9,690 (round 1) with the floor's 10,227 (round 1): 0.95x,
+    # where the rounds say 0.78-0.95x (a run of 2026-12-07).
+    modern = point("modern", 9_690.6, rps_samples=[9_690.6, 8_073.6, 7_774.4, 9_736.1, 10_252.8])
+    floor = point("floor", 10_227.0, rps_samples=[10_227.0, 8_916.8, 10_033.2, 12_358.7, 12_675.8])
+    run = make_run([point("legacy", 1000), modern, floor])
+    found = {r.name: r.value for r in ratios(run) if r.connections == 64}
+    assert found["modern/floor"] == pytest.approx(10_252.8 / 12_675.8)  # the median round: 0.81x
+    assert found["modern/legacy"] == pytest.approx(9.6906)  # not repeated alike: the plain ratio
+    assert by_name(run)["modern/floor req/s"].met is True
+    assert "median of the rounds' own ratios" in render_markdown(run)
+
+
+def test_the_nginx_cost_is_read_from_the_rounds_too():
+    modern = point("modern", 8_494.8, rps_samples=[8_385.9, 10_019.3, 9_537.9, 7_854.6, 8_494.8])
+    via = point("modern+nginx", 6_659.3, rps_samples=[6_439.9, 8_282.3, 6_033.8, 6_659.3, 7_158.5])
+    run = make_run([point("legacy", 1000), modern, via, point("floor", 10_000)])
+    cost = by_name(run)["nginx cost (worst of legacy, modern)"]
+    assert cost.value == pytest.approx(1 - 8_282.3 / 10_019.3)  # 17.3%, where the medians say 21.6%
+    assert "modern+nginx: 17.3% fewer req/s" in render_markdown(run)
