@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
 
 from .authentication import Auth, authenticate
 from .errors import NotAuthenticated
@@ -21,7 +22,7 @@ from .negotiation import JSON, Negotiated, select_renderer
 from .parsing import parse_body, read_body
 from .reads import ReadAhead, Reads, UserLike
 
-__all__ = ["SessionDep", "View", "authenticated", "read_pool", "request_data"]
+__all__ = ["SessionDep", "View", "authenticated", "query_params", "read_pool", "request_data"]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -30,6 +31,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+_NO_PARAMS = QueryParams()
+
+
+def query_params(request: Request) -> QueryParams:
+    """``request.query_params``, without parsing an empty query string (most API requests send none)."""
+    return request.query_params if request.scope.get("query_string") else _NO_PARAMS
 
 
 def read_pool(request: Request) -> Reads:
@@ -51,7 +60,7 @@ class View:
     def negotiate(self, request: Request) -> Negotiated:
         request.state.allow = self.allow
         request.state.parsers = self.parsers
-        negotiated = select_renderer(request.headers.get("accept"), request.query_params.get("format"))
+        negotiated = select_renderer(request.headers.get("accept"), query_params(request).get("format"))
         request.state.negotiated = negotiated
         return negotiated
 

@@ -13,7 +13,7 @@ from shared_db.models import User
 
 from .. import crud, queries
 from ..compat import make_password
-from ..deps import SessionDep, View, read_pool, request_data
+from ..deps import SessionDep, View, query_params, read_pool, request_data
 from ..errors import APIException, NotFound, PermissionDenied
 from ..filtering import UserFilters
 from ..metadata import user_metadata
@@ -38,7 +38,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 def _lookup_values(request: Request) -> tuple[UserFilters, dict[str, Any]]:
     """DRF's ``get_object``: the list's filters apply, then ``pk`` (Python's ``int()``, as Django converts
     it); a pk that does not convert is DRF's bare 404, one out of bigint's range Django's empty result."""
-    filters = UserFilters.from_params(request.query_params)
+    filters = UserFilters.from_params(query_params(request))
     try:
         pk = int(request.path_params["pk"])
     except ValueError:
@@ -92,7 +92,7 @@ def may_change(method: str, requester: UserLike, obj: UserLike) -> bool:
 @router.get("/", summary="List users (paginated, filterable)")
 async def list_users(request: Request) -> Response:
     await LIST.user(request)
-    filters = UserFilters.from_params(request.query_params)
+    filters = UserFilters.from_params(query_params(request))
     return api_response(request, await paginate(read_pool(request), filters, request, render_user))
 
 
