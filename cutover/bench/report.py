@@ -203,8 +203,8 @@ def _ratio_table(run: BenchRun, *, cpu: bool = False) -> list[str]:
     if not cpu and any(len(p.rps_samples) > 1 for p in run.points):
         lines += [
             "",
-            "Where a point was measured in repeated rounds (every target in turn in each round), its ratio is "
-            "the median of the rounds' own ratios, not the ratio of the two medians.",
+            "Where a point was measured in repeated rounds (every target in turn in each round), its ratio "
+            "is the median of the rounds' own ratios, not the ratio of the two medians.",
         ]
     return [*lines, ""]
 
