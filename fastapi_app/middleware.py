@@ -50,7 +50,7 @@ def _add_legacy_headers(message: Message, xframe: bool, session: SessionState, n
     Header names in an ASGI message are lower case (Starlette's ``MutableHeaders`` compares them so too):
     one set of them answers every "is it there" of a response, where ``MutableHeaders`` scans the list
     for each."""
-    raw: list[tuple[bytes, bytes]] = list(message["headers"])
+    raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
     message["headers"] = raw
     present = {name for name, _ in raw}
     if xframe and b"x-frame-options" not in present:
