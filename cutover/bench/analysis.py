@@ -19,7 +19,7 @@ from .results import (
     BenchRun,
     Point,
     checks,
-    paired_ratio,
+    rps_ratio,
 )
 
 __all__ = ["explain"]
@@ -117,10 +117,9 @@ def explain(run: BenchRun) -> list[str]:
                 p, d = run.point(headline, via, HEADLINE_CONNECTIONS), at.get(direct)
                 if p and d and p.load and d.rps:
                     nginx_ms = p.per_1k(p.nginx_cpu_s) or 0.0
-                    kept = paired_ratio(p, d) or p.rps / d.rps
                     parts.append(
-                        f"{via}: {1 - kept:.1%} fewer req/s, nginx itself {nginx_ms:.2f} ms CPU per "
-                        f"request against the app's {(_cpu_ms(d) or 0):.2f} ms"
+                        f"{via}: {1 - rps_ratio(p, d):.1%} fewer req/s, nginx itself {nginx_ms:.2f} ms CPU "
+                        f"per request against the app's {(_cpu_ms(d) or 0):.2f} ms"
                     )
             out.append(
                 f"**nginx cost {check.shown} > 10%.** "

@@ -12,7 +12,7 @@ from typing import Any
 
 from .loadgen import LoadResult
 
-__all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "paired_ratio", "ratios"]
+__all__ = ["BenchRun", "Check", "Point", "Ratio", "checks", "paired_ratio", "ratios", "rps_ratio"]
 
 # Target names. The nginx targets are the same upstream servers behind the front door.
 LEGACY, MODERN, FLOOR = "legacy", "modern", "floor"
@@ -235,6 +235,13 @@ def paired_ratio(a: Point, b: Point) -> float | None:
     return statistics.median(x / y for x, y in zip(a.rps_samples, b.rps_samples, strict=True))
 
 
+def rps_ratio(a: Point, b: Point) -> float:
+    """``a``'s requests/s over ``b``'s (``b`` measured, above zero): :func:`paired_ratio` for points
+    repeated alike, else the plain ratio."""
+    paired = paired_ratio(a, b)
+    return paired if paired is not None else a.rps / b.rps
+
+
 def ratios(run: BenchRun, *, cpu: bool = False) -> list[Ratio]:
     """Ratios for every endpoint and concurrency where both sides were measured.
 
@@ -256,7 +263,7 @@ def ratios(run: BenchRun, *, cpu: bool = False) -> list[Ratio]:
             b = run.point(endpoint, bottom, connections, latency)
             value: float | None = None
             if a and b and not cpu and b.rps > 0:
-                value = paired_ratio(a, b) or a.rps / b.rps
+                value = rps_ratio(a, b)
             elif a and b and cpu:
                 ca, cb = a.per_1k(a.server_cpu_s), b.per_1k(b.server_cpu_s)
                 value = cb / ca if ca and cb else None
