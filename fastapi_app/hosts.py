@@ -25,19 +25,22 @@ def server_host(scope: Mapping[str, object]) -> str:
 
 
 _HOST_HEADERS = ("x-forwarded-host", "host")
+_SCHEME_HEADERS = ("x-forwarded-proto",)
+
+
+def _read(headers: Headers, names: tuple[str, ...]) -> dict[str, str]:
+    """The request's values of ``names`` (``headers`` finds them whatever their case): what Django's rules
+    read, handed on instead of a lower-cased copy of every header the request has."""
+    return {name: value for name in names if (value := headers.get(name)) is not None}
 
 
 def allowed_host(headers: Headers, scope: Mapping[str, object], allowed: Sequence[str]) -> str | None:
-    """``request.get_host()``, or ``None`` where Django raises ``DisallowedHost`` (a 400).
-
-    Only the two headers it reads are handed on (``headers`` finds them whatever their case), not a
-    lower-cased copy of every header the request has."""
-    read = {name: value for name in _HOST_HEADERS if (value := headers.get(name)) is not None}
-    return get_host(read, allowed, server_host=server_host(scope))
+    """``request.get_host()``, or ``None`` where Django raises ``DisallowedHost`` (a 400)."""
+    return get_host(_read(headers, _HOST_HEADERS), allowed, server_host=server_host(scope))
 
 
 def is_secure(request: Request) -> bool:
-    return request_is_secure(request.headers, request.url.scheme == "https")
+    return request_is_secure(_read(request.headers, _SCHEME_HEADERS), request.url.scheme == "https")
 
 
 def absolute_uri(request: Request) -> str:

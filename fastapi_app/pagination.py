@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 
 from . import queries
+from .deps import query_params
 from .errors import NotFound
 from .filtering import UserFilters
 from .hosts import absolute_uri
@@ -64,7 +65,7 @@ async def paginate(
     reads: Reads, filters: UserFilters, request: Request, render: Callable[[Row], Any]
 ) -> dict[str, Any]:
     """Count, pick the page and build ``{"count", "next", "previous", "results"}`` with absolute links."""
-    params = request.query_params
+    params = query_params(request)
     size = page_size(params)
     values = filters.parameters()
     count = await reads.value(queries.count_users(filters.is_active, len(filters.terms)), values) or 0
