@@ -33,6 +33,7 @@ from .identities import Credential, Csrf, IdentityError
 from .pbkdf2_memo import memoised_pbkdf2
 from .redact import Redactor
 from .runner import CaseResult, ParityRunner
+from .shards import parity_database
 from .tables import Tables
 
 __all__ = [
@@ -201,12 +202,6 @@ def _check_same_database(url: Any) -> None:
             f"Django is already configured in this process for database {configured.get('NAME')!r}; "
             f"--database-url names {url.name!r}"
         )
-
-
-def _throwaway_database() -> Any:
-    from cutover.embedded import throwaway_database
-
-    return throwaway_database("cutover-parity-pg-", name="parity")
 
 
 def _migrate() -> None:
@@ -426,7 +421,7 @@ def _set_up_in_process(
         settings_module(project)  # before a database is started for nothing
         explicit = url is not None
         if url is None:
-            url = started or stack.enter_context(_throwaway_database())
+            url = started or stack.enter_context(parity_database())
         configure_django(project, url)
         if project.database.migrates(explicit_url=explicit):
             _migrate()

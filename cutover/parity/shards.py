@@ -26,7 +26,7 @@ import queue as queues
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
@@ -35,11 +35,12 @@ from ..config import ProjectConfig
 from ..errors import CutoverError, described
 
 if TYPE_CHECKING:  # imported where used: a job starts its database first, then imports these meanwhile
+    from ..dburl import DatabaseURL
     from .cases import Case
     from .runner import CaseResult
     from .session import Progress, SessionOptions, SessionResult
 
-__all__ = ["auto_jobs", "run_in_jobs"]
+__all__ = ["auto_jobs", "parity_database", "run_in_jobs"]
 
 _POLL = 0.5  # seconds between looks at the jobs while no message comes
 _PLANNER = 0  # the job that draws the generated cases
@@ -245,6 +246,14 @@ class _JobFeed:
         self.messages.put(("result", self.index, position, result))
 
 
+def parity_database() -> AbstractContextManager[DatabaseURL]:
+    """The throwaway cluster a parity session runs on when given no database (one per job). Defined here,
+    where a job can start it before importing the session's modules, and used by the session too."""
+    from ..embedded import throwaway_database
+
+    return throwaway_database("cutover-parity-pg-", name="parity")
+
+
 def _job(
     project: ProjectConfig, options: SessionOptions, index: int, jobs: int, messages: Any, tasks: Any
 ) -> None:
@@ -253,15 +262,12 @@ def _job(
     mostly waits (initdb, then pg_ctl polling the new server), the imports take 0.4 s of CPU."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..embedded import throwaway_database
-
     # Started by a shell in the background (or by a test runner), SIGINT may come in ignored: _stop needs it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     mine = replace(options, write_report=False, junit=None)
     try:
         with ExitStack() as stack, ThreadPoolExecutor(1, thread_name_prefix="parity-job-start") as pool:
-            database = throwaway_database("cutover-parity-pg-", name="parity")
-            starting = pool.submit(stack.enter_context, database)
+            starting = pool.submit(stack.enter_context, parity_database())
             from .session import run_in_process
 
             found = run_in_process(

@@ -110,14 +110,14 @@ def test_the_parity_cluster_lives_in_the_scratch_root_and_keeps_its_wal_small(mo
     import tempfile
 
     from cutover import embedded
-    from cutover.parity.session import _throwaway_database
+    from cutover.parity.shards import parity_database
 
     ram = Path(tempfile.mkdtemp(prefix="ramdisk-"))
     try:
         monkeypatch.delenv("TMPDIR", raising=False)
         monkeypatch.setattr(embedded, "RAM_DISK", ram)
         monkeypatch.setattr(embedded, "RAM_DISK_ROOM", 1 << 20)
-        with _throwaway_database() as url, psycopg.connect(url.libpq()) as conn:
+        with parity_database() as url, psycopg.connect(url.libpq()) as conn:
             data_dir = Path(conn.execute("SHOW data_directory").fetchone()[0])
             assert data_dir.is_relative_to(ram)
             assert conn.execute("SHOW max_wal_size").fetchone() == ("256MB",)
